@@ -1,0 +1,297 @@
+"""Command-line face of hvuaudit: thin click commands over the core functions.
+
+Each command opens the store, calls one core function and prints its result.
+stdout carries data only; progress, notices and errors go to stderr. Errors
+from the :mod:`hvuaudit.errors` family (and the trainer's, which carry the same
+``exit_code`` attribute) become ``error: ...`` on stderr plus the documented
+exit code. Commands that need torch live in ``trainer.cli`` and are imported
+lazily, so ``hvuaudit --help`` and the audit commands never load torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from hvuaudit import __version__
+from hvuaudit.output import FORMATS, emit_json, emit_table
+
+# Commands implemented outside the audit core, imported only when invoked.
+# name -> ("module:attribute", one-line help shown by `hvuaudit --help`).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("trainer.cli:train", "Train a model on a split folder (needs the [train] extra)."),
+    "eval": ("trainer.cli:eval_command", "Evaluate a run folder: top-1, dcorr², per-class accuracy."),
+    "report": ("trainer.cli:report", "Rebuild the paper's Table 2 from run folders."),
+    "dcorr": ("trainer.cli:dcorr", "Exact blockwise squared distance correlation of features vs labels."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports the heavy (torch) commands only when they run."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            target, short_help = LAZY_COMMANDS[cmd_name]
+            return _LazyCommand(cmd_name, target, short_help)
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        """Run the subcommand; user-facing errors become a message and an exit code."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            code = getattr(exc, "exit_code", None)
+            if code is None or isinstance(exc, click.ClickException):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(int(code))
+
+
+class _LazyCommand(click.Command):
+    """Placeholder that resolves to the real command on first use."""
+
+    def __init__(self, name: str, target: str, short_help: str) -> None:
+        super().__init__(name, short_help=short_help, help=short_help)
+        self._target = target
+        self._real: click.Command | None = None
+
+    def _load(self) -> click.Command:
+        if self._real is None:
+            module_name, attribute = self._target.split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:  # torch or av missing
+                raise click.ClickException(
+                    f"'{self.name}' needs the training extra ({exc.name} is not installed); "
+                    "install it with: pip install -e '.[train]'"
+                ) from exc
+            self._real = getattr(module, attribute)
+        return self._real
+
+    def get_short_help_str(self, limit: int = 150) -> str:
+        return self.short_help or ""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[override]
+        return self._load().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        return self._load().invoke(ctx)
+
+    def get_help(self, ctx: click.Context) -> str:
+        return self._load().get_help(ctx)
+
+    def get_params(self, ctx: click.Context):  # type: ignore[override]
+        return self._load().get_params(ctx)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hvuaudit")
+def cli() -> None:
+    """Audit scene bias in HVU annotations and train models that do not lean on it.
+
+    \b
+    Example:
+      hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv
+      hvuaudit nca --category scene
+    """
+
+
+# ---------------------------------------------------------------- shared options
+
+
+def db_option(func: Callable) -> Callable:
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="DuckDB store [default: $HVUAUDIT_DB, else ./hvu.duckdb].",
+    )(func)
+
+
+def format_options(func: Callable) -> Callable:
+    func = click.option(
+        "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="Write to this file (atomically) instead of stdout.",
+    )(func)
+    return click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+        help="table (human), csv, json (array of row objects) or parquet (needs --output).",
+    )(func)
+
+
+@contextmanager
+def progress_steps(total: int, label: str) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr when it is a terminal; silent otherwise (CI, pipes)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+
+        def advance(message: str) -> None:
+            bar.update(task, advance=1, description=f"{label}: {message}")
+
+        yield advance
+
+
+def parse_params(params: tuple[str, ...]) -> dict[str, str]:
+    parsed = {}
+    for item in params:
+        if "=" not in item:
+            raise click.BadParameter(f"'{item}' is not key=value", param_hint="--param")
+        key, value = item.split("=", 1)
+        parsed[key.strip()] = value
+    return parsed
+
+
+# ---------------------------------------------------------------- store: ingest, sql, stats
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--categories", type=click.Path(path_type=Path), default=None,
+              help="HVU_Tags_Categories_V1.0.csv (Tag,Category). Needed on the first ingest.")
+@click.option("--subset", default=None, help="Subset name [default: from the file name, HVU_Train_* -> train].")
+@click.option("--allow-unknown", is_flag=True, help="Store tags missing from the categories file as 'unknown'.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json prints a machine-readable summary on stdout.")
+@db_option
+def ingest(files, categories, subset, allow_unknown, fmt, db):
+    """Ingest HVU annotation CSVs into the DuckDB store (one transaction).
+
+    Re-ingesting a file with the same sha256 changes nothing.
+
+    \b
+    Example:
+      hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db hvu.duckdb
+    """
+    from hvuaudit.ingest import ingest as run_ingest
+
+    with progress_steps(len(files) + 6, "ingest") as step:
+        summary = run_ingest(files, categories, db=db, subset=subset, allow_unknown=allow_unknown, progress=step)
+    click.echo(summary.one_line(), err=True)
+    if fmt == "json":
+        emit_json(summary.as_dict())
+
+
+@cli.command()
+@click.argument("query_or_file")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Value for a $KEY placeholder (repeatable).")
+@format_options
+@db_option
+def sql(query_or_file, params, fmt, output, db):
+    """Run SQL (text, a .sql file, or a bundled query name) on the store, read-only.
+
+    Statements that would write (DELETE, DROP, COPY ... TO, ATTACH, ...) are refused.
+
+    \b
+    Examples:
+      hvuaudit sql "SELECT * FROM cooccurrence WHERE action = 'playing_congas' LIMIT 5"
+      hvuaudit sql top_scenes_of_action --param action=doing_karate --format json
+      hvuaudit sql my_query.sql --format parquet --output out.parquet
+    """
+    from hvuaudit.store import load_sql, open_store, run_sql, sql_parameters
+
+    candidate = Path(query_or_file)
+    if candidate.suffix == ".sql" and candidate.is_file():
+        text = candidate.read_text(encoding="utf-8")
+    elif query_or_file.replace("_", "").isalnum():
+        text = load_sql(query_or_file)
+    else:
+        text = query_or_file
+    values = parse_params(params)
+    missing = [p for p in sql_parameters(text) if p not in values]
+    if missing:
+        raise click.UsageError(f"the query needs {' '.join('--param ' + m + '=VALUE' for m in missing)}")
+    with open_store(db, read_only=True, sandboxed=True) as con:
+        frame = run_sql(con, text, {k: v for k, v in values.items() if k in sql_parameters(text)})
+    emit_table(frame, fmt, output)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def queries(fmt):
+    """List the bundled queries (run them with `hvuaudit sql NAME`).
+
+    \b
+    Example:
+      hvuaudit queries
+    """
+    import polars as pl
+
+    from hvuaudit.store import bundled_queries
+
+    frame = pl.DataFrame(bundled_queries(), schema=["name", "parameters", "description"], orient="row")
+    emit_table(frame, fmt)
+
+
+@cli.command()
+@format_options
+@db_option
+def stats(fmt, output, db):
+    """Clips per subset, tags per category, tags per clip, clips without action or scene.
+
+    \b
+    Example:
+      hvuaudit stats --format json
+    """
+    from hvuaudit.cooccurrence import store_stats
+    from hvuaudit.store import open_store
+
+    with open_store(db, read_only=True) as con:
+        tables = store_stats(con)
+    if fmt == "json" and output is None:
+        from hvuaudit.output import rows_as_json
+
+        click.echo("{" + ",".join(f'"{k}": {rows_as_json(v)}' for k, v in tables.items()) + "}")
+        return
+    for name, frame in tables.items():
+        emit_table(frame, fmt, output.with_name(f"{output.stem}_{name}{output.suffix}") if output else None,
+                   title=name.replace("_", " "))
+
+
+# ---------------------------------------------------------------- synthetic data
+
+
+@cli.group()
+def synth():
+    """Generate synthetic HVU-format data (annotations, or a scene-biased video benchmark)."""
+
+
+@synth.command("annotations")
+@click.option("--clips", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share written to HVU_Val_Synth.csv.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+def synth_annotations(clips, seed, val_fraction, out):
+    """Write synthetic annotations + categories in exactly the HVU v1.0 format.
+
+    \b
+    Example:
+      hvuaudit synth annotations --clips 500000 --seed 0 --out synth/
+      hvuaudit ingest synth/HVU_*_Synth.csv --categories synth/HVU_Tags_Categories_Synth.csv
+    """
+    from hvuaudit.synthetic import SynthConfig, generate_annotations
+
+    files = generate_annotations(SynthConfig(clips=clips, seed=seed, val_fraction=val_fraction), out)
+    for path in [*files.annotations, files.categories]:
+        click.echo(str(path))
+    click.echo(f"wrote {files.clips:,} clips to {out}", err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("POLARS_FMT_MAX_ROWS", "50")
+    cli(prog_name="hvuaudit")

@@ -1,0 +1,306 @@
+"""Ingest: HVU annotation CSVs and the tag→category file into the DuckDB store.
+
+First step of the pipeline (CSV files → store). One call is one transaction:
+every file is checked (encoding, header, fields, times, duplicates, unknown
+tags) before anything is written, so a bad file leaves the store exactly as it
+was. Re-ingesting a file with a known sha256 is a no-op. After the insert the
+per-subset co-occurrence counts of the touched subsets are recomputed, which is
+what makes ``cooccurrence`` fast to read. All SQL lives in ``queries/internal``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from hvuaudit.errors import InputError, StoreError
+from hvuaudit.store import fetch_row, load_sql, open_store, run_query, run_sql_script
+
+ANNOTATION_COLUMNS = ("Tags", "youtube_id", "time_start", "time_end")
+CATEGORY_COLUMNS = ("Tag", "Category")
+_COUNT_CLIPS_AND_LINKS = "SELECT (SELECT count(*) FROM clips), (SELECT count(*) FROM clip_tag_ids)"
+_SUBSET_FROM_NAME = re.compile(r"HVU_(Train|Val|Test)_", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    subset: str
+    rows: int
+    sha256: str
+    status: str  # "ingested" or "skipped (already ingested)"
+
+
+@dataclass
+class IngestSummary:
+    files: list[FileResult] = field(default_factory=list)
+    clips_added: int = 0
+    clip_tags_added: int = 0
+    tags_added: int = 0
+    unknown_tags: int = 0
+    seconds: float = 0.0
+
+    def one_line(self) -> str:
+        skipped = sum(f.status != "ingested" for f in self.files)
+        text = (
+            f"ingested {self.clips_added:,} clips ({self.clip_tags_added:,} clip-tags) from "
+            f"{len(self.files) - skipped} file(s), added {self.tags_added:,} tags in {self.seconds:.1f} s"
+        )
+        if skipped:
+            text += f"; {skipped} file(s) already ingested, unchanged"
+        if self.unknown_tags:
+            text += f"; {self.unknown_tags} unknown tag(s) stored under category 'unknown'"
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "files": [f.__dict__ for f in self.files],
+            "clips_added": self.clips_added,
+            "clip_tags_added": self.clip_tags_added,
+            "tags_added": self.tags_added,
+            "unknown_tags": self.unknown_tags,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def subset_from_name(path: Path) -> str:
+    """``HVU_Train_*`` → train, ``HVU_Val_*`` → val; otherwise the caller must say."""
+    match = _SUBSET_FROM_NAME.search(path.name)
+    if not match:
+        raise InputError(
+            f"{path}: cannot tell the subset from the file name",
+            hint="name it HVU_Train_*.csv / HVU_Val_*.csv, or pass --subset NAME",
+        )
+    return match.group(1).lower()
+
+
+def scan_csv(path: Path, expected_columns: Sequence[str]) -> tuple[str, int]:
+    """Check a CSV's bytes before DuckDB reads it; return (sha256, number of data lines).
+
+    Catches what DuckDB reports poorly: a missing file, non-UTF-8 bytes (with the
+    line), an empty file, a header without the expected columns, and a last line
+    cut off in the middle.
+    """
+    if not path.exists():
+        raise InputError(f"{path}: no such file", hint="check the path (relative paths start from the current folder)")
+    if not path.is_file():
+        raise InputError(f"{path}: is not a file")
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines = 0
+    head = b""
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = newlines + chunk[: exc.start].count(b"\n") + 1
+                raise InputError(
+                    f"{path}, line {line}: the file is not UTF-8 (byte 0x{chunk[exc.start]:02x})",
+                    hint="re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8 IN.csv > OUT.csv",
+                ) from exc
+            newlines += chunk.count(b"\n")
+            if len(head) < 4096:
+                head += chunk[:4096]
+            tail = (tail + chunk)[-65536:]
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: the file ends inside a UTF-8 character (truncated?)") from exc
+    if not head.strip():
+        raise InputError(f"{path}: the file is empty", hint=f"expected a header line: {','.join(expected_columns)}")
+    header = head.split(b"\n", 1)[0].decode("utf-8-sig").strip().split(",")
+    missing = [c for c in expected_columns if c not in header]
+    if missing:
+        raise InputError(
+            f"{path}, line 1: missing column(s) {', '.join(missing)} (header is: {','.join(header)})",
+            hint=f"the header must be: {','.join(expected_columns)}",
+        )
+    lines = newlines + (0 if tail.endswith(b"\n") else 1)
+    if lines <= 1:
+        raise InputError(f"{path}: the file has a header but no rows")
+    if not tail.endswith(b"\n"):
+        last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")
+        if last.count(",") < len(header) - 1:
+            raise InputError(
+                f"{path}, line {lines}: the last line is cut off in the middle ({last[:60]!r})",
+                hint="the file looks truncated; copy or download it again",
+            )
+    return digest.hexdigest(), lines - 1
+
+
+def _first_problem(path: Path, line: int, problem: str, hint: str) -> InputError:
+    return InputError(f"{path}, line {line}: {problem}", hint=hint)
+
+
+def ingest(
+    files: Sequence[Path | str],
+    categories: Path | str | None,
+    *,
+    db: Path | str | None = None,
+    subset: str | None = None,
+    allow_unknown: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> IngestSummary:
+    """Ingest annotation CSVs (and optionally a categories file) into the store, atomically."""
+    started = time.perf_counter()
+    step = progress or (lambda _message: None)
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise InputError("no annotation files given", hint="hvuaudit ingest HVU_Val_V1.0.csv --categories CATS.csv")
+    subsets = [subset or subset_from_name(p) for p in paths]
+    step("checking files")
+    scans = [scan_csv(p, ANNOTATION_COLUMNS) for p in paths]
+    category_scan = scan_csv(Path(categories), CATEGORY_COLUMNS) if categories else None
+
+    db_path = Path(db) if db is not None else None
+    existed = db_path.exists() if db_path is not None else None
+    con = open_store(db_path, read_only=False)
+    try:
+        summary = _ingest_in_transaction(con, paths, subsets, scans, categories, category_scan, allow_unknown, step)
+    except BaseException:
+        con.close()
+        if db_path is not None and not existed:  # leave no half-made store behind
+            for leftover in (db_path, db_path.with_name(db_path.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+    con.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _ingest_in_transaction(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[Path],
+    subsets: list[str],
+    scans: list[tuple[str, int]],
+    categories: Path | str | None,
+    category_scan: tuple[str, int] | None,
+    allow_unknown: bool,
+    step: Callable[[str], None],
+) -> IngestSummary:
+    summary = IngestSummary()
+    known = {row[0] for row in con.execute("SELECT sha256 FROM sources").fetchall()}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        tags_before = fetch_row(con, "SELECT count(*) FROM tags")[0]
+        if categories is not None:
+            step("reading categories")
+            _stage(con, "internal/stage_categories", Path(categories))
+            problems = run_sql_script(con, "internal/category_problems")
+            if problems.height:
+                line, problem = problems.row(0)
+                raise _first_problem(Path(categories), line, problem, "fix the categories file (Tag,Category)")
+            con.execute(load_sql("internal/merge_categories"))
+        if fetch_row(con, "SELECT count(*) FROM tags")[0] == 0:
+            raise InputError("the store has no tag categories yet", hint="pass --categories HVU_Tags_Categories_V1.0.csv")
+
+        con.execute(load_sql("internal/create_staging"))
+        con.execute(load_sql("internal/create_new_sources"))
+        seen_in_call: dict[str, Path] = {}
+        for index, (path, subset, (sha, _rows)) in enumerate(zip(paths, subsets, scans, strict=True)):
+            if sha in known or sha in seen_in_call:
+                summary.files.append(FileResult(str(path), subset, 0, sha, "skipped (already ingested)"))
+                continue
+            seen_in_call[sha] = path
+            step(f"reading {path.name}")
+            _stage(con, "internal/stage_file", path)
+            con.execute(load_sql("internal/append_staging"), {"file_index": index, "subset": subset})
+            rows = fetch_row(con, "SELECT count(*) FROM raw_csv")[0]
+            con.execute(
+                load_sql("internal/add_new_source"),
+                {"file_index": index, "path": str(path.resolve()), "sha256": sha, "subset": subset},
+            )
+            summary.files.append(FileResult(str(path), subset, rows, sha, "ingested"))
+
+        if any(f.status == "ingested" for f in summary.files):
+            step("validating rows")
+            _check_rows(con, paths)
+            con.execute(load_sql("internal/explode_tags"))
+            _check_tags(con, paths, allow_unknown, summary)
+            step("inserting clips")
+            clips_before, links_before = fetch_row(con, _COUNT_CLIPS_AND_LINKS)
+            con.execute(load_sql("internal/insert_clips"))
+            step("counting co-occurrences")
+            con.execute(load_sql("internal/refresh_counts"))
+            clips_after, links_after = fetch_row(con, _COUNT_CLIPS_AND_LINKS)
+            summary.clips_added = clips_after - clips_before
+            summary.clip_tags_added = links_after - links_before
+        summary.tags_added = fetch_row(con, "SELECT count(*) FROM tags")[0] - tags_before
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return summary
+
+
+def _stage(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+    try:
+        con.execute(load_sql(query), {"path": str(path)})
+    except duckdb.Error as exc:
+        detail = str(exc).strip().splitlines()
+        line = re.search(r"[Ll]ine:? (\d+)", str(exc))
+        where = f", line {line.group(1)}" if line else ""
+        raise InputError(
+            f"{path}{where}: cannot be read as CSV: {detail[0] if detail else exc}",
+            hint="every line needs the header's fields, comma-separated; quote a field that contains a comma",
+        ) from exc
+
+
+def _check_rows(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+    problems = run_query(con, "internal/row_problems")
+    if problems.height:
+        file_index, line, problem = problems.row(0)
+        more = f" (and {problems.height - 1} more problem(s))" if problems.height > 1 else ""
+        raise _first_problem(paths[file_index], line, problem + more, "fix or remove that row and ingest again")
+    duplicates = run_query(con, "internal/duplicate_clips")
+    if duplicates.height:
+        row = duplicates.row(0, named=True)
+        clip = f"{row['youtube_id']} {row['time_start']:g}-{row['time_end']:g}"
+        where = [f"{paths[f]}, line {ln}" for f, ln in zip(row["file_indexes"], row["lines"], strict=True)]
+        if row["in_store"]:
+            raise InputError(
+                f"{where[0]}: clip {clip} is already in the store (from an earlier ingest)",
+                hint="remove the row, or ingest into a fresh --db",
+            )
+        raise InputError(
+            f"duplicate clip {clip} at {' and '.join(where)}",
+            hint="a clip is (youtube_id, time_start, time_end) and may appear only once; remove the copies",
+        )
+
+
+def _check_tags(con: duckdb.DuckDBPyConnection, paths: list[Path], allow_unknown: bool, summary: IngestSummary) -> None:
+    unknown = run_query(con, "internal/unknown_tags")
+    if not unknown.height:
+        return
+    if not allow_unknown:
+        first = unknown.row(0, named=True)
+        names = ", ".join(unknown["tag"].head(5).to_list())
+        raise InputError(
+            f"{paths[first['file_index']]}, line {first['line']}: {unknown.height} tag(s) are not in the "
+            f"categories file, e.g. {names}",
+            hint="add them to the categories file, or pass --allow-unknown to store them under category 'unknown'",
+        )
+    con.execute(load_sql("internal/add_unknown_tags"))
+    summary.unknown_tags = unknown.height
+
+
+def ensure_store_exists(db: Path | str | None) -> None:
+    """Raise StoreError if ``db`` is set and exists but is not a DuckDB file (cheap pre-check)."""
+    if db is None:
+        return
+    path = Path(db)
+    if path.exists() and path.is_file():
+        open_store(path, read_only=True).close()
+
+
+__all__ = ["ingest", "IngestSummary", "FileResult", "scan_csv", "subset_from_name", "StoreError"]

@@ -1,0 +1,106 @@
+"""Printing tables: the one place that turns a polars DataFrame into table/csv/json/parquet.
+
+Used by every CLI command with ``--format``. Convention: ``json`` is a JSON
+array of row objects (keys = column names); ``parquet`` needs ``--output``.
+Data goes to stdout or ``--output``; nothing else is written there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from hvuaudit.errors import InputError
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def rows_as_json(frame: pl.DataFrame) -> str:
+    rows = [{k: _clean(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
+    return json.dumps(rows, indent=2, default=str, ensure_ascii=False)
+
+
+def render_table(frame: pl.DataFrame, title: str | None = None, *, float_digits: int = 4) -> Table:
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for name, dtype in frame.schema.items():
+        table.add_column(name, justify="right" if dtype.is_numeric() else "left", overflow="fold")
+    for row in frame.iter_rows():
+        table.add_row(*[_format_cell(v, float_digits) for v in row])
+    return table
+
+
+def _format_cell(value: Any, float_digits: int) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.{float_digits}g}"
+    if isinstance(value, list):
+        return "|".join(map(str, value))
+    return str(value)
+
+
+def write_atomically(path: Path, writer) -> None:
+    """Write through a temp file in the same folder, then rename (no half-written output)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def emit_table(frame: pl.DataFrame, fmt: str, output: Path | None = None, *, title: str | None = None) -> None:
+    """Print or save ``frame`` in ``fmt``."""
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format '{fmt}'", hint=f"use one of: {', '.join(FORMATS)}")
+    if fmt == "parquet" and output is None:
+        raise InputError("--format parquet needs --output PATH (parquet is binary)")
+    flat = frame.with_columns(
+        [pl.col(n).list.eval(pl.element().cast(pl.String)).list.join("|") for n, t in frame.schema.items() if t == pl.List]
+    ) if fmt == "csv" else frame
+    if output is not None:
+        writers = {
+            "csv": lambda p: flat.write_csv(p),
+            "json": lambda p: p.write_text(rows_as_json(frame) + "\n", encoding="utf-8"),
+            "parquet": lambda p: frame.write_parquet(p),
+            "table": lambda p: p.write_text(_table_text(frame, title), encoding="utf-8"),
+        }
+        write_atomically(Path(output), writers[fmt])
+        click.echo(f"wrote {frame.height} row(s) to {output}", err=True)
+        return
+    if fmt == "csv":
+        sys.stdout.write(flat.write_csv())
+    elif fmt == "json":
+        click.echo(rows_as_json(frame))
+    else:
+        Console(soft_wrap=False).print(render_table(frame, title))
+
+
+def _table_text(frame: pl.DataFrame, title: str | None) -> str:
+    console = Console(record=True, width=200, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(render_table(frame, title))
+    return console.export_text()
+
+
+def emit_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str, ensure_ascii=False))

@@ -1,0 +1,178 @@
+"""The DuckDB store: opening it, its schema, and running the named SQL in ``queries/``.
+
+Every other core module reaches the database through this one. It owns:
+
+* where the store is (``--db``, else ``$HVUAUDIT_DB``, else ``./hvu.duckdb``);
+* opening it read-write (ingest, annotations, split saving) or read-only
+  (everything else; ``hvuaudit sql`` also turns off file access so that
+  ``COPY ... TO`` and ``ATTACH`` are refused);
+* the schema, created idempotently from ``queries/internal/schema.sql``;
+* loading ``.sql`` files by name and running them with ``$name`` parameters.
+
+It never formats values into SQL strings, and never imports torch or textual.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from hvuaudit.errors import InputError, StoreError
+
+DEFAULT_DB = "hvu.duckdb"
+HVU_CATEGORIES = ("action", "attribute", "concept", "event", "object", "scene")
+# Categories an action can co-occur with (everything but action itself).
+SIDE_CATEGORIES = ("scene", "object", "event", "attribute", "concept")
+
+
+def queries_dir() -> Path:
+    """The folder of bundled ``.sql`` files (installed copy first, then the checkout)."""
+    installed = Path(__file__).resolve().parent / "_queries"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "queries"
+
+
+def default_db_path() -> Path:
+    return Path(os.environ.get("HVUAUDIT_DB") or DEFAULT_DB)
+
+
+@cache
+def load_sql(name: str) -> str:
+    """The text of ``queries/<name>.sql`` (``name`` may contain ``internal/``)."""
+    path = queries_dir() / f"{name}.sql"
+    if not path.is_file():
+        raise InputError(f"no bundled query named '{name}'", hint="list them with: hvuaudit queries")
+    return path.read_text(encoding="utf-8")
+
+
+def bundled_queries() -> list[tuple[str, str, str]]:
+    """(name, parameters, one-line description) of every user-facing query in ``queries/``."""
+    found = []
+    for path in sorted(queries_dir().glob("*.sql")):
+        text = path.read_text(encoding="utf-8")
+        first = text.lstrip().splitlines()[0] if text.strip() else ""
+        description = first[2:].strip() if first.startswith("--") else ""
+        found.append((path.stem, " ".join("$" + p for p in sql_parameters(text)), description))
+    return found
+
+
+def sql_parameters(sql: str) -> list[str]:
+    """The ``$name`` placeholders a query uses, in order of first appearance."""
+    without_strings = re.sub(r"'(?:[^']|'')*'", "''", re.sub(r"--[^\n]*", "", sql))
+    return list(dict.fromkeys(re.findall(r"\$([A-Za-z_]\w*)", without_strings)))
+
+
+def open_store(
+    path: Path | str | None = None, *, read_only: bool = True, sandboxed: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Open the store. Read-only stores must exist; a writable one is created with its schema.
+
+    ``sandboxed`` also disables file-system access from SQL (for user-typed queries).
+    """
+    db = Path(path) if path is not None else default_db_path()
+    if read_only and not db.exists():
+        raise StoreError(
+            f"store {db} does not exist",
+            hint=f"create it with: hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}",
+        )
+    if db.is_dir():
+        raise StoreError(f"{db} is a directory, not a DuckDB file", hint="pass a file path with --db")
+    try:
+        con = duckdb.connect(str(db), read_only=read_only)
+    except duckdb.Error as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            hint = "another process (a TUI or annotation session?) holds the store for writing; close it or work on a copy"
+        elif "connection" in text.lower():
+            hint = "this process already has the store open in another mode"
+        else:
+            hint = f"--db must point to a DuckDB file made by hvuaudit ingest; '{db}' is not one"
+        raise StoreError(f"cannot open store {db}: {text.splitlines()[0]}", hint=hint) from exc
+    con.execute("SET enable_progress_bar = false")  # it would draw over our own output
+    if sandboxed:  # user-typed SQL: no COPY ... TO, ATTACH, or reading other files
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    if not read_only:
+        con.execute(load_sql("internal/schema"))
+    return con
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
+    """Run SQL (the last statement's rows come back) as a polars DataFrame; errors wrapped."""
+    try:
+        relation = con.sql(sql, params=params or None)
+        return relation.pl() if relation is not None else pl.DataFrame()
+    except duckdb.Error as exc:
+        raise StoreError(f"DuckDB raised an error: {str(exc).splitlines()[0]}") from exc
+
+
+def run_query(con: duckdb.DuckDBPyConnection, name: str, **params) -> pl.DataFrame:
+    """Run the bundled query ``name`` with exactly the parameters it declares."""
+    sql = load_sql(name)
+    wanted = sql_parameters(sql)
+    missing = [p for p in wanted if p not in params]
+    if missing:
+        raise InputError(
+            f"query '{name}' needs parameter(s) {', '.join('$' + m for m in missing)}",
+            hint=" ".join(f"--param {m}=VALUE" for m in missing),
+        )
+    return run_sql(con, sql, {k: params[k] for k in wanted})
+
+
+def run_sql_script(con: duckdb.DuckDBPyConnection, name: str) -> pl.DataFrame:
+    """Run a parameterless multi-statement file; return the rows of its last statement."""
+    return run_sql(con, load_sql(name))
+
+
+def fetch_row(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> tuple:
+    """The first row of a small query (fetches everything, so no result is left open)."""
+    rows = con.execute(sql, params or {}).fetchall()
+    return rows[0] if rows else ()
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = $name"
+    return bool(fetch_row(con, sql, {"name": name})[0])
+
+
+def require_clips(con: duckdb.DuckDBPyConnection, subset: str | None = None) -> None:
+    """Raise a helpful error when the store (or the asked-for subset) holds no clips."""
+    if not has_table(con, "clips") or fetch_row(con, "SELECT count(*) FROM clips")[0] == 0:
+        raise StoreError(
+            "the store is empty",
+            hint="fill it first: hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv",
+        )
+    if subset is not None:
+        subsets = [r[0] for r in con.execute("SELECT DISTINCT subset FROM clips ORDER BY 1").fetchall()]
+        if subset not in subsets:
+            raise InputError(
+                f"unknown subset '{subset}'", hint=f"the store has: {', '.join(subsets)}"
+            )
+
+
+def check_category(category: str, allowed: tuple[str, ...] = SIDE_CATEGORIES) -> str:
+    if category not in allowed:
+        raise InputError(f"unknown category '{category}'", hint=f"use one of: {', '.join(allowed)}")
+    return category
+
+
+@dataclass(frozen=True)
+class StoreSource:
+    """One ingested file, as recorded in ``sources`` (provenance for manifests)."""
+
+    path: str
+    sha256: str
+    rows: int
+    subset: str
+
+
+def store_sources(con: duckdb.DuckDBPyConnection) -> list[StoreSource]:
+    if not has_table(con, "sources"):
+        return []
+    rows = con.execute("SELECT path, sha256, rows, subset FROM sources ORDER BY source_id").fetchall()
+    return [StoreSource(*row) for row in rows]

@@ -1,0 +1,116 @@
+-- The store's schema (see README "Store"). Idempotent: run at every read-write open.
+-- Tags and clips are keyed by small integers internally; the views present names.
+CREATE TABLE IF NOT EXISTS sources (
+    source_id   INTEGER NOT NULL,
+    path        VARCHAR NOT NULL,
+    sha256      VARCHAR NOT NULL,
+    rows        BIGINT NOT NULL,
+    subset      VARCHAR NOT NULL,
+    ingested_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tags (
+    tag_id   INTEGER NOT NULL,
+    tag      VARCHAR NOT NULL,
+    category VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS clips (
+    clip_key   INTEGER NOT NULL,
+    clip_id    VARCHAR NOT NULL,   -- youtube_id || '_' || time_start || '_' || time_end
+    youtube_id VARCHAR NOT NULL,
+    time_start DOUBLE NOT NULL,
+    time_end   DOUBLE NOT NULL,
+    subset     VARCHAR NOT NULL,
+    source_id  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS clip_tag_ids (
+    clip_key INTEGER NOT NULL,
+    tag_id   INTEGER NOT NULL,
+    pos      SMALLINT NOT NULL     -- 1-based position in the original Tags string
+);
+-- Materialised at each ingest, per subset, so one action's rows read in milliseconds.
+CREATE TABLE IF NOT EXISTS pair_counts (
+    subset    VARCHAR NOT NULL,
+    action_id INTEGER NOT NULL,
+    tag_id    INTEGER NOT NULL,
+    n_both    BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tag_subset_counts (
+    subset  VARCHAR NOT NULL,
+    tag_id  INTEGER NOT NULL,
+    n_clips BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS annotations (
+    annotator   VARCHAR NOT NULL,
+    action      VARCHAR NOT NULL,
+    tag         VARCHAR NOT NULL,
+    category    VARCHAR NOT NULL,
+    answer      VARCHAR NOT NULL CHECK (answer IN ('necessary', 'not_necessary', 'unsure')),
+    note        VARCHAR,
+    answered_at TIMESTAMP NOT NULL,
+    source      VARCHAR NOT NULL,  -- 'prompt', 'tui' or the imported file name
+    PRIMARY KEY (annotator, action, tag)
+);
+CREATE TABLE IF NOT EXISTS annotation_events (
+    annotator   VARCHAR NOT NULL,
+    action      VARCHAR NOT NULL,
+    tag         VARCHAR NOT NULL,
+    category    VARCHAR NOT NULL,
+    answer      VARCHAR NOT NULL,
+    note        VARCHAR,
+    answered_at TIMESTAMP NOT NULL,
+    source      VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS split_members (
+    split   VARCHAR NOT NULL,
+    clip_id VARCHAR NOT NULL,
+    side    VARCHAR NOT NULL CHECK (side IN ('train', 'val')),
+    action  VARCHAR NOT NULL,
+    scene   VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS splits (
+    split      VARCHAR NOT NULL,
+    variant    VARCHAR NOT NULL,
+    out_dir    VARCHAR NOT NULL,
+    manifest   JSON NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+
+CREATE OR REPLACE VIEW clip_tags AS
+SELECT c.clip_id, t.tag, t.category, ct.pos, c.subset
+FROM clip_tag_ids ct
+JOIN clips c USING (clip_key)
+JOIN tags t USING (tag_id);
+
+CREATE OR REPLACE VIEW tag_counts AS
+SELECT t.tag, t.category, coalesce(sum(s.n_clips), 0)::BIGINT AS n_clips
+FROM tags t
+LEFT JOIN tag_subset_counts s USING (tag_id)
+GROUP BY t.tag, t.category;
+
+-- cooccurrence_in(NULL) = all subsets; cooccurrence_in('val') = one subset.
+CREATE OR REPLACE MACRO cooccurrence_in(subset_name) AS TABLE
+WITH pc AS (
+    SELECT action_id, tag_id, sum(n_both)::BIGINT AS n_both
+    FROM pair_counts
+    WHERE subset_name IS NULL OR subset = subset_name
+    GROUP BY action_id, tag_id
+), tc AS (
+    SELECT tag_id, sum(n_clips)::BIGINT AS n_clips
+    FROM tag_subset_counts
+    WHERE subset_name IS NULL OR subset = subset_name
+    GROUP BY tag_id
+), total AS (
+    SELECT count(*)::BIGINT AS n_clips FROM clips WHERE subset_name IS NULL OR subset = subset_name
+)
+SELECT a.tag AS action, t.tag, t.category, pc.n_both,
+       ta.n_clips AS n_action, tt.n_clips AS n_tag, total.n_clips,
+       pc.n_both / ta.n_clips AS p_tag_given_action,
+       (pc.n_both * total.n_clips) / (ta.n_clips * tt.n_clips) AS lift
+FROM pc
+JOIN tags a ON a.tag_id = pc.action_id
+JOIN tags t ON t.tag_id = pc.tag_id
+JOIN tc ta ON ta.tag_id = pc.action_id
+JOIN tc tt ON tt.tag_id = pc.tag_id
+CROSS JOIN total;
+
+CREATE OR REPLACE VIEW cooccurrence AS SELECT * FROM cooccurrence_in(NULL);
