@@ -262,6 +262,141 @@ def stats(fmt, output, db):
                    title=name.replace("_", " "))
 
 
+# ---------------------------------------------------------------- NCA
+
+CATEGORY_CHOICE = click.Choice(["scene", "object", "event", "attribute", "concept"])
+
+
+def subset_option(func: Callable) -> Callable:
+    return click.option("--subset", default=None, help="Restrict to one subset (e.g. val) [default: all clips].")(func)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--category", type=str, default="scene", show_default=True,
+              help="scene, object, event, attribute or concept.")
+@click.option("--threshold", type=str, default="0.2", show_default=True, help="Necessary when n11/n12 <= threshold.")
+@click.option("--all-pairs", is_flag=True, help="List every passing (action, tag) pair, not only each action's top tag.")
+@subset_option
+@format_options
+@db_option
+@click.pass_context
+def nca(ctx, category, threshold, all_pairs, subset, fmt, output, db):
+    """Necessary Condition Analysis: per action, is its top tag of a category necessary?
+
+    One row per action: action, tag, n_action, n_tag, n11, n12, n22, ratio (n11/n12),
+    share (n11/n_action), necessary, p_value (one-sided hypergeometric), q_value (BH).
+
+    \b
+    Examples:
+      hvuaudit nca --category scene --threshold 0.2
+      hvuaudit nca --category object --all-pairs --threshold 0.1 --format csv -o pairs.csv
+      hvuaudit nca sweep --category scene --category object --plot fig2d.png
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from hvuaudit.nca import compute_nca
+    from hvuaudit.store import open_store
+
+    with open_store(db, read_only=True) as con:
+        frame = compute_nca(con, category, threshold=_threshold(threshold), subset=subset, all_pairs=all_pairs)
+    emit_table(frame, fmt, output, title=f"NCA: {category} (threshold {threshold})")
+
+
+def _threshold(text: str) -> float:
+    from hvuaudit.errors import InputError
+    from hvuaudit.nca import check_threshold
+
+    try:
+        return check_threshold(float(text))
+    except ValueError as exc:
+        raise InputError(f"threshold must be a number >= 0 (got '{text}')", hint="e.g. --threshold 0.2") from exc
+
+
+@nca.command("matrix")
+@click.option("--category", "categories", multiple=True, default=("scene", "object"), show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw Fig. 2b/c to this PNG.")
+@subset_option
+@format_options
+@db_option
+def nca_matrix_command(categories, plot, subset, fmt, output, db):
+    """Fig. 2b/c: mean normalised contingency table per category (n12 = 1).
+
+    \b
+    Example:
+      hvuaudit nca matrix --category scene --category object --plot fig2bc.png
+    """
+    from hvuaudit.nca import nca_matrix, plot_matrices
+    from hvuaudit.store import check_category, open_store
+
+    with open_store(db, read_only=True) as con:
+        frame = nca_matrix(con, [check_category(c) for c in categories], subset=subset)
+    emit_table(frame, fmt, output, title="mean normalised contingency table")
+    if plot:
+        plot_matrices(frame, plot)
+        click.echo(f"wrote {plot}", err=True)
+
+
+@nca.command("sweep")
+@click.option("--thresholds", default="0:1:0.05", show_default=True, help="START:END:STEP (inclusive) or a list a,b,c.")
+@click.option("--category", "categories", multiple=True, default=("scene", "object"), show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw Fig. 2d to this PNG.")
+@subset_option
+@format_options
+@db_option
+def nca_sweep_command(thresholds, categories, plot, subset, fmt, output, db):
+    """Fig. 2d: number of actions with a necessary tag against the threshold.
+
+    \b
+    Example:
+      hvuaudit nca sweep --thresholds 0:1:0.05 --category scene --category object --plot fig2d.png
+    """
+    from hvuaudit.nca import nca_sweep, parse_thresholds, plot_sweep
+    from hvuaudit.store import check_category, open_store
+
+    grid = parse_thresholds(thresholds)
+    with open_store(db, read_only=True) as con:
+        frame = nca_sweep(con, [check_category(c) for c in categories], grid, subset=subset)
+    emit_table(frame, fmt, output, title="NCA threshold sweep")
+    if plot:
+        plot_sweep(frame, plot)
+        click.echo(f"wrote {plot}", err=True)
+
+
+@nca.command("roles")
+@click.option("--threshold", type=str, default="1.0", show_default=True)
+@click.option("--min-share", type=float, default=0.5, show_default=True,
+              help="Auxiliary when at least this share of actions has a necessary tag.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write tasks.json here (read by `hvuaudit train --tasks`).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@subset_option
+@db_option
+def nca_roles_command(threshold, min_share, output, fmt, subset, db):
+    """Recommend a role per category: auxiliary (learn) or adversarial (unlearn).
+
+    \b
+    Example:
+      hvuaudit nca roles --threshold 1.0 --output tasks.json
+    """
+    import polars as pl
+
+    from hvuaudit.nca import recommend_roles, write_tasks
+    from hvuaudit.store import open_store
+
+    with open_store(db, read_only=True) as con:
+        roles = recommend_roles(con, threshold=_threshold(threshold), min_share=min_share, subset=subset)
+    if fmt == "json":
+        emit_json(roles.as_json())
+    else:
+        frame = pl.DataFrame(
+            [{"category": c, "role": r, **roles.evidence[c]} for c, r in roles.roles.items()]
+        )
+        emit_table(frame, "table", title=f"task roles (threshold {roles.threshold}, min share {roles.min_share})")
+    if output:
+        write_tasks(roles, output)
+        click.echo(f"wrote {output}", err=True)
+
+
 # ---------------------------------------------------------------- synthetic data
 
 

@@ -81,11 +81,14 @@ FROM clip_tag_ids ct
 JOIN clips c USING (clip_key)
 JOIN tags t USING (tag_id);
 
-CREATE OR REPLACE VIEW tag_counts AS
+-- tag_counts_in(NULL) = all subsets; tag_counts_in('val') = one subset. Tags absent there count 0.
+CREATE OR REPLACE MACRO tag_counts_in(subset_name) AS TABLE
 SELECT t.tag, t.category, coalesce(sum(s.n_clips), 0)::BIGINT AS n_clips
 FROM tags t
-LEFT JOIN tag_subset_counts s USING (tag_id)
+LEFT JOIN tag_subset_counts s ON s.tag_id = t.tag_id AND (subset_name IS NULL OR s.subset = subset_name)
 GROUP BY t.tag, t.category;
+
+CREATE OR REPLACE VIEW tag_counts AS SELECT * FROM tag_counts_in(NULL);
 
 -- cooccurrence_in(NULL) = all subsets; cooccurrence_in('val') = one subset.
 CREATE OR REPLACE MACRO cooccurrence_in(subset_name) AS TABLE
@@ -114,3 +117,12 @@ JOIN tc tt ON tt.tag_id = pc.tag_id
 CROSS JOIN total;
 
 CREATE OR REPLACE VIEW cooccurrence AS SELECT * FROM cooccurrence_in(NULL);
+
+-- Necessary Condition Analysis cells for every co-occurring (action, tag) pair, all subsets.
+-- n11 = clips with the action but without the tag (violates necessity), n12 = with both,
+-- n22 = with the tag but without the action; ratio = n11 / n12 (necessary when <= threshold).
+CREATE OR REPLACE VIEW necessity AS
+SELECT action, tag, category, n_action, n_tag,
+       n_action - n_both AS n11, n_both AS n12, n_tag - n_both AS n22,
+       (n_action - n_both) / n_both AS ratio, (n_action - n_both) / n_action AS share
+FROM cooccurrence;
