@@ -49,7 +49,7 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except Exception as exc:
             code = getattr(exc, "exit_code", None)
-            if code is None or isinstance(exc, click.ClickException):
+            if code is None or isinstance(exc, click.ClickException | click.exceptions.Exit):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(int(code))
@@ -402,7 +402,12 @@ def nca_roles_command(threshold, min_share, output, fmt, subset, db):
 
 @cli.group()
 def synth():
-    """Generate synthetic HVU-format data (annotations, or a scene-biased video benchmark)."""
+    """Generate synthetic HVU-format data (annotations, or a scene-biased video benchmark).
+
+    \b
+    Example:
+      hvuaudit synth annotations --clips 500000 --out synth/
+    """
 
 
 @synth.command("annotations")

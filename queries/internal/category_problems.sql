@@ -1,6 +1,6 @@
 -- Problems in the staged categories file, and conflicts with categories already stored.
 CREATE OR REPLACE TEMP TABLE staged_categories AS
-SELECT rowid + 2 AS line, Tag AS tag, Category AS category FROM raw_categories;
+SELECT rowid - (SELECT min(rowid) FROM raw_categories) + 2 AS line, Tag AS tag, Category AS category FROM raw_categories;
 SELECT line, problem FROM (
     SELECT line, 'the Tag field is empty' AS problem
     FROM staged_categories WHERE tag IS NULL OR trim(tag) = ''

@@ -1,0 +1,168 @@
+"""NCA: every cell of a hand-built fixture, the p-value against brute force, and the paper's findings."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from hvuaudit.errors import InputError, StoreError
+from hvuaudit.nca import compute_nca, nca_matrix, nca_sweep, parse_thresholds, recommend_roles, write_tasks
+from hvuaudit.store import open_store
+
+
+def _rows(frame: pl.DataFrame) -> dict[str, dict]:
+    return {r["action"]: r for r in frame.iter_rows(named=True)}
+
+
+def test_scene_cells_of_the_hand_built_fixture(tiny_store):
+    with open_store(tiny_store) as con:
+        rows = _rows(compute_nca(con, "scene", threshold=0.5))
+    # surfing: clips 1-4 and 12; beach in 1 and 3 (ocean 1, mountain 1); beach is in 4 clips overall.
+    s = rows["surfing"]
+    assert (s["tag"], s["n_action"], s["n_tag"], s["n11"], s["n12"], s["n22"]) == ("beach", 5, 4, 3, 2, 2)
+    assert s["ratio"] == pytest.approx(1.5) and s["share"] == pytest.approx(0.6) and not s["necessary"]
+    k = rows["skiing"]
+    assert (k["tag"], k["n11"], k["n12"], k["n22"]) == ("mountain", 1, 3, 0)
+    assert k["ratio"] == pytest.approx(1 / 3) and k["necessary"]
+    d = rows["dancing"]
+    assert (d["tag"], d["n11"], d["n12"], d["n22"], d["ratio"], d["necessary"]) == ("stage", 1, 2, 0, 0.5, True)
+
+
+def test_object_cells_and_null_tag_rows(tiny_store):
+    with open_store(tiny_store) as con:
+        objects = _rows(compute_nca(con, "object", threshold=0.2))
+        events = _rows(compute_nca(con, "event"))
+    assert (objects["surfing"]["tag"], objects["surfing"]["n11"], objects["surfing"]["n12"], objects["surfing"]["n22"]) == ("surfboard", 0, 5, 0)
+    assert objects["surfing"]["necessary"] and objects["skiing"]["necessary"]
+    assert (objects["dancing"]["tag"], objects["dancing"]["n11"], objects["dancing"]["n22"]) == ("shoe", 1, 1)
+    assert not objects["dancing"]["necessary"]
+    # dancing never meets an event: listed with tag = null, never dropped.
+    assert events["dancing"]["tag"] is None and events["dancing"]["n12"] == 0 and events["dancing"]["n11"] == 3
+    assert events["dancing"]["ratio"] is None and events["dancing"]["necessary"] is False
+    # ties (surfing: competition is its only event; skiing: competition only) resolve deterministically
+    assert events["surfing"]["tag"] == "competition"
+
+
+def test_tie_break_prefers_the_more_specific_tag(tmp_path):
+    from hvuaudit.ingest import ingest
+    from tests.conftest import FIXTURES
+
+    csv = tmp_path / "HVU_Val_ties.csv"
+    # dancing meets stage and beach once each; beach is also in a clip without dancing → stage wins (smaller n22).
+    csv.write_text("Tags,youtube_id,time_start,time_end\ndancing|stage,a,0,2\ndancing|beach,b,0,2\nbeach,c,0,2\n")
+    db = tmp_path / "t.duckdb"
+    ingest([csv], FIXTURES / "categories.csv", db=db)
+    with open_store(db) as con:
+        assert _rows(compute_nca(con, "scene"))["dancing"]["tag"] == "stage"
+
+
+def test_all_pairs_lists_every_passing_pair(tiny_store):
+    with open_store(tiny_store) as con:
+        pairs = compute_nca(con, "object", threshold=0.0, all_pairs=True)
+    assert sorted(zip(pairs["action"], pairs["tag"], strict=True)) == [("skiing", "ski"), ("surfing", "surfboard")]
+
+
+def _brute_force_p(n_clips: int, n_tag: int, n_action: int, n12: int, draws: int, seed: int = 0) -> float:
+    """Permutation estimate: shuffle which clips carry the tag, count overlaps >= observed."""
+    rng = np.random.default_rng(seed)
+    action = np.zeros(n_clips, bool)
+    action[:n_action] = True
+    tag = np.zeros(n_clips, bool)
+    tag[:n_tag] = True
+    hits = sum((action & rng.permutation(tag)).sum() >= n12 for _ in range(draws))
+    return hits / draws
+
+
+def test_p_value_matches_brute_force_permutation(tiny_store):
+    with open_store(tiny_store) as con:
+        row = _rows(compute_nca(con, "scene"))["skiing"]  # 3 of 4 skiing clips show mountain; mountain is in 3 clips
+    assert row["p_value"] == pytest.approx(stats.hypergeom.sf(2, 12, 3, 4))
+    # Exhaustive: every way to place 3 mountain clips among 12.
+    exact = np.mean([len({0, 1, 2, 3} & set(c)) >= 3 for c in itertools.combinations(range(12), 3)])
+    assert row["p_value"] == pytest.approx(exact)
+    assert row["p_value"] == pytest.approx(_brute_force_p(12, 3, 4, 3, draws=20000), abs=0.005)
+
+
+def test_q_values_are_benjamini_hochberg(tiny_store):
+    with open_store(tiny_store) as con:
+        frame = compute_nca(con, "object").drop_nulls("p_value")
+    p = frame["p_value"].to_numpy()
+    order = np.argsort(p)
+    m = len(p)
+    expected = np.minimum.accumulate((p[order] * m / np.arange(1, m + 1))[::-1])[::-1]
+    q = np.empty(m)
+    q[order] = np.minimum(expected, 1.0)
+    assert np.allclose(frame["q_value"].to_numpy(), q)
+
+
+def test_bad_inputs(tiny_store, tmp_path):
+    with open_store(tiny_store) as con:
+        with pytest.raises(InputError, match="unknown category 'place'"):
+            compute_nca(con, "place")
+        with pytest.raises(InputError, match="threshold must be a number >= 0"):
+            compute_nca(con, "scene", threshold=-0.1)
+        with pytest.raises(InputError, match="unknown subset 'train'"):
+            compute_nca(con, "scene", subset="train")
+    with pytest.raises(InputError, match="step must be > 0"):
+        parse_thresholds("0:1:0")
+    with pytest.raises(InputError, match="cannot read thresholds"):
+        parse_thresholds("a:b:c")
+    empty = tmp_path / "empty.duckdb"
+    open_store(empty, read_only=False).close()
+    with open_store(empty) as con, pytest.raises(StoreError, match="the store is empty"):
+        compute_nca(con, "scene")
+
+
+def test_parse_thresholds_is_inclusive():
+    assert parse_thresholds("0:1:0.05") == [round(i * 0.05, 10) for i in range(21)]
+    assert parse_thresholds("0.1,0.5") == [0.1, 0.5]
+
+
+def test_roles_and_tasks_json(tiny_store, tmp_path):
+    with open_store(tiny_store) as con:
+        roles = recommend_roles(con, threshold=0.2)
+    assert roles.roles["object"] == "auxiliary"  # 2 of 3 actions have a necessary object
+    assert roles.roles["scene"] == "adversarial"  # none at 0.2
+    path = tmp_path / "tasks.json"
+    write_tasks(roles, path)
+    body = json.loads(path.read_text())
+    assert body["format"] == "hvuaudit-tasks/1"
+    assert body["roles"]["object"] == "auxiliary" and body["evidence"]["object"]["actions_necessary"] == 2
+
+
+# ---------------------------------------------------------------- the paper's findings on real HVU
+
+
+def test_real_objects_necessary_more_often_than_scenes_at_every_threshold(real_store):
+    with open_store(real_store) as con:
+        sweep = nca_sweep(con, ["scene", "object"], parse_thresholds("0:1:0.05"))
+    wide = sweep.pivot(on="category", index="threshold", values="actions_necessary")
+    assert (wide["object"] > wide["scene"]).all()
+
+
+def test_real_mean_normalised_n11_much_smaller_for_objects(real_store):
+    with open_store(real_store) as con:
+        matrix = {r["category"]: r for r in nca_matrix(con, ["scene", "object"]).iter_rows(named=True)}
+    assert matrix["object"]["n11"] * 5 < matrix["scene"]["n11"]
+
+
+def test_real_cells_add_up(real_store):
+    with open_store(real_store) as con:
+        for category in ("scene", "object", "event", "attribute", "concept"):
+            frame = compute_nca(con, category)
+            assert (frame["n11"] + frame["n12"] == frame["n_action"]).all()
+            assert frame.height == 739  # every action listed, with or without a tag
+            assert not any(math.isnan(v) for v in frame["p_value"].drop_nulls())
+
+
+def test_real_roles_objects_auxiliary_scenes_adversarial(real_store):
+    with open_store(real_store) as con:
+        roles = recommend_roles(con, threshold=1.0)
+    assert roles.roles["object"] == "auxiliary"
+    assert roles.roles["scene"] == "adversarial"

@@ -1,0 +1,187 @@
+"""Every bundled .sql file runs; the CLI prints exact outputs, exit codes, and help with examples."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from hvuaudit.cli import LAZY_COMMANDS, cli
+from hvuaudit.store import bundled_queries, open_store, queries_dir, run_query, sql_parameters
+from tests.conftest import FIXTURES
+
+PARAMS = {"action": "surfing", "tag": "beach", "category": "object", "threshold": "0.5"}
+
+
+@pytest.mark.parametrize("path", sorted(queries_dir().glob("*.sql")), ids=lambda p: p.stem)
+def test_every_bundled_query_runs_on_the_fixture_store(tiny_store, path):
+    with open_store(tiny_store) as con:
+        frame = run_query(con, path.stem, **{p: PARAMS[p] for p in sql_parameters(path.read_text())})
+    assert frame.width > 0
+    description = path.read_text().splitlines()[0]
+    assert description.startswith("-- ") and len(description) > 10
+
+
+def test_bundled_query_results(tiny_store):
+    with open_store(tiny_store) as con:
+        top = run_query(con, "top_scenes_of_action", action="surfing")
+        assert top["scene"].to_list() == ["beach", "mountain", "ocean"] and top["n_both"].to_list() == [2, 1, 1]
+        assert run_query(con, "actions_of_tag", tag="mountain")["action"].to_list() == ["skiing", "surfing"]
+        clips = run_query(con, "clips_of_pair", action="surfing", tag="beach")
+        assert clips["clip_id"].to_list() == ["vid_aaaaaa1_10.0_12.0", "vid_aaaaaa3_5.5_7.5"]
+        assert clips["url"][1] == "https://www.youtube.com/watch?v=vid_aaaaaa3&t=5s"
+        assert clips["tags"][0] == "surfing|beach|surfboard|wet|sport"
+        assert run_query(con, "clips_without_scene")["clip_id"].to_list() == ["vid_aaaaaa4_30.0_32.0", "vid_bbbbbb3_3.0_5.0"]
+        necessary = run_query(con, "necessary_pairs", category="object", threshold=0)
+        assert sorted(necessary["action"].to_list()) == ["skiing", "surfing"]
+
+
+def test_queries_command_lists_every_file():
+    result = CliRunner().invoke(cli, ["queries", "--format", "json"])
+    assert result.exit_code == 0
+    names = [row["name"] for row in json.loads(result.output)]
+    assert names == [name for name, _, _ in bundled_queries()] and len(names) >= 6
+
+
+def test_sql_json_is_an_array_of_row_objects(tiny_store):
+    result = CliRunner().invoke(
+        cli, ["sql", "top_scenes_of_action", "--param", "action=dancing", "--format", "json", "--db", str(tiny_store)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [
+        {"scene": "stage", "n_both": 2, "n_action": 3, "p_scene_given_action": 0.6667, "lift": 4.0},
+        {"scene": "beach", "n_both": 1, "n_action": 3, "p_scene_given_action": 0.3333, "lift": 1.0},
+    ]
+
+
+def test_sql_csv_and_parquet(tiny_store, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["sql", "SELECT action, n_clips FROM (FROM actions) ORDER BY 1", "--db", str(tiny_store)])
+    assert result.exit_code != 0  # 'actions' is a query file, not a table: DuckDB error
+    result = runner.invoke(cli, ["sql", "SELECT tag, n_clips FROM tag_counts WHERE category = 'action' ORDER BY tag",
+                                 "--format", "csv", "--db", str(tiny_store)])
+    assert result.exit_code == 0
+    assert result.output == "tag,n_clips\ndancing,3\nskiing,4\nsurfing,5\n"
+    out = tmp_path / "a.parquet"
+    result = runner.invoke(cli, ["sql", "actions", "--format", "parquet", "-o", str(out), "--db", str(tiny_store)])
+    assert result.exit_code == 0 and out.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["DELETE FROM clips", "DROP TABLE clips", "INSERT INTO tags VALUES (99, 'x', 'scene')",
+     "COPY (SELECT 1) TO 'leak.csv'", "ATTACH 'other.duckdb'", "CREATE TABLE t AS SELECT 1"],
+)
+def test_sql_is_read_only(tiny_store, statement, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["sql", statement, "--db", str(tiny_store)])
+    assert result.exit_code == 4
+    assert "error: DuckDB raised an error" in result.output
+    assert not (tmp_path / "leak.csv").exists() and not (tmp_path / "other.duckdb").exists()
+    con = duckdb.connect(str(tiny_store), read_only=True)
+    assert con.execute("SELECT count(*) FROM clips").fetchall() == [(12,)]
+    assert con.execute("SELECT count(*) FROM tags").fetchall() == [(13,)]
+
+
+def test_sql_missing_param_and_missing_store(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["sql", "top_scenes_of_action", "--db", str(tmp_path / "x.duckdb")])
+    assert result.exit_code == 2 and "--param action=VALUE" in result.output
+    result = runner.invoke(cli, ["sql", "SELECT 1", "--db", str(tmp_path / "x.duckdb")])
+    assert result.exit_code == 4 and "does not exist" in result.output and "hvuaudit ingest" in result.output
+
+
+def test_ingest_cli_summary_and_json(tmp_path):
+    db = tmp_path / "s.duckdb"
+    args = ["ingest", str(FIXTURES / "HVU_Val_tiny.csv"), "--categories", str(FIXTURES / "categories.csv"), "--db", str(db)]
+    result = CliRunner().invoke(cli, [*args, "--format", "json"])
+    assert result.exit_code == 0
+    body = json.loads(result.stdout)
+    assert (body["clips_added"], body["clip_tags_added"], body["tags_added"]) == (12, 41, 13)
+    assert result.stderr.startswith("ingested 12 clips (41 clip-tags) from 1 file(s), added 13 tags")
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and "1 file(s) already ingested, unchanged" in again.stderr and again.stdout == ""
+
+
+def test_ingest_cli_bad_input_exit_code(tmp_path):
+    result = CliRunner().invoke(cli, ["ingest", str(FIXTURES / "bad" / "empty_tags.csv"), "--subset", "val",
+                                      "--categories", str(FIXTURES / "categories.csv"), "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 3
+    assert "empty_tags.csv, line 3: the Tags field is empty" in result.stderr and "hint:" in result.stderr
+    assert not (tmp_path / "s.duckdb").exists()
+    result = CliRunner().invoke(cli, ["ingest", str(FIXTURES / "HVU_Val_tiny.csv"), "--categories",
+                                      str(FIXTURES / "categories.csv"), "--db", str(FIXTURES / "bad" / "not_a_store.db")])
+    assert result.exit_code == 4 and "cannot open store" in result.stderr
+
+
+def test_stats_json(tiny_store):
+    result = CliRunner().invoke(cli, ["stats", "--format", "json", "--db", str(tiny_store)])
+    assert result.exit_code == 0
+    body = json.loads(result.output)
+    assert body["subsets"] == [{"subset": "val", "clips": 12, "clips_without_action": 1, "clips_without_scene": 2,
+                                "mean_tags_per_clip": 3.42}]
+    scenes = next(r for r in body["categories"] if r["category"] == "scene")
+    assert scenes == {"category": "scene", "tags_defined": 4, "tags_present": 4, "clip_tag_links": 10}
+
+
+def test_nca_cli_json_keys_and_errors(tiny_store):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["nca", "--category", "object", "--format", "json", "--db", str(tiny_store)])
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    assert list(rows[0]) == ["action", "tag", "n_action", "n_tag", "n11", "n12", "n22", "ratio", "share",
+                             "necessary", "p_value", "q_value"]
+    for args, code, text in [
+        (["nca", "--category", "place"], 3, "unknown category 'place'"),
+        (["nca", "--threshold", "abc"], 3, "threshold must be a number"),
+        (["nca", "--threshold", "-1"], 3, "threshold must be a number >= 0"),
+        (["nca", "sweep", "--thresholds", "0:1:-0.1"], 3, "step must be > 0"),
+        (["nca", "--subset", "train"], 3, "unknown subset 'train'"),
+    ]:
+        result = runner.invoke(cli, [*args, "--db", str(tiny_store)])
+        assert result.exit_code == code and text in result.stderr, (args, result.output)
+
+
+def test_nca_plots_and_roles_file(tiny_store, tmp_path):
+    runner = CliRunner()
+    png = tmp_path / "fig2d.png"
+    assert runner.invoke(cli, ["nca", "sweep", "--plot", str(png), "--db", str(tiny_store)]).exit_code == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    png2 = tmp_path / "fig2bc.png"
+    assert runner.invoke(cli, ["nca", "matrix", "--plot", str(png2), "--db", str(tiny_store)]).exit_code == 0
+    assert png2.read_bytes()[:4] == b"\x89PNG"
+    tasks = tmp_path / "tasks.json"
+    result = runner.invoke(cli, ["nca", "roles", "--threshold", "0.2", "-o", str(tasks), "--db", str(tiny_store)])
+    assert result.exit_code == 0 and json.loads(tasks.read_text())["roles"]["object"] == "auxiliary"
+
+
+def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        if name in LAZY_COMMANDS and not prefix:
+            yield (name,)  # help resolved through the lazy loader below
+            continue
+        command = group.get_command(ctx, name)
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from _all_commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", list(_all_commands(cli)), ids=" ".join)
+def test_every_command_has_help_with_an_example(path):
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output, f"`hvuaudit {' '.join(path)} --help` has no example"
+
+
+def test_core_never_imports_torch_or_textual():
+    code = (
+        "import sys, hvuaudit.cli, hvuaudit.nca, hvuaudit.ingest, hvuaudit.cooccurrence, hvuaudit.synthetic;"
+        "bad = [m for m in ('torch', 'textual', 'trainer') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
