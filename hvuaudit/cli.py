@@ -397,6 +397,119 @@ def nca_roles_command(threshold, min_share, output, fmt, subset, db):
         click.echo(f"wrote {output}", err=True)
 
 
+# ---------------------------------------------------------------- splits
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--variant", default="2", show_default=True, help="default, 1 (SI-1) or 2 (SI-2).")
+@click.option("--min-videos", type=int, default=124, show_default=True, help="Keep actions with at least this many clips.")
+@click.option("--val-fraction", type=float, default=0.2, show_default=True, help="Target share of each action in val.")
+@click.option("--primary-action", default="rarest", show_default=True,
+              help="rarest, first, or a CSV youtube_id,time_start,time_end,action.")
+@subset_option
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Split folder to write (e.g. out/si2).")
+@click.option("--force", is_flag=True, help="Replace an existing non-empty --out.")
+@click.option("--videos", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Record this videos directory in the manifest (read by `hvuaudit train`).")
+@click.option("--name-template", default=None,
+              help="Clip file names: mmaction, downloader, raw or a format string [default: mmaction].")
+@click.option("--dry-run", is_flag=True, help="Print the report without writing anything.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@db_option
+@click.pass_context
+def split(ctx, variant, min_videos, val_fraction, primary_action, subset, out, force, videos, name_template,
+          dry_run, fmt, db):
+    """Build a Scene-Invariant (SI-1, SI-2) or the default split and export it as a folder.
+
+    The folder (manifest.json, train.csv, val.csv, labels.json) is what
+    `hvuaudit train --split` reads; the split is also saved in the store.
+
+    \b
+    Examples:
+      hvuaudit split --variant 2 --min-videos 124 --out out/si2
+      hvuaudit split --variant 1 --min-videos 25 --subset val --out out/si1 --videos ~/hvu/videos
+      hvuaudit split verify out/si2
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from hvuaudit.splits import SplitParams, build_split, export_split
+    from hvuaudit.store import open_store
+
+    if out is None and not dry_run:
+        raise click.UsageError("--out is required (or pass --dry-run to only print the report)")
+    params = SplitParams(variant=variant, min_videos=min_videos, val_fraction=val_fraction,
+                         primary_action=primary_action, subset=subset,
+                         videos=str(videos) if videos else None, name_template=name_template)
+    with progress_steps(2, "split") as step:
+        with open_store(db, read_only=dry_run) as con:
+            step("building")
+            result = build_split(con, params)
+            if not dry_run:
+                step("writing")
+                export_split(con, result, out, force=force)
+    _print_split_report(result.report, fmt)
+    if not dry_run:
+        click.echo(f"wrote {out} ({result.train.height:,} train / {result.val.height:,} val clips)", err=True)
+
+
+def _print_split_report(report: dict, fmt: str) -> None:
+    import polars as pl
+
+    if fmt == "json":
+        emit_json(report)
+        return
+    sides = pl.DataFrame([{"side": side, **report[side]} for side in ("train", "val")])
+    emit_table(sides, "table", title="split")
+    facts = {
+        "median scenes per action (train)": report["median_scenes_per_action_train"],
+        "scene-only baseline accuracy (val)": report["scene_only_baseline"],
+        "H(action | scene) on train, bits": report["conditional_entropy_action_given_scene_bits"],
+        **{f"left out: {k.replace('_', ' ')}": v for k, v in report["left_out"].items()},
+    }
+    emit_table(pl.DataFrame({"fact": list(facts), "value": [str(v) for v in facts.values()]}), "table")
+
+
+@split.command("verify")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@db_option
+def split_verify(folder, db):
+    """Recompute a split from the store and check its six invariants.
+
+    Exits 0 when every check passes, 3 otherwise.
+
+    \b
+    Example:
+      hvuaudit split verify out/si2
+    """
+    from hvuaudit.errors import InputError
+    from hvuaudit.splits import verify_split
+    from hvuaudit.store import open_store
+
+    with open_store(db, read_only=True) as con:
+        report = verify_split(con, folder)
+    for name, ok, detail in report.checks:
+        click.echo(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
+    if not report.ok:
+        raise InputError(f"{folder} breaks {sum(not ok for _, ok, _ in report.checks)} invariant(s)")
+
+
+@split.command("list")
+@format_options
+@db_option
+def split_list(fmt, output, db):
+    """List the splits saved in the store.
+
+    \b
+    Example:
+      hvuaudit split list
+    """
+    from hvuaudit.splits import list_splits
+    from hvuaudit.store import open_store
+
+    with open_store(db, read_only=True) as con:
+        emit_table(list_splits(con), fmt, output)
+
+
 # ---------------------------------------------------------------- synthetic data
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from hvuaudit.errors import InputError, StoreError
-from hvuaudit.store import fetch_row, load_sql, open_store, run_query, run_sql_script
+from hvuaudit.store import fetch_row, load_sql, open_store, run_query
 
 ANNOTATION_COLUMNS = ("Tags", "youtube_id", "time_start", "time_end")
 CATEGORY_COLUMNS = ("Tag", "Category")
@@ -196,7 +196,7 @@ def _ingest_in_transaction(
         if categories is not None:
             step("reading categories")
             _stage(con, "internal/stage_categories", Path(categories))
-            problems = run_sql_script(con, "internal/category_problems")
+            problems = run_query(con, "internal/category_problems")
             if problems.height:
                 line, problem = problems.row(0)
                 raise _first_problem(Path(categories), line, problem, "fix the categories file (Tag,Category)")

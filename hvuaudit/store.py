@@ -112,21 +112,25 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None
 
 
 def run_query(con: duckdb.DuckDBPyConnection, name: str, **params) -> pl.DataFrame:
-    """Run the bundled query ``name`` with exactly the parameters it declares."""
+    """Run the bundled file ``name`` (one or more statements); return the last statement's rows.
+
+    Each statement gets exactly the ``$name`` parameters it declares.
+    """
     sql = load_sql(name)
-    wanted = sql_parameters(sql)
-    missing = [p for p in wanted if p not in params]
+    missing = [p for p in sql_parameters(sql) if p not in params]
     if missing:
         raise InputError(
             f"query '{name}' needs parameter(s) {', '.join('$' + m for m in missing)}",
             hint=" ".join(f"--param {m}=VALUE" for m in missing),
         )
-    return run_sql(con, sql, {k: params[k] for k in wanted})
-
-
-def run_sql_script(con: duckdb.DuckDBPyConnection, name: str) -> pl.DataFrame:
-    """Run a parameterless multi-statement file; return the rows of its last statement."""
-    return run_sql(con, load_sql(name))
+    try:
+        statements = con.extract_statements(sql)
+        for statement in statements[:-1]:
+            con.execute(statement, {k: params[k] for k in statement.named_parameters})
+    except duckdb.Error as exc:
+        raise StoreError(f"DuckDB raised an error in {name}.sql: {str(exc).splitlines()[0]}") from exc
+    last = statements[-1]
+    return run_sql(con, last.query, {k: params[k] for k in last.named_parameters})
 
 
 def fetch_row(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> tuple:

@@ -1,0 +1,335 @@
+"""Scene-Invariant splits (paper §3.4) and the default split, exported as training-ready folders.
+
+Sits between the store and the trainer: ``build_split`` runs the split rules
+in SQL (``queries/internal/split_*.sql``) and returns both sides as polars
+frames plus a report; ``export_split`` writes the split folder (manifest.json,
+train.csv, val.csv, labels.json) through a temporary directory and a rename,
+and saves the membership in ``split_members``; ``verify_split`` recomputes the
+split from the store and checks the invariants. No per-clip Python loops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from hvuaudit import __version__
+from hvuaudit.errors import ConflictError, InputError, StoreError
+from hvuaudit.store import require_clips, run_query, store_sources
+
+SPLIT_FORMAT = "hvuaudit-split/1"
+VARIANTS = {"default": "default", "1": "si1", "si1": "si1", "2": "si2", "si2": "si2"}
+CSV_COLUMNS = ["clip_id", "youtube_id", "time_start", "time_end", "action", "scene", "scenes", "objects"]
+NAME_TEMPLATES = ("mmaction", "downloader", "raw")
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    """Every knob of a split; stored verbatim in the manifest."""
+
+    variant: str = "si2"
+    min_videos: int = 124
+    val_fraction: float = 0.2
+    primary_action: str = "rarest"  # rarest | first | path to a CSV youtube_id,time_start,time_end,action
+    subset: str | None = None
+    videos: str | None = None
+    name_template: str | None = None
+
+    def normalised(self) -> SplitParams:
+        variant = VARIANTS.get(str(self.variant).lower())
+        if variant is None:
+            raise InputError(f"unknown variant '{self.variant}'", hint="use --variant default, 1 (SI-1) or 2 (SI-2)")
+        if not (0.0 < self.val_fraction < 1.0):
+            raise InputError(f"--val-fraction must be strictly between 0 and 1 (got {self.val_fraction})")
+        if self.min_videos < 1:
+            raise InputError(f"--min-videos must be at least 1 (got {self.min_videos})")
+        videos = str(Path(self.videos).resolve()) if self.videos else None
+        template = self.name_template or ("mmaction" if videos else None)
+        return SplitParams(variant, self.min_videos, self.val_fraction, self.primary_action, self.subset, videos, template)
+
+
+@dataclass
+class SplitResult:
+    params: SplitParams
+    train: pl.DataFrame
+    val: pl.DataFrame
+    labels: dict[str, list[str]]
+    report: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    checks: list[tuple[str, bool, str]]
+
+
+def _primary_override(params: SplitParams) -> pl.DataFrame:
+    empty = pl.DataFrame(schema={"youtube_id": pl.String, "time_start": pl.Float64, "time_end": pl.Float64, "action": pl.String})
+    if params.primary_action in ("rarest", "first"):
+        return empty
+    path = Path(params.primary_action)
+    if not path.is_file():
+        raise InputError(
+            f"--primary-action '{params.primary_action}' is neither rarest, first nor an existing CSV file",
+            hint="use rarest, first, or a CSV with columns youtube_id,time_start,time_end,action",
+        )
+    try:
+        frame = pl.read_csv(path, schema_overrides={"youtube_id": pl.String, "action": pl.String})
+    except (pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot be read as CSV: {exc}") from exc
+    missing = [c for c in empty.columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}, line 1: missing column(s) {', '.join(missing)}",
+                         hint="the header must be: youtube_id,time_start,time_end,action")
+    try:
+        frame = frame.select(empty.columns).cast(empty.schema)  # type: ignore[arg-type]
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{path}: time_start/time_end must be numbers ({exc})") from exc
+    bad = frame.with_row_index("line", offset=2).filter(pl.any_horizontal(pl.all().is_null()))
+    if bad.height:
+        raise InputError(f"{path}, line {bad['line'][0]}: an empty field", hint="every row needs all four fields")
+    return frame
+
+
+def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitResult:
+    """Apply the split rules; nothing is written anywhere."""
+    params = params.normalised()
+    require_clips(con, params.subset)
+    override = _primary_override(params)
+    rule = "file" if override.height else params.primary_action
+    con.register("primary_override", override)
+    try:
+        candidates = run_query(con, "internal/split_candidates", subset=params.subset, variant=params.variant, rule=rule)
+        if rule == "file":
+            _check_override_matches(con, override, Path(params.primary_action))
+        if params.variant == "default":
+            subsets = {r[0] for r in con.execute("SELECT DISTINCT subset FROM split_base").fetchall()}
+            if subsets != {"train", "val"}:
+                raise InputError(
+                    f"the default split needs both a 'train' and a 'val' subset; the store has {sorted(subsets) or 'neither'}",
+                    hint="ingest HVU_Train_V1.0.csv and HVU_Val_V1.0.csv, or use --variant 1 / 2",
+                )
+        left_out = run_query(con, "internal/split_assign", variant=params.variant,
+                             min_videos=params.min_videos, val_fraction=params.val_fraction).row(0, named=True)
+        rows = run_query(con, "internal/split_rows")
+    finally:
+        con.unregister("primary_override")
+    if rows.height == 0 and left_out["single_pair_actions"]:
+        raise InputError(
+            f"none of the {left_out['single_pair_actions']} action(s) left after --min-videos {params.min_videos} "
+            "has two (action, scene) pairs, so none can be split",
+            hint="lower --min-videos, or use a larger subset",
+        )
+    if rows.height == 0:
+        raise InputError(
+            f"--min-videos {params.min_videos} leaves no action (the largest action has "
+            f"{left_out['largest_action']} eligible clips)",
+            hint=f"lower --min-videos to at most {left_out['largest_action']}",
+        )
+    train = rows.filter(pl.col("side") == "train").drop("side")
+    val = rows.filter(pl.col("side") == "val").drop("side")
+    labels = {
+        "action": sorted(set(rows["action"])),
+        "scene": sorted({s for tags in rows["scenes"] for s in tags.split("|") if s}),
+        "object": sorted({s for tags in rows["objects"] for s in tags.split("|") if s}),
+    }
+    counts = candidates.row(0, named=True)
+    report = _report(train, val, params)
+    report["left_out"] = {
+        "no_action": counts["no_action"],
+        "no_scene": left_out["no_scene"],
+        "below_min_videos": left_out["below_min_videos_or_one_side"],
+        "actions_below_min_videos": left_out["actions_below_min_videos"],
+        "single_pair_actions": left_out["single_pair_actions"],
+        "single_pair_clips": left_out["single_pair_clips"],
+    }
+    report["candidate_clips"] = counts["clips"]
+    return SplitResult(params, train, val, labels, report)
+
+
+def _check_override_matches(con: duckdb.DuckDBPyConnection, override: pl.DataFrame, path: Path) -> None:
+    unknown = con.execute(
+        "SELECT o.youtube_id, o.time_start, o.time_end FROM primary_override o "
+        "ANTI JOIN clips c ON c.youtube_id = o.youtube_id AND c.time_start = o.time_start AND c.time_end = o.time_end"
+    ).fetchall()
+    if unknown:
+        y, s, e = unknown[0]
+        raise InputError(f"{path}: {len(unknown)} clip(s) are not in the store, e.g. {y} {s:g}-{e:g}",
+                         hint="the file must list clips that were ingested (youtube_id, time_start, time_end)")
+
+
+def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict:
+    def side(frame: pl.DataFrame) -> dict:
+        return {
+            "clips": frame.height,
+            "actions": frame["action"].n_unique(),
+            "pairs": frame.select("action", "scene").n_unique(),
+        }
+
+    scenes_per_action = train.filter(pl.col("scene") != "").group_by("action").agg(pl.col("scene").n_unique())
+    median_scenes = float(scenes_per_action["scene"].median() or 0.0) if scenes_per_action.height else 0.0
+    # Scene-only baseline: predict each val clip's action as its scene's most common training action.
+    by_scene = (
+        train.filter(pl.col("scene") != "")
+        .group_by("scene", "action").len()
+        .sort(["scene", "len", "action"], descending=[False, True, False])
+        .group_by("scene", maintain_order=True).first()
+        .select("scene", pl.col("action").alias("predicted"))
+    )
+    scored = val.filter(pl.col("scene") != "").join(by_scene, on="scene", how="left")
+    baseline = float((scored["predicted"] == scored["action"]).fill_null(False).mean() or 0.0) if scored.height else 0.0
+    # H(action | scene) on training, in bits.
+    joint = train.filter(pl.col("scene") != "").group_by("scene", "action").len()
+    total = joint["len"].sum()
+    entropy = 0.0
+    if total:
+        per_scene = joint.group_by("scene").agg(pl.col("len").sum().alias("n_scene"))
+        joint = joint.join(per_scene, on="scene")
+        entropy = float(-(joint["len"] / total * (joint["len"] / joint["n_scene"]).log(2)).sum())
+    return {
+        "train": side(train),
+        "val": side(val),
+        "median_scenes_per_action_train": median_scenes,
+        "scene_only_baseline": round(baseline, 6),
+        "conditional_entropy_action_given_scene_bits": round(entropy, 6),
+    }
+
+
+def _csv_bytes(frame: pl.DataFrame) -> bytes:
+    return frame.select(CSV_COLUMNS).write_csv().encode("utf-8")
+
+
+def split_files(con: duckdb.DuckDBPyConnection, result: SplitResult, name: str) -> dict[str, bytes]:
+    """The exact bytes of every file of the split folder."""
+    manifest = {
+        "format": SPLIT_FORMAT,
+        "name": name,
+        "variant": result.params.variant,
+        "params": {k: v for k, v in asdict(result.params).items() if k not in ("videos", "name_template")},
+        "counts": result.report,
+        "labels": {k: len(v) for k, v in result.labels.items()},
+        "source": {"sources": [asdict(s) for s in store_sources(con)], "tool": f"hvuaudit {__version__}"},
+        "eval_sets": {"val": "val.csv"},
+    }
+    if result.params.videos:
+        manifest["videos"] = {"dir": result.params.videos, "name_template": result.params.name_template}
+    return {
+        "manifest.json": (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode("utf-8"),
+        "train.csv": _csv_bytes(result.train),
+        "val.csv": _csv_bytes(result.val),
+        "labels.json": (json.dumps(result.labels, indent=2) + "\n").encode("utf-8"),
+    }
+
+
+def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path, *, force: bool = False) -> Path:
+    """Write the split folder atomically and save the membership in the store (read-write ``con``)."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise ConflictError(f"{out} already exists and is not empty", hint="pass --force to replace it, or choose another --out")
+    name = out.name
+    files = split_files(con, result, name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out.parent))
+    try:
+        for filename, data in files.items():
+            (staging / filename).write_bytes(data)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            run_query(con, "internal/save_split", split=name, variant=result.params.variant, out_dir=str(out.resolve()),
+                      manifest=files["manifest.json"].decode("utf-8"))
+            if out.exists():
+                retired = out.with_name(f".{name}.old-{os.getpid()}")
+                os.replace(out, retired)
+                os.replace(staging, out)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(staging, out)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except duckdb.Error as exc:
+        raise StoreError(f"could not save the split in the store: {exc}",
+                         hint="the store must be writable (no other process holding it)") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def read_split_folder(folder: Path) -> tuple[dict, pl.DataFrame, pl.DataFrame, dict]:
+    folder = Path(folder)
+    needed = ["manifest.json", "train.csv", "val.csv", "labels.json"]
+    missing = [n for n in needed if not (folder / n).is_file()]
+    if missing:
+        raise InputError(f"{folder} is not a split folder: missing {', '.join(missing)}",
+                         hint="build one with: hvuaudit split --variant 2 --out " + str(folder))
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    if manifest.get("format") != SPLIT_FORMAT:
+        raise InputError(f"{folder}/manifest.json: format is {manifest.get('format')!r}, expected {SPLIT_FORMAT!r}")
+    schema = {"youtube_id": pl.String, "scene": pl.String, "scenes": pl.String, "objects": pl.String, "clip_id": pl.String}
+    train = pl.read_csv(folder / "train.csv", schema_overrides=schema).with_columns(pl.col("scene", "scenes", "objects").fill_null(""))
+    val = pl.read_csv(folder / "val.csv", schema_overrides=schema).with_columns(pl.col("scene", "scenes", "objects").fill_null(""))
+    labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+    return manifest, train, val, labels
+
+
+def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
+    """Check the six invariants of a split folder against the store it was built from."""
+    manifest, train, val, _labels = read_split_folder(folder)
+    params = SplitParams(**manifest["params"])
+    scene_invariant = manifest["variant"] in ("si1", "si2")
+    checks: list[tuple[str, bool, str]] = []
+
+    pairs_train = set(zip(train["action"], train["scene"], strict=True))
+    pairs_val = set(zip(val["action"], val["scene"], strict=True))
+    shared = pairs_train & pairs_val
+    checks.append(("1. no (action, scene) pair on both sides",
+                   not scene_invariant or not shared, f"{len(shared)} shared pair(s)" if shared else "ok"))
+    one_sided = set(train["action"]) ^ set(val["action"])
+    checks.append(("2. every action on both sides", not one_sided,
+                   f"only on one side: {sorted(one_sided)[:5]}" if one_sided else "ok"))
+
+    order_ok, detail = True, "ok"
+    if scene_invariant:
+        sizes_t = train.group_by("action", "scene").len()
+        sizes_v = val.group_by("action", "scene").len()
+        agg = sizes_t.group_by("action").agg(pl.col("len").min().alias("t_min"), pl.col("len").max().alias("t_max")).join(
+            sizes_v.group_by("action").agg(pl.col("len").min().alias("v_min"), pl.col("len").max().alias("v_max")), on="action")
+        bad = agg.filter(pl.col("v_max") > pl.col("t_min")) if manifest["variant"] == "si1" else agg.filter(pl.col("t_min") < pl.col("v_max"))
+        order_ok = bad.height == 0
+        detail = "ok" if order_ok else f"{bad.height} action(s) out of order, e.g. {bad['action'][0]}"
+    checks.append(("3. pair sizes ordered between sides", order_ok, detail))
+
+    both = pl.concat([train["clip_id"], val["clip_id"]])
+    duplicates = both.len() - both.n_unique()
+    rebuilt = build_split(con, params)
+    expected = set(rebuilt.train["clip_id"]) | set(rebuilt.val["clip_id"])
+    lost = expected - set(both)
+    extra = set(both) - expected
+    checks.append(("4. every eligible clip exactly once", duplicates == 0 and not lost and not extra,
+                   f"{duplicates} duplicate(s), {len(lost)} missing, {len(extra)} unexpected"))
+
+    def scene_in_tags(frame: pl.DataFrame) -> int:
+        return frame.filter((pl.col("scene") != "") & ~pl.col("scenes").str.split("|").list.contains(pl.col("scene"))).height
+
+    wrong_scene = scene_in_tags(train) + scene_in_tags(val)
+    rule_frame = pl.concat([rebuilt.train, rebuilt.val]).select("clip_id", pl.col("scene").alias("expected"))
+    disagree = pl.concat([train, val]).join(rule_frame, on="clip_id").filter(pl.col("scene") != pl.col("expected")).height
+    checks.append(("5. chosen scene is a clip scene and follows the rule", wrong_scene == 0 and disagree == 0,
+                   f"{wrong_scene} not among the clip's scenes, {disagree} not the rule's choice"))
+
+    files = split_files(con, rebuilt, manifest.get("name", Path(folder).name))
+    same = all((Path(folder) / n).read_bytes() == files[n] for n in ("train.csv", "val.csv", "labels.json"))
+    checks.append(("6. rebuilding gives byte-identical files", same, "ok" if same else "train/val/labels differ"))
+    return VerifyReport(ok=all(ok for _, ok, _ in checks), checks=checks)
+
+
+def list_splits(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return run_query(con, "saved_splits")

@@ -1,0 +1,136 @@
+"""The hvuaudit Textual app and its one factory, :func:`make_app` (used by the CLI and the tests).
+
+Five screens run as app *modes* (keys 1–5, or the command palette): Overview,
+Co-occurrence browser, NCA, Annotate and Splits. The app owns the store
+session (one DuckDB connection, a cursor per worker), the NCA threshold shared
+by the browser and the NCA screen, and the annotator's name. Errors from
+workers arrive as :class:`~hvuaudit.tui.messages.CoreFailed` and become a
+notification, or a modal when the store itself cannot be opened; nothing is
+printed over the screen.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import on
+from textual.app import App, SystemCommand
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from hvuaudit.errors import HvuauditError, InputError
+from hvuaudit.tui import bindings
+from hvuaudit.tui.messages import CoreFailed
+from hvuaudit.tui.screens.annotate import AnnotateScreen
+from hvuaudit.tui.screens.browser import BrowserScreen
+from hvuaudit.tui.screens.help import HelpScreen
+from hvuaudit.tui.screens.modals import ErrorModal
+from hvuaudit.tui.screens.nca import NcaScreen
+from hvuaudit.tui.screens.overview import OverviewScreen
+from hvuaudit.tui.screens.splits import SplitsScreen
+from hvuaudit.tui.session import StoreSession
+
+DEFAULT_THRESHOLD = 0.2
+
+
+class HvuauditApp(App[None]):
+    """Explore HVU's biases, decide with NCA, annotate necessity, build splits."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "hvuaudit"
+    BINDINGS = bindings.APP
+    MODES = {
+        "overview": OverviewScreen,
+        "browser": BrowserScreen,
+        "nca": NcaScreen,
+        "annotate": AnnotateScreen,
+        "splits": SplitsScreen,
+    }
+
+    threshold: reactive[float] = reactive(DEFAULT_THRESHOLD)
+    """The NCA threshold on n11/n12, shared by the NCA screen and the browser's verdicts."""
+
+    def __init__(self, session: StoreSession) -> None:
+        super().__init__()
+        self.session = session
+        self.annotator: str | None = None
+        self._store_error_shown = False
+
+    def on_mount(self) -> None:
+        mode = "read-only" if self.session.read_only else "read-write"
+        self.sub_title = f"{self.session.path} · {mode}"
+        self.switch_mode("overview")
+
+    def on_unmount(self) -> None:
+        self.session.close()
+
+    # ------------------------------------------------------------ navigation
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def show_action(self, action: str) -> None:
+        """Open ``action`` in the co-occurrence browser (from the NCA table or the reverse view)."""
+        await self.switch_mode("browser")
+        browser = self.screen
+        if isinstance(browser, BrowserScreen):
+            browser.open_action(action)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for number, (mode, label, about) in enumerate(bindings.SCREENS, start=1):
+            yield SystemCommand(f"Go to {label} ({number})", about, functools.partial(self.switch_mode, mode))
+        yield SystemCommand("Help (?)", "Every key and screen, and what read-only mode disables", self.action_help)
+        yield SystemCommand(
+            "Reopen the store", f"Try again to open {self.session.path} (after another process released it)",
+            self.action_reopen_store,
+        )
+        yield from super().get_system_commands(screen)
+
+    def action_reopen_store(self) -> None:
+        self.session.close()
+        self.session.reset()
+        self._store_error_shown = False
+        reload = getattr(self.screen, "reload", None)
+        if callable(reload):
+            reload()
+        self.notify(f"reopening {self.session.path}", timeout=3)
+
+    # ------------------------------------------------------------ errors
+
+    @on(CoreFailed)
+    def show_failure(self, event: CoreFailed) -> None:
+        error = event.error
+        if isinstance(error, HvuauditError):
+            if error is self.session.open_error:
+                if not self._store_error_shown:  # every screen hits it: say it once, as a modal
+                    self._store_error_shown = True
+                    self.push_screen(ErrorModal("The store cannot be opened", error.message, error.hint))
+                return
+            text = error.message + (f"\nWhat to do: {error.hint}" if error.hint else "")
+            self.notify(text, title=f"Error while {event.doing}", severity="error", markup=False, timeout=12)
+            return
+        self.log.error(f"{event.doing}: {error!r}")
+        self.notify(
+            f"{type(error).__name__}: {error}\nThis is a bug in hvuaudit: please report it with the steps that led here.",
+            title=f"Unexpected error while {event.doing}", severity="error", markup=False, timeout=20,
+        )
+
+
+def make_app(db: Path | None, *, read_only: bool) -> HvuauditApp:
+    """The one way to build the app: ``hvuaudit tui`` and every test call this.
+
+    ``db`` is the store (``None``: ``$HVUAUDIT_DB``, else ``./hvu.duckdb``). Nothing is
+    opened here; the first screen opens the store in a worker after the first paint.
+    """
+    return HvuauditApp(StoreSession(db, read_only=read_only))
+
+
+def run(db: Path | None, *, read_only: bool) -> None:
+    """Run the app in this terminal (what ``hvuaudit tui`` does)."""
+    if not sys.stdout.isatty():
+        raise InputError("hvuaudit tui needs a terminal", hint="run it in a terminal, not through a pipe")
+    make_app(db, read_only=read_only).run()

@@ -1,0 +1,100 @@
+"""Every key binding of the TUI, in one place.
+
+Screens take their ``BINDINGS`` from here, the footer shows the ones marked
+``show``, and the help screen (``?``) lists all of them from :data:`HELP_SECTIONS`,
+so what the help says is what the keys do.
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+# Screens, in the order of their keys 1..5: (mode name, footer label, description).
+SCREENS: tuple[tuple[str, str, str], ...] = (
+    ("overview", "Overview", "the store's sources, clip counts, tags per category, tags-per-clip histogram"),
+    ("browser", "Browse", "actions and their scenes/objects: co-occurrence, NCA cells, clips, reverse view"),
+    ("nca", "NCA", "necessary condition analysis per category, threshold sweep, task roles"),
+    ("annotate", "Annotate", "answer 'is this tag necessary for this action?' one pair at a time"),
+    ("splits", "Splits", "build, preview, export and verify default / SI-1 / SI-2 splits"),
+)
+
+APP = [
+    *[
+        Binding(str(i), f"switch_mode('{mode}')", label, tooltip=f"Show the {label} screen: {about}")
+        for i, (mode, label, about) in enumerate(SCREENS, start=1)
+    ],
+    Binding("question_mark", "help", "Help", key_display="?"),
+    Binding("f1", "help", "Help", show=False),
+    Binding("ctrl+q", "quit", "Quit", priority=True),
+]
+
+BROWSER = [
+    Binding("slash", "focus_search", "Search", key_display="/"),
+    Binding("left_square_bracket", "category(-1)", "Prev tab", key_display="["),
+    Binding("right_square_bracket", "category(1)", "Next tab", key_display="]"),
+    Binding("r", "reverse", "Reverse view"),
+    Binding("escape", "back_to_actions", "Actions", show=False),
+]
+
+CLIPS = [
+    Binding("c", "copy_url", "Copy URL"),
+    Binding("o", "open_url", "Open URL"),
+    Binding("escape", "dismiss", "Back"),
+]
+
+REVERSE = [
+    Binding("escape", "dismiss", "Back"),
+]
+
+NCA = [
+    Binding("plus,equals_sign", "threshold(0.05)", "Threshold +", key_display="+"),
+    Binding("minus", "threshold(-0.05)", "Threshold −", key_display="-"),
+    Binding("t", "type_threshold", "Type threshold"),
+    Binding("left_square_bracket", "category(-1)", "Prev tab", key_display="["),
+    Binding("right_square_bracket", "category(1)", "Next tab", key_display="]"),
+    Binding("w", "write_tasks", "Write tasks.json"),
+]
+
+ANNOTATE = [
+    Binding("y", "answer('necessary')", "Necessary"),
+    Binding("n", "answer('not_necessary')", "Not necessary"),
+    Binding("u", "answer('unsure')", "Unsure"),
+    Binding("b", "back", "Back"),
+    Binding("o", "open_example", "Open clip"),
+    Binding("left_square_bracket", "category(-1)", "Prev category", key_display="[", show=False),
+    Binding("right_square_bracket", "category(1)", "Next category", key_display="]", show=False),
+    Binding("question_mark", "guidelines", "Guidelines", key_display="?"),
+]
+
+# The splits form is mostly text fields, which take printable keys: its actions use function keys.
+SPLITS = [
+    Binding("f5", "preview", "Preview"),
+    Binding("f6", "export", "Export"),
+    Binding("f7", "verify", "Verify"),
+    Binding("f8", "refresh_saved", "Saved splits"),
+]
+
+MODAL = [
+    Binding("escape", "dismiss", "Close"),
+]
+
+# (section title, bindings) for the help screen.
+HELP_SECTIONS: tuple[tuple[str, list[Binding]], ...] = (
+    ("Everywhere", APP),
+    ("Co-occurrence browser", BROWSER),
+    ("Clips of a pair", CLIPS),
+    ("NCA", NCA),
+    ("Annotate", ANNOTATE),
+    ("Splits", SPLITS),
+)
+
+EXTRA_HELP: tuple[tuple[str, str, str], ...] = (
+    # (section, key, what it does) for keys handled by widgets rather than bindings.
+    ("Everywhere", "ctrl+p", "command palette: jump to a screen, open help, change the theme"),
+    ("Everywhere", "tab / shift+tab", "move the focus between panes"),
+    ("Everywhere", "escape", "leave a text field (so that single-letter keys work again) or close a dialog"),
+    ("Co-occurrence browser", "enter", "on an action: show its tags; on a tag: drill down to the clips of the pair"),
+    ("Reverse view", "enter", "open that action in the browser"),
+    ("NCA", "enter", "open the highlighted action in the co-occurrence browser"),
+    ("Splits", "enter", "in a field: build the preview"),
+)

@@ -1,0 +1,1 @@
+"""The TUI's screens: one module per screen, plus the modals they push."""

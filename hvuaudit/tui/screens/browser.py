@@ -1,0 +1,291 @@
+"""Co-occurrence browser: actions → their tags per category (with NCA cells) → the clips of a pair.
+
+Left: a searchable list of actions (:func:`hvuaudit.cooccurrence.list_actions`).
+Right: the highlighted action's tags of one category (tabs), from
+:func:`~hvuaudit.cooccurrence.action_cooccurrence`, with each pair's NCA cells
+and verdict at the shared threshold. The cells of the action's top tag come
+from :func:`hvuaudit.nca.compute_nca` (computed once per category); for the
+other tags they are n11 = n_action − n_both, n12 = n_both, n22 = n_tag − n_both.
+Enter on a tag drills down to the pair's clips; ``r`` opens the reverse view.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Input, Static, Tab, Tabs
+
+from hvuaudit.tui import bindings
+from hvuaudit.tui.screens.base import CoreScreen, reports_errors
+from hvuaudit.tui.screens.clips import ClipsScreen, ReverseScreen
+from hvuaudit.tui.widgets import FrameTable, Notice
+from hvuaudit.tui.widgets.frame_table import format_cell
+
+CATEGORIES = ("scene", "object", "event", "attribute", "concept")
+VERDICT_STYLES = {"necessary": "bold green", "not necessary": "dim"}
+
+
+def pairs_with_cells(cooccurrence: pl.DataFrame, category: str, top_tag: str | None, threshold: float) -> pl.DataFrame:
+    """The rows of one category, with the NCA cells and the verdict of each pair (see module docstring)."""
+    return (
+        cooccurrence.filter(pl.col("category") == category)
+        .with_columns(
+            top=pl.when(pl.col("tag") == top_tag).then(pl.lit("★")).otherwise(pl.lit("")),
+            n11=pl.col("n_action") - pl.col("n_both"),
+            n12=pl.col("n_both"),
+            n22=pl.col("n_tag") - pl.col("n_both"),
+        )
+        .with_columns(ratio=pl.col("n11") / pl.col("n12"))
+        .with_columns(
+            verdict=pl.when(pl.col("ratio") <= threshold).then(pl.lit("necessary")).otherwise(pl.lit("not necessary"))
+        )
+        .select("top", "tag", "n_both", "p_tag_given_action", "lift", "n11", "n12", "n22", "ratio", "verdict")
+    )
+
+
+class BrowserScreen(CoreScreen):
+    """Browse the co-occurrence of actions with scenes, objects, events, attributes and concepts."""
+
+    BINDINGS = bindings.BROWSER
+
+    class ActionsLoaded(Message):
+        def __init__(self, actions: pl.DataFrame) -> None:
+            super().__init__()
+            self.actions = actions
+
+    class CooccurrenceLoaded(Message):
+        def __init__(self, action: str, cooccurrence: pl.DataFrame, top_tags: dict[str, pl.DataFrame]) -> None:
+            super().__init__()
+            self.action = action
+            self.cooccurrence = cooccurrence
+            self.top_tags = top_tags
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.actions = pl.DataFrame(schema={"action": pl.String, "n_clips": pl.Int64})
+        self.action: str | None = None  # the action whose tags are shown
+        self.cooccurrence: pl.DataFrame | None = None
+        self.top_tags: dict[str, pl.DataFrame] = {}  # category -> compute_nca frame (top tag per action)
+        self._pending_action: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Notice(id="browser-notice")
+        with Horizontal(id="browser"):
+            with Vertical(id="actions-pane", classes="pane"):
+                yield Input(placeholder="/ search actions", id="search")
+                yield FrameTable(id="actions", key_column="action")
+            with Vertical(id="pairs-pane", classes="pane"):
+                yield Static("Select an action on the left.", id="action-title")
+                yield Tabs(*[Tab(f"{c}s", id=c) for c in CATEGORIES], id="categories")
+                yield FrameTable(id="pairs", key_column="tag")
+                yield Static("", id="pair-detail", classes="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "threshold", self._threshold_changed, init=False)
+        self.reload()
+
+    def reload(self) -> None:
+        self.query_one("#actions").loading = True
+        self.load_actions()
+
+    # ------------------------------------------------------------ workers
+
+    @work(thread=True, exclusive=True, group="actions")
+    @reports_errors("loading the actions")
+    def load_actions(self) -> None:
+        from hvuaudit.cooccurrence import list_actions
+
+        with self.session.cursor() as cur:
+            actions = list_actions(cur)
+        self.post_fresh(self.ActionsLoaded(actions))
+
+    @work(thread=True, exclusive=True, group="cooccurrence")
+    @reports_errors("loading the co-occurrences of the action")
+    def load_cooccurrence(self, action: str, known_top_tags: frozenset[str]) -> None:
+        from hvuaudit.cooccurrence import action_cooccurrence
+        from hvuaudit.nca import compute_nca
+
+        with self.session.cursor() as cur:
+            cooccurrence = action_cooccurrence(cur, action)
+            top_tags = {c: compute_nca(cur, c) for c in CATEGORIES if c not in known_top_tags}
+        self.post_fresh(self.CooccurrenceLoaded(action, cooccurrence, top_tags))
+
+    # ------------------------------------------------------------ handlers
+
+    @on(ActionsLoaded)
+    def show_actions(self, event: ActionsLoaded) -> None:
+        self.query_one("#actions").loading = False
+        self.actions = event.actions
+        notice = self.query_one(Notice)
+        if event.actions.is_empty():
+            notice.say("The store has no actions yet.", f"Fill it with:\n  {self.session.ingest_hint}")
+            return
+        notice.clear()
+        self._filter_actions(self.query_one("#search", Input).value)
+        if self._pending_action:
+            self.open_action(self._pending_action)
+        elif self.action is None:
+            self.query_one("#actions", FrameTable).focus()
+
+    @on(Input.Changed, "#search")
+    def search_changed(self, event: Input.Changed) -> None:
+        self._filter_actions(event.value)
+
+    @on(Input.Submitted, "#search")
+    def search_submitted(self) -> None:
+        self.query_one("#actions", FrameTable).focus()
+
+    def _filter_actions(self, text: str) -> None:
+        needle = text.strip().lower()
+        shown = self.actions.filter(pl.col("action").str.to_lowercase().str.contains(needle, literal=True)) \
+            if needle else self.actions
+        table = self.query_one("#actions", FrameTable)
+        table.show_frame(shown, labels={"n_clips": "clips"})
+        table.border_subtitle = f"{shown.height} of {self.actions.height}"
+
+    @on(DataTable.RowHighlighted, "#actions")
+    def action_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        action = event.row_key.value
+        if action and action != self.action:
+            self.action = action
+            self.query_one("#pairs").loading = True
+            self.load_cooccurrence(action, frozenset(self.top_tags))
+
+    @on(DataTable.RowSelected, "#actions")
+    def action_selected(self) -> None:
+        self.query_one("#pairs", FrameTable).focus()
+
+    @on(CooccurrenceLoaded)
+    def show_cooccurrence(self, event: CooccurrenceLoaded) -> None:
+        self.top_tags.update(event.top_tags)
+        if event.action != self.action:  # the user has moved on
+            return
+        self.query_one("#pairs").loading = False
+        self.cooccurrence = event.cooccurrence
+        self._show_pairs()
+
+    @on(Tabs.TabActivated, "#categories")
+    def category_changed(self) -> None:
+        self._show_pairs(keep_cursor=False)
+
+    def _threshold_changed(self) -> None:
+        self._show_pairs()
+
+    @property
+    def category(self) -> str:
+        return self.query_one("#categories", Tabs).active or CATEGORIES[0]
+
+    def _top_row(self) -> dict | None:
+        frame = self.top_tags.get(self.category)
+        if frame is None or self.action is None:
+            return None
+        rows = frame.filter(pl.col("action") == self.action)
+        return rows.row(0, named=True) if rows.height else None
+
+    def _show_pairs(self, *, keep_cursor: bool = True) -> None:
+        if self.cooccurrence is None or self.action is None:
+            return
+        category = self.category
+        top = self._top_row()
+        pairs = pairs_with_cells(self.cooccurrence, category, top["tag"] if top else None, self.app.threshold)
+        table = self.query_one("#pairs", FrameTable)
+        table.show_frame(
+            pairs,
+            labels={"top": "", "p_tag_given_action": "P(tag|action)", "n_both": "both"},
+            digits={"p_tag_given_action": 3, "lift": 2, "ratio": 3},
+            styles={"verdict": VERDICT_STYLES},
+            keep_cursor=keep_cursor,
+        )
+        table.border_subtitle = f"{pairs.height} {category}s · threshold {self.app.threshold:.2f}"
+        self.query_one("#action-title", Static).update(self._title(category, top))
+        self._show_pair_detail()
+
+    def _title(self, category: str, top: dict | None) -> Text:
+        n_clips = self.actions.filter(pl.col("action") == self.action)["n_clips"]
+        text = Text(self.action or "", style="bold")
+        if n_clips.len():
+            text.append(f"  {n_clips[0]:,} clips")
+        if top is None or top["tag"] is None:
+            text.append(f"\nno {category} co-occurs with this action", style="dim")
+            return text
+        verdict = "necessary" if top["necessary"] and top["ratio"] is not None and top["ratio"] <= self.app.threshold \
+            else "not necessary"
+        verdict = "necessary" if top["ratio"] is not None and top["ratio"] <= self.app.threshold else "not necessary"
+        text.append(f"\nNCA top {category}: ")
+        text.append(top["tag"], style="bold")
+        text.append(
+            f"  n11={top['n11']:,} n12={top['n12']:,} n22={top['n22']:,}  "
+            f"ratio {format_cell(top['ratio'])} vs threshold {self.app.threshold:.2f} → "
+        )
+        text.append(verdict, style=VERDICT_STYLES[verdict])
+        text.append(f"  (p={format_cell(top['p_value'])}, q={format_cell(top['q_value'])})", style="dim")
+        return text
+
+    @on(DataTable.RowHighlighted, "#pairs")
+    def pair_highlighted(self) -> None:
+        self._show_pair_detail()
+
+    def _show_pair_detail(self) -> None:
+        row = self.query_one("#pairs", FrameTable).current_row()
+        detail = self.query_one("#pair-detail", Static)
+        if row is None:
+            detail.update("")
+            return
+        detail.update(Text.assemble(
+            (f"{self.action} × {row['tag']}", "bold"),
+            f": {row['n_both']:,} clips together; P(tag|action) {format_cell(row['p_tag_given_action'])}, "
+            f"lift {format_cell(row['lift'], digits=2)}. enter: clips   r: actions with this {self.category}",
+        ))
+
+    @on(DataTable.RowSelected, "#pairs")
+    def pair_selected(self, event: DataTable.RowSelected) -> None:
+        tag = event.row_key.value
+        if self.action and tag:
+            self.app.push_screen(ClipsScreen(self.action, tag))
+
+    # ------------------------------------------------------------ actions
+
+    def open_action(self, action: str) -> None:
+        """Show ``action`` (clearing the search); remembered until the actions are loaded."""
+        if self.actions.is_empty():
+            self._pending_action = action
+            return
+        self._pending_action = None
+        search = self.query_one("#search", Input)
+        if search.value:
+            with search.prevent(Input.Changed):
+                search.value = ""
+            self._filter_actions("")
+        table = self.query_one("#actions", FrameTable)
+        if action not in table.rows:
+            self.notify(f"'{action}' is not an action of this store", severity="warning")
+            return
+        table.move_cursor(row=table.get_row_index(action), scroll=True)
+        table.focus()
+
+    def action_focus_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_back_to_actions(self) -> None:
+        self.query_one("#actions", FrameTable).focus()
+
+    def action_category(self, step: int) -> None:
+        tabs = self.query_one("#categories", Tabs)
+        tabs.action_next_tab() if step > 0 else tabs.action_previous_tab()
+
+    def action_reverse(self) -> None:
+        row = self.query_one("#pairs", FrameTable).current_row()
+        if row is None:
+            self.notify("Highlight a tag on the right first (select an action, then tab to its tags).")
+            return
+        self.app.push_screen(ReverseScreen(row["tag"], self.category), self._reverse_done)
+
+    def _reverse_done(self, action: str | None) -> None:
+        if action:
+            self.open_action(action)

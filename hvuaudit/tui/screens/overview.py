@@ -1,0 +1,118 @@
+"""Overview: what the store holds (sources, clips per subset, tags per category, tags per clip).
+
+Reads :func:`hvuaudit.store.store_sources`, :func:`hvuaudit.cooccurrence.store_stats`
+and the bundled ``tags_per_clip_histogram`` query in one worker. An empty or
+missing store is shown in place, with the command that fills it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Header, Label, Static
+
+from hvuaudit.errors import StoreError
+from hvuaudit.tui.messages import CoreFailed
+from hvuaudit.tui.screens.base import CoreScreen, reports_errors
+from hvuaudit.tui.widgets import FrameTable, HistogramPlot, Notice
+
+
+class OverviewScreen(CoreScreen):
+    """The first screen: the store at a glance."""
+
+    class OverviewLoaded(Message):
+        def __init__(self, sources: pl.DataFrame, stats: dict[str, pl.DataFrame], histogram: pl.DataFrame) -> None:
+            super().__init__()
+            self.sources = sources
+            self.stats = stats
+            self.histogram = histogram
+
+    class StoreFoundEmpty(Message):
+        pass
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Notice(id="overview-notice")
+        with Horizontal(id="overview"):
+            with Vertical(classes="pane"):
+                yield Label("Sources", classes="pane-title")
+                yield FrameTable(id="sources", classes="short-table")
+                yield Label("Clips per subset", classes="pane-title")
+                yield FrameTable(id="subsets", classes="short-table")
+                yield Label("Tags per category", classes="pane-title")
+                yield FrameTable(id="categories", classes="short-table")
+            with Vertical(classes="pane"):
+                yield Label("Tags per clip, by category", classes="pane-title")
+                yield FrameTable(id="tags-per-clip", classes="short-table")
+                yield HistogramPlot(id="histogram")
+        yield Static(id="overview-status", classes="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        self.query_one("#overview").loading = True
+        self.load_overview()
+
+    @work(thread=True, exclusive=True, group="overview")
+    @reports_errors("reading the store overview")
+    def load_overview(self) -> None:
+        from hvuaudit.cooccurrence import store_stats
+        from hvuaudit.store import require_clips, run_query, store_sources
+
+        with self.session.cursor() as cur:
+            try:
+                require_clips(cur)
+            except StoreError:
+                self.post_fresh(self.StoreFoundEmpty())
+                return
+            sources = pl.DataFrame(
+                [{"file": Path(s.path).name, "subset": s.subset, "rows": s.rows, "sha256": s.sha256[:12]}
+                 for s in store_sources(cur)],
+                schema={"file": pl.String, "subset": pl.String, "rows": pl.Int64, "sha256": pl.String},
+            )
+            stats = store_stats(cur)
+            histogram = run_query(cur, "tags_per_clip_histogram")
+        self.post_fresh(self.OverviewLoaded(sources, stats, histogram))
+
+    @on(OverviewLoaded)
+    def show_overview(self, event: OverviewLoaded) -> None:
+        self.query_one("#overview").loading = False
+        self.query_one(Notice).clear()
+        self.query_one("#sources", FrameTable).show_frame(event.sources)
+        self.query_one("#subsets", FrameTable).show_frame(
+            event.stats["subsets"],
+            labels={"clips_without_action": "no action", "clips_without_scene": "no scene",
+                    "mean_tags_per_clip": "tags/clip"},
+            digits={"mean_tags_per_clip": 2},
+        )
+        self.query_one("#categories", FrameTable).show_frame(
+            event.stats["categories"], labels={"tags_defined": "defined", "tags_present": "present",
+                                               "clip_tag_links": "clip-tag links"},
+        )
+        self.query_one("#tags-per-clip", FrameTable).show_frame(event.stats["tags_per_clip"], digits={"mean": 2})
+        self.query_one(HistogramPlot).show_histogram(event.histogram)
+        clips = int(event.stats["subsets"]["clips"].sum())
+        self.query_one("#overview-status", Static).update(
+            f"{clips:,} clips in {event.sources.height} source file(s). "
+            "Press 2 to browse co-occurrences, 3 for NCA, ? for help."
+        )
+
+    @on(StoreFoundEmpty)
+    def show_empty(self) -> None:
+        self.query_one("#overview").loading = False
+        self.query_one(Notice).say(f"The store {self.session.path} is empty: it has no clips yet.",
+                                   f"Fill it with:\n  {self.session.ingest_hint}\n"
+                                   "or try synthetic data:\n  hvuaudit synth annotations --clips 10000 --out synth/")
+
+    @on(CoreFailed)
+    def show_failure(self, event: CoreFailed) -> None:
+        self.query_one("#overview").loading = False
+        hint = getattr(event.error, "hint", None)
+        self.query_one(Notice).say(f"Cannot show the overview: {getattr(event.error, 'message', event.error)}", hint)

@@ -1,0 +1,80 @@
+"""The TUI's handle on the store: one DuckDB connection, a cursor per worker.
+
+The app opens the store once, lazily, from the first worker that needs it, so
+the first frame paints before any I/O. DuckDB connections must not be used
+from two threads at once; every worker takes its own ``cursor()`` (a
+connection to the same database that is safe to use from its thread) and
+closes it when done. This module imports no ``textual``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from hvuaudit.errors import StoreError
+from hvuaudit.store import default_db_path, open_store
+
+INGEST_HINT = "fill it with: hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}"
+READ_ONLY_REASON = "the store is open read-only (hvuaudit tui --read-only); restart without --read-only to change it"
+
+
+class StoreSession:
+    """Where the store is, how it is opened, and a thread-safe way to get cursors."""
+
+    def __init__(self, db: Path | None, *, read_only: bool) -> None:
+        self.path = Path(db) if db is not None else default_db_path()
+        self.read_only = read_only
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._open_error: StoreError | None = None
+
+    @property
+    def open_error(self) -> StoreError | None:
+        """Why the store could not be opened (None while it is open or not tried yet)."""
+        return self._open_error
+
+    @property
+    def ingest_hint(self) -> str:
+        return INGEST_HINT.format(db=self.path)
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._con is not None:
+                return self._con
+            if self._open_error is not None:  # fail the same way every time, without retrying the lock
+                raise self._open_error
+            if not self.path.exists():
+                # Opening read-write would create an empty file: say what to do instead.
+                self._open_error = StoreError(f"store {self.path} does not exist", hint=f"create it: {self.ingest_hint}")
+                raise self._open_error
+            try:
+                self._con = open_store(self.path, read_only=self.read_only)
+            except StoreError as exc:
+                self._open_error = exc
+                raise
+            return self._con
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for one worker; closed when the block ends."""
+        cur = self._connection().cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    def reset(self) -> None:
+        """Forget a failed open (for example after the other process released its lock)."""
+        with self._lock:
+            self._open_error = None

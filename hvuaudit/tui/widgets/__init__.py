@@ -1,0 +1,7 @@
+"""Reusable widgets of the TUI: tables of polars frames, terminal plots, notices."""
+
+from hvuaudit.tui.widgets.frame_table import FrameTable
+from hvuaudit.tui.widgets.notice import Notice
+from hvuaudit.tui.widgets.plots import HistogramPlot, SweepPlot
+
+__all__ = ["FrameTable", "HistogramPlot", "Notice", "SweepPlot"]

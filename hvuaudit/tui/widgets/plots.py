@@ -1,0 +1,44 @@
+"""Terminal plots (textual-plotext): the tags-per-clip histogram and the NCA threshold sweep."""
+
+from __future__ import annotations
+
+import polars as pl
+from textual_plotext import PlotextPlot
+
+
+class HistogramPlot(PlotextPlot):
+    """Bar chart of how many clips have 1, 2, 3, ... tags."""
+
+    def show_histogram(self, histogram: pl.DataFrame, *, title: str = "clips by number of tags") -> None:
+        plt = self.plt
+        plt.clear_figure()
+        if histogram.is_empty():
+            plt.title(f"{title}: no clips")
+        else:
+            plt.bar([str(n) for n in histogram["n_tags"].to_list()], histogram["clips"].to_list(), marker="hd")
+            plt.title(title)
+            plt.xlabel("tags per clip")
+        self.refresh()
+
+
+class SweepPlot(PlotextPlot):
+    """Fig. 2d: actions with a necessary tag against the threshold, one line per category."""
+
+    def show_sweep(self, sweep: pl.DataFrame, *, threshold: float, current: str) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        if sweep.is_empty():
+            plt.title("no sweep")
+            self.refresh()
+            return
+        for (category,), part in sweep.group_by("category", maintain_order=True):
+            plt.plot(
+                part["threshold"].to_list(),
+                part["actions_necessary"].to_list(),
+                label=category,
+                marker="braille" if category != current else "hd",
+            )
+        plt.vline(threshold, "red")
+        plt.title(f"actions with a necessary tag (threshold {threshold:.2f} marked)")
+        plt.xlabel("threshold on n11/n12")
+        self.refresh()
