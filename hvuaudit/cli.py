@@ -510,6 +510,162 @@ def split_list(fmt, output, db):
         emit_table(list_splits(con), fmt, output)
 
 
+# ---------------------------------------------------------------- necessity annotation
+
+
+@cli.group()
+def annotate():
+    """Human necessity annotation: queue, prompt, export/import, agreement.
+
+    \b
+    Example:
+      hvuaudit annotate run --annotator ab --category scene
+      hvuaudit annotate stats --category scene --category object
+    """
+
+
+def queue_options(func: Callable) -> Callable:
+    func = click.option("--min-cooccurrence", type=int, default=1, show_default=True,
+                        help="Only pairs that co-occur in at least this many clips.")(func)
+    func = click.option("--order", type=click.Choice(["nca", "frequency", "random"]), default="nca", show_default=True,
+                        help="nca: pairs NCA finds borderline first.")(func)
+    func = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --order random.")(func)
+    return click.option("--category", type=click.Choice(["scene", "object", "event", "attribute", "concept"]),
+                        default="scene", show_default=True)(func)
+
+
+@annotate.command("queue")
+@queue_options
+@click.option("--annotator", default=None, help="Skip the pairs this annotator already answered.")
+@click.option("--limit", type=int, default=None, help="Show at most N pairs.")
+@format_options
+@db_option
+def annotate_queue(category, min_cooccurrence, order, seed, annotator, limit, fmt, output, db):
+    """Show the pairs an annotator will be asked about, in order.
+
+    \b
+    Example:
+      hvuaudit annotate queue --category object --min-cooccurrence 5 --limit 20
+    """
+    from hvuaudit.annotations import build_queue
+    from hvuaudit.store import open_store
+
+    with open_store(db, read_only=True) as con:
+        frame = build_queue(con, category=category, annotator=annotator, min_cooccurrence=min_cooccurrence,
+                            order=order, seed=seed, limit=limit)
+    emit_table(frame, fmt, output)
+
+
+@annotate.command("run")
+@click.option("--annotator", required=True, help="Your name or initials (answers are stored under it).")
+@queue_options
+@db_option
+def annotate_run(annotator, category, min_cooccurrence, order, seed, db):
+    """Answer "is this tag necessary for this action?" one pair at a time (y/n/u/b/?/q).
+
+    Every answer is saved the moment it is given; run the same command to resume.
+
+    \b
+    Example:
+      hvuaudit annotate run --annotator ab --category scene --min-cooccurrence 3
+    """
+    import sys
+
+    from hvuaudit.annotations import check_annotator, run_prompt
+    from hvuaudit.cooccurrence import clips_of_pair
+    from hvuaudit.store import open_store
+
+    annotator = check_annotator(annotator)
+
+    def read_key(prompt: str) -> str:
+        click.echo(prompt, nl=False)
+        sys.stdout.flush()
+        return sys.stdin.readline() or "q"
+
+    def write(text: str) -> None:
+        click.echo(text)
+        sys.stdout.flush()
+
+    with open_store(db, read_only=False) as con:
+        def examples(action: str, tag: str) -> list[str]:
+            clips = clips_of_pair(con, action, tag).head(2)
+            return [f"e.g. {row['url']}  ({row['tags']})" for row in clips.iter_rows(named=True)]
+
+        given = run_prompt(con, annotator=annotator, category=category, read_key=read_key, write=write,
+                           min_cooccurrence=min_cooccurrence, order=order, seed=seed, examples=examples)
+    click.echo(f"saved {given} answer(s) for {annotator}", err=True)
+
+
+@annotate.command("export")
+@click.option("--annotator", default=None, help="Only this annotator [default: everyone].")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="answers.csv, or answers.jsonl for JSON lines.")
+@db_option
+def annotate_export(annotator, output, db):
+    """Export current answers (CSV header: annotator,action,tag,category,answer,note,answered_at,source).
+
+    \b
+    Example:
+      hvuaudit annotate export --annotator ab -o answers_ab.csv
+    """
+    from hvuaudit.annotations import export_answers
+    from hvuaudit.store import open_store
+
+    with open_store(db, read_only=True) as con:
+        count = export_answers(con, output, annotator=annotator)
+    click.echo(f"exported {count} answer(s) to {output}", err=True)
+
+
+@annotate.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@db_option
+def annotate_import(files, db):
+    """Import exported answers (idempotent; a conflict keeps the newer answered_at and is listed).
+
+    \b
+    Example:
+      hvuaudit annotate import answers_ab.csv answers_cd.jsonl
+    """
+    from hvuaudit.annotations import import_answers
+    from hvuaudit.store import open_store
+
+    with open_store(db, read_only=False) as con:
+        summary = import_answers(con, files)
+    for conflict in summary.conflicts:
+        click.echo(
+            f"conflict: {conflict['annotator']} {conflict['action']} / {conflict['tag']}: "
+            f"{conflict['current_answer']} ({conflict['current_answered_at']}) vs {conflict['answer']} "
+            f"({conflict['answered_at']}) -> kept the newer", err=True)
+    click.echo(summary.one_line(), err=True)
+
+
+@annotate.command("stats")
+@click.option("--category", "categories", multiple=True, default=("scene", "object"), show_default=True)
+@click.option("--threshold", type=str, default="0.2", show_default=True, help="NCA threshold for NCA-versus-people.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@db_option
+def annotate_stats(categories, threshold, fmt, db):
+    """Per-annotator results, Fleiss'/Cohen's κ, majority labels and NCA versus people.
+
+    \b
+    Example:
+      hvuaudit annotate stats --category scene --category object --format json
+    """
+    from hvuaudit.annotations import annotation_stats
+    from hvuaudit.output import rows_as_json
+    from hvuaudit.store import open_store
+
+    with open_store(db, read_only=True) as con:
+        tables = annotation_stats(con, list(categories), threshold=_threshold(threshold))
+    if fmt == "json":
+        click.echo("{" + ",".join(f'"{k}": {rows_as_json(v)}' for k, v in tables.items()) + "}")
+        return
+    for name, frame in tables.items():
+        if name == "majority":
+            frame = frame.head(30)
+        emit_table(frame, "table", title=name.replace("_", " "))
+
+
 # ---------------------------------------------------------------- synthetic data
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from hvuaudit.errors import InputError, StoreError
-from hvuaudit.store import fetch_row, load_sql, open_store, run_query
+from hvuaudit.store import fetch_row, load_sql, open_store, run_query, transaction
 
 ANNOTATION_COLUMNS = ("Tags", "youtube_id", "time_start", "time_end")
 CATEGORY_COLUMNS = ("Tag", "Category")
@@ -190,8 +190,7 @@ def _ingest_in_transaction(
 ) -> IngestSummary:
     summary = IngestSummary()
     known = {row[0] for row in con.execute("SELECT sha256 FROM sources").fetchall()}
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         tags_before = fetch_row(con, "SELECT count(*) FROM tags")[0]
         if categories is not None:
             step("reading categories")
@@ -236,10 +235,6 @@ def _ingest_in_transaction(
             summary.clips_added = clips_after - clips_before
             summary.clip_tags_added = links_after - links_before
         summary.tags_added = fetch_row(con, "SELECT count(*) FROM tags")[0] - tags_before
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return summary
 
 

@@ -22,7 +22,7 @@ import polars as pl
 
 from hvuaudit import __version__
 from hvuaudit.errors import ConflictError, InputError, StoreError
-from hvuaudit.store import require_clips, run_query, store_sources
+from hvuaudit.store import require_clips, run_query, store_sources, transaction
 
 SPLIT_FORMAT = "hvuaudit-split/1"
 VARIANTS = {"default": "default", "1": "si1", "si1": "si1", "2": "si2", "si2": "si2"}
@@ -110,7 +110,7 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
         if rule == "file":
             _check_override_matches(con, override, Path(params.primary_action))
         if params.variant == "default":
-            subsets = {r[0] for r in con.execute("SELECT DISTINCT subset FROM split_base").fetchall()}
+            subsets = set(run_query(con, "internal/split_subsets")["subset"])
             if subsets != {"train", "val"}:
                 raise InputError(
                     f"the default split needs both a 'train' and a 'val' subset; the store has {sorted(subsets) or 'neither'}",
@@ -155,10 +155,7 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
 
 
 def _check_override_matches(con: duckdb.DuckDBPyConnection, override: pl.DataFrame, path: Path) -> None:
-    unknown = con.execute(
-        "SELECT o.youtube_id, o.time_start, o.time_end FROM primary_override o "
-        "ANTI JOIN clips c ON c.youtube_id = o.youtube_id AND c.time_start = o.time_start AND c.time_end = o.time_end"
-    ).fetchall()
+    unknown = run_query(con, "internal/unknown_override_clips").rows()
     if unknown:
         y, s, e = unknown[0]
         raise InputError(f"{path}: {len(unknown)} clip(s) are not in the store, e.g. {y} {s:g}-{e:g}",
@@ -240,8 +237,7 @@ def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path,
     try:
         for filename, data in files.items():
             (staging / filename).write_bytes(data)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             run_query(con, "internal/save_split", split=name, variant=result.params.variant, out_dir=str(out.resolve()),
                       manifest=files["manifest.json"].decode("utf-8"))
             if out.exists():
@@ -251,10 +247,6 @@ def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path,
                 shutil.rmtree(retired, ignore_errors=True)
             else:
                 os.replace(staging, out)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     except duckdb.Error as exc:
         raise StoreError(f"could not save the split in the store: {exc}",
                          hint="the store must be writable (no other process holding it)") from exc

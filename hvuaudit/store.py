@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -131,6 +133,18 @@ def run_query(con: duckdb.DuckDBPyConnection, name: str, **params) -> pl.DataFra
         raise StoreError(f"DuckDB raised an error in {name}.sql: {str(exc).splitlines()[0]}") from exc
     last = statements[-1]
     return run_sql(con, last.query, {k: params[k] for k in last.named_parameters})
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN … COMMIT, or ROLLBACK on any exception: the store is never left half-written."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def fetch_row(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> tuple:
