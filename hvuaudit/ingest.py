@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from hvuaudit.errors import InputError, StoreError
-from hvuaudit.store import fetch_row, load_sql, open_store, run_query, transaction
+from hvuaudit.store import fetch_row, load_sql, open_store, run_query, store_sources, transaction
 
 ANNOTATION_COLUMNS = ("Tags", "youtube_id", "time_start", "time_end")
 CATEGORY_COLUMNS = ("Tag", "Category")
@@ -189,7 +189,7 @@ def _ingest_in_transaction(
     step: Callable[[str], None],
 ) -> IngestSummary:
     summary = IngestSummary()
-    known = {row[0] for row in con.execute("SELECT sha256 FROM sources").fetchall()}
+    known = {source.sha256 for source in store_sources(con)}
     with transaction(con):
         tags_before = fetch_row(con, "SELECT count(*) FROM tags")[0]
         if categories is not None:
@@ -199,12 +199,12 @@ def _ingest_in_transaction(
             if problems.height:
                 line, problem = problems.row(0)
                 raise _first_problem(Path(categories), line, problem, "fix the categories file (Tag,Category)")
-            con.execute(load_sql("internal/merge_categories"))
+            run_query(con, "internal/merge_categories")
         if fetch_row(con, "SELECT count(*) FROM tags")[0] == 0:
             raise InputError("the store has no tag categories yet", hint="pass --categories HVU_Tags_Categories_V1.0.csv")
 
-        con.execute(load_sql("internal/create_staging"))
-        con.execute(load_sql("internal/create_new_sources"))
+        run_query(con, "internal/create_staging")
+        run_query(con, "internal/create_new_sources")
         seen_in_call: dict[str, Path] = {}
         for index, (path, subset, (sha, _rows)) in enumerate(zip(paths, subsets, scans, strict=True)):
             if sha in known or sha in seen_in_call:
@@ -213,24 +213,21 @@ def _ingest_in_transaction(
             seen_in_call[sha] = path
             step(f"reading {path.name}")
             _stage(con, "internal/stage_file", path)
-            con.execute(load_sql("internal/append_staging"), {"file_index": index, "subset": subset})
-            rows = fetch_row(con, "SELECT count(*) FROM raw_csv")[0]
-            con.execute(
-                load_sql("internal/add_new_source"),
-                {"file_index": index, "path": str(path.resolve()), "sha256": sha, "subset": subset},
-            )
+            run_query(con, "internal/append_staging", file_index=index, subset=subset)
+            rows = run_query(con, "internal/add_new_source", file_index=index, path=str(path.resolve()),
+                             sha256=sha, subset=subset)["rows"][0]
             summary.files.append(FileResult(str(path), subset, rows, sha, "ingested"))
 
         if any(f.status == "ingested" for f in summary.files):
             step("validating rows")
             _check_rows(con, paths)
-            con.execute(load_sql("internal/explode_tags"))
             _check_tags(con, paths, allow_unknown, summary)
+            run_query(con, "internal/explode_tags")
             step("inserting clips")
             clips_before, links_before = fetch_row(con, _COUNT_CLIPS_AND_LINKS)
-            con.execute(load_sql("internal/insert_clips"))
+            run_query(con, "internal/insert_clips")
             step("counting co-occurrences")
-            con.execute(load_sql("internal/refresh_counts"))
+            run_query(con, "internal/refresh_counts")
             clips_after, links_after = fetch_row(con, _COUNT_CLIPS_AND_LINKS)
             summary.clips_added = clips_after - clips_before
             summary.clip_tags_added = links_after - links_before
@@ -240,7 +237,7 @@ def _ingest_in_transaction(
 
 def _stage(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
     try:
-        con.execute(load_sql(query), {"path": str(path)})
+        con.execute(load_sql(query), {"path": str(path)})  # one statement; DuckDB's own error is parsed below
     except duckdb.Error as exc:
         detail = str(exc).strip().splitlines()
         line = re.search(r"[Ll]ine:? (\d+)", str(exc))
@@ -285,7 +282,7 @@ def _check_tags(con: duckdb.DuckDBPyConnection, paths: list[Path], allow_unknown
             f"categories file, e.g. {names}",
             hint="add them to the categories file, or pass --allow-unknown to store them under category 'unknown'",
         )
-    con.execute(load_sql("internal/add_unknown_tags"))
+    run_query(con, "internal/add_unknown_tags")
     summary.unknown_tags = unknown.height
 
 

@@ -15,7 +15,7 @@ from hvuaudit.cli import LAZY_COMMANDS, cli
 from hvuaudit.store import bundled_queries, open_store, queries_dir, run_query, sql_parameters
 from tests.conftest import FIXTURES
 
-PARAMS = {"action": "surfing", "tag": "beach", "category": "object", "threshold": "0.5"}
+PARAMS = {"action": "surfing", "tag": "beach", "category": "object", "threshold": "0.5", "a": "si1", "b": "si2"}
 
 
 @pytest.mark.parametrize("path", sorted(queries_dir().glob("*.sql")), ids=lambda p: p.stem)

@@ -10,35 +10,274 @@ from __future__ import annotations
 import click
 
 # --- train / eval commands (trainer engine) ---
+# torch is imported inside the command bodies, so `--help` stays fast.
+from trainer import config as _cfg  # torch-free
 
 
-@click.command()
-def train() -> None:
-    """Not built yet."""
-    raise click.ClickException("train is not available yet")
+def _overrides(ctx: click.Context, values: dict) -> dict:
+    """Options the user typed (or set through the environment), as TrainConfig fields."""
+    from click.core import ParameterSource
+
+    given = {}
+    for name, value in values.items():
+        source = ctx.get_parameter_source(name)
+        if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            given[name] = value
+    return given
 
 
-@click.command("eval")
-def eval_command() -> None:
-    """Not built yet."""
-    raise click.ClickException("eval is not available yet")
+_D = _cfg.TrainConfig()  # option defaults come from the dataclass
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--split", "split_dir", metavar="DIR", help="Split folder written by `hvuaudit split`.")
+@click.option("--out", metavar="DIR", help="Run folder [default: runs/VARIANT_METHOD_BACKBONE_seedSEED].")
+@click.option(
+    "--videos",
+    metavar="DIR",
+    help="Folder of the clip files [default: $HVUAUDIT_VIDEOS, else the split manifest's videos.dir].",
+)
+@click.option(
+    "--name-template",
+    metavar="T",
+    help="mmaction | downloader | raw | a format string such as '{youtube_id}_{start_s}.mp4' "
+    "[default: the manifest's, else mmaction].",
+)
+@click.option("--method", type=click.Choice(_cfg.METHODS), default=_D.method, show_default=True)
+@click.option("--backbone", default=_D.backbone, show_default=True, help="tiny | r3d18.")
+@click.option("--pretrained", metavar="kinetics400|PATH", help="Backbone weights (torchvision's or a file).")
+@click.option("--adversary", type=click.Choice(_cfg.ADVERSARIES), default=_D.adversary, show_default=True)
+@click.option(
+    "--adv-schedule", type=click.Choice(_cfg.ADV_SCHEDULES), default=_D.adv_schedule, show_default=True
+)
+@click.option(
+    "--lambda",
+    "lambda_",
+    type=float,
+    help="Signed scene weight (<0 adversarial) [default: -0.3 adversarial, +1 auxiliary].",
+)
+@click.option("--gamma", type=float, help="Signed object weight [default: +1 when there is an object head].")
+@click.option(
+    "--tasks",
+    "tasks_file",
+    metavar="FILE",
+    help="tasks.json from `hvuaudit nca roles`: its roles set the signs.",
+)
+@click.option("--pretrain-epochs", type=int, help="pretrain-adv: adversarial epochs [default: epochs // 2].")
+@click.option("--epochs", type=int, default=_D.epochs, show_default=True)
+@click.option("--batch-size", type=int, default=_D.batch_size, show_default=True)
+@click.option("--eval-batch-size", type=int, help="[default: --batch-size]")
+@click.option("--optimizer", type=click.Choice(_cfg.OPTIMIZERS), default=_D.optimizer, show_default=True)
+@click.option("--lr", type=float, help="[default: 0.01 with sgd, 1e-3 with adam]")
+@click.option("--max-lr", type=float, help="Peak of --schedule onecycle [default: --lr].")
+@click.option("--momentum", type=float, default=_D.momentum, show_default=True)
+@click.option("--weight-decay", type=float, help="[default: 1e-4 with sgd, 0 with adam]")
+@click.option("--schedule", type=click.Choice(_cfg.SCHEDULES), default=_D.schedule, show_default=True)
+@click.option(
+    "--lr-patience",
+    type=int,
+    default=_D.lr_patience,
+    show_default=True,
+    help="plateau: epochs before lr ×0.1.",
+)
+@click.option("--patience", type=int, default=_D.patience, show_default=True, help="Early stop; 0 = never.")
+@click.option("--seed", type=int, default=_D.seed, show_default=True)
+@click.option(
+    "--threads", type=int, default=_D.threads, show_default=True, help="torch CPU threads; 0 = default."
+)
+@click.option(
+    "--workers", type=int, default=_D.workers, show_default=True, help="Decoding processes; 0 = in-process."
+)
+@click.option("--clip-len", type=int, default=_D.clip_len, show_default=True, help="Frames per clip.")
+@click.option("--frame-stride", type=int, default=_D.frame_stride, show_default=True)
+@click.option("--size", type=int, default=_D.size, show_default=True, help="Crop size in pixels.")
+@click.option(
+    "--min-crop-scale", type=float, default=_D.min_crop_scale, show_default=True, help="1 = no random crop."
+)
+@click.option("--hflip/--no-hflip", default=_D.hflip, show_default=True, help="Random horizontal flips.")
+@click.option("--head-hidden", type=int, help="Scene/object head width [default: 2048, tiny: 64].")
+@click.option(
+    "--min-found", type=float, default=_D.min_found, show_default=True, help="Least usable share of clips."
+)
+@click.option("--device", type=click.Choice(_cfg.DEVICES), default=_D.device, show_default=True)
+@click.option("--amp", type=click.Choice(_cfg.AMP_MODES), default=_D.amp, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@click.option("--force", is_flag=True, help="Overwrite the run in --out.")
+@click.option("--stop-after", type=int, help="Stop after this many epochs of this call (resume later).")
+@click.pass_context
+def train(ctx: click.Context, resume: bool, force: bool, stop_after: int | None, **values) -> None:
+    """Train a model on a split folder into a run folder (see docs/trainer.md).
+
+    \b
+    Examples:
+      hvuaudit train --split out/si2
+      hvuaudit train --split out/si2 --method baseline --backbone tiny --clip-len 8 --size 32
+      hvuaudit train --split out/si2 --method amt --tasks tasks.json --lambda 0.3 --gamma 1
+      hvuaudit train --out runs/si2_amt_r3d18_seed0 --resume
+    """
+    from dataclasses import replace
+
+    from trainer.train import load_run_config
+    from trainer.train import train as run_training
+
+    if resume and force:
+        raise _cfg.ConfigError("--resume and --force contradict each other; pick one")
+    if resume:
+        if not values["out"]:
+            raise _cfg.ConfigError("--resume needs --out runs/NAME: the run folder to continue")
+        cfg = replace(load_run_config(values["out"]), **_overrides(ctx, values))
+    else:
+        cfg = _cfg.TrainConfig(**values)
+    result = run_training(
+        cfg, resume=resume, force=force, stop_after=stop_after, log=lambda m: click.echo(m, err=True)
+    )
+    click.echo(str(result.run_dir))
+
+
+@click.command("eval", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("run_dir", metavar="RUN")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--videos", metavar="DIR", help="[default: $HVUAUDIT_VIDEOS, the run's, the manifest's]")
+@click.option("--sets", metavar="A,B", help="Evaluation sets [default: all of the split's, val first].")
+@click.option("--device", type=click.Choice(_cfg.DEVICES), default="auto", show_default=True)
+@click.option("--batch-size", type=int, help="[default: the run's]")
+@click.option("--workers", type=int, help="[default: the run's]")
+@click.option("--threads", type=int, help="torch CPU threads [default: torch's]")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def eval_command(
+    run_dir: str,
+    checkpoint: str,
+    videos: str | None,
+    sets: str | None,
+    device: str,
+    batch_size: int | None,
+    workers: int | None,
+    threads: int | None,
+    fmt: str,
+) -> None:
+    """Evaluate a run: writes RUN/eval.json and RUN/features.npz, prints the metrics.
+
+    \b
+    Examples:
+      hvuaudit eval runs/si2_amt_r3d18_seed0
+      hvuaudit eval runs/si2_amt_r3d18_seed0 --checkpoint last --format json
+    """
+    import json
+
+    from trainer.evaluate import evaluate_run
+
+    doc = evaluate_run(
+        run_dir,
+        checkpoint=checkpoint,
+        videos=videos,
+        sets=[s.strip() for s in sets.split(",") if s.strip()] if sets else None,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        threads=threads,
+        log=lambda m: click.echo(m, err=True),
+    )
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2))
+        return
+    cols = ("n", "top1", "top5", "mean_class_acc", "scene_acc", "object_map", "dcorr2", "unseen_pair_acc")
+    click.echo("\t".join(("set", *cols)))
+    for name, m in doc["sets"].items():
+        cells = [
+            "-" if m[c] is None else (f"{m[c]:.4f}" if isinstance(m[c], float) else str(m[c])) for c in cols
+        ]
+        click.echo("\t".join([name, *cells]))
 
 
 # --- end train / eval commands ---
 
 # --- dcorr / report commands (evaluator) ---
+# Both import their module inside the body: `hvuaudit report` never needs torch, `dcorr` only on CUDA.
 
 
 @click.command()
-def dcorr() -> None:
-    """Not built yet."""
-    raise click.ClickException("dcorr is not available yet")
+@click.option(
+    "--features",
+    "features_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="(n, d) features: .npy, or .parquet with one list/array column or one numeric column per dimension.",
+)
+@click.option(
+    "--labels",
+    "labels_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV with a header and one label per row, in the features' row order; 'a|b' cells are multi-hot.",
+)
+@click.option("--label-column", default="scene", show_default=True, help="Column of --labels to use.")
+@click.option(
+    "--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, or cuda[:N] to compute on a GPU.")
+def dcorr(features_path: str, labels_path: str, label_column: str, output_format: str, device: str) -> None:
+    """Exact squared distance correlation (V and U statistics) between features and labels.
+
+    0 means the features carry no information about the labels. Computed blockwise: memory
+    stays O(n·d), so n = 31k takes seconds. `seconds` is the computation time.
+
+    \b
+    Example:
+      hvuaudit dcorr --features runs/amt/features.npy --labels val_scenes.csv --format json
+      hvuaudit dcorr --features feats.parquet --labels val.csv --label-column scenes
+    """
+    import json
+    from pathlib import Path
+
+    from trainer.dcorr import read_and_measure
+
+    result = read_and_measure(
+        Path(features_path), Path(labels_path), label_column=label_column, device=device
+    )
+    if output_format == "json":
+        payload = {
+            "n": result.n,
+            "dcorr2": result.dcorr2,
+            "dcorr2_u": result.dcorr2_u,
+            "seconds": result.seconds,
+        }
+        click.echo(json.dumps(payload))
+        return
+    click.echo(f"{'n':<10}{'dcorr²':<12}{'dcorr²_u':<12}seconds")
+    click.echo(f"{result.n:<10}{result.dcorr2:<12.6f}{result.dcorr2_u:<12.6f}{result.seconds:.2f}")
 
 
 @click.command()
-def report() -> None:
-    """Not built yet."""
-    raise click.ClickException("report is not available yet")
+@click.argument("run_folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["markdown", "csv", "json"]),
+    default="markdown",
+    show_default=True,
+)
+@click.option("--set", "eval_set", default="val", show_default=True, help="Which set of eval.json to report.")
+def report(run_folders: tuple[str, ...], output_format: str, eval_set: str) -> None:
+    """Rebuild the paper's Table 2 from run folders: accuracy and dcorr² per split variant.
+
+    Runs that differ only in their seed are one row, as mean ± std over the seeds (their count
+    in parentheses). Runs without eval.json are listed as not evaluated. A folder that holds
+    run folders stands for all of them.
+
+    \b
+    Example:
+      hvuaudit report runs/*
+      hvuaudit report runs/ --format csv > table2.csv
+      hvuaudit report runs/* --set test --format json
+    """
+    from pathlib import Path
+
+    from trainer.report import build_report, find_runs, render_report
+
+    table = build_report(find_runs([Path(folder) for folder in run_folders]), eval_set=eval_set)
+    for note in table.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(render_report(table, output_format), nl=False)
 
 
 # --- end dcorr / report commands ---

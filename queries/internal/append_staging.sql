@@ -2,4 +2,5 @@
 INSERT INTO staging
 SELECT $file_index, $subset, rowid - (SELECT min(rowid) FROM raw_csv) + 2, Tags, youtube_id, time_start, time_end,
        TRY_CAST(time_start AS DOUBLE), TRY_CAST(time_end AS DOUBLE)
-FROM raw_csv
+FROM raw_csv;
+DROP TABLE raw_csv

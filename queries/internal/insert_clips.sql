@@ -10,10 +10,14 @@ SELECT n.clip_key, n.clip_id, n.youtube_id, n.time_start, n.time_end, n.subset, 
 FROM new_clips n JOIN new_sources s USING (file_index)
 ORDER BY n.clip_key;
 INSERT INTO clip_tag_ids
-SELECT n.clip_key, t.tag_id, min(st.pos)::SMALLINT
+SELECT n.clip_key, st.tag_id, min(st.pos)::SMALLINT
 FROM staged_tags st
 JOIN new_clips n USING (file_index, line)
-JOIN tags t ON t.tag = st.tag
-GROUP BY n.clip_key, t.tag_id
+GROUP BY n.clip_key, st.tag_id
 ORDER BY n.clip_key, min(st.pos);
 INSERT INTO sources SELECT source_id, path, sha256, rows, subset, now()::TIMESTAMP FROM new_sources;
+-- Free the staging copies before the co-occurrence count (keeps peak memory down at 500k clips).
+CREATE OR REPLACE TEMP TABLE touched_subsets AS SELECT DISTINCT subset FROM staging;
+DROP TABLE new_clips;
+DROP TABLE staged_tags;
+DROP TABLE staging;

@@ -1,12 +1,12 @@
 -- Recompute the per-subset co-occurrence counts of the subsets this ingest touched.
-DELETE FROM pair_counts WHERE subset IN (SELECT DISTINCT subset FROM staging);
-DELETE FROM tag_subset_counts WHERE subset IN (SELECT DISTINCT subset FROM staging);
+DELETE FROM pair_counts WHERE subset IN (SELECT subset FROM touched_subsets);
+DELETE FROM tag_subset_counts WHERE subset IN (SELECT subset FROM touched_subsets);
 CREATE OR REPLACE TEMP TABLE touched_clip_tags AS
 SELECT ct.clip_key, ct.tag_id, c.subset, t.category = 'action' AS is_action
 FROM clip_tag_ids ct
 JOIN clips c USING (clip_key)
 JOIN tags t USING (tag_id)
-WHERE c.subset IN (SELECT DISTINCT subset FROM staging);
+WHERE c.subset IN (SELECT subset FROM touched_subsets);
 INSERT INTO tag_subset_counts
 SELECT subset, tag_id, count(*) FROM touched_clip_tags GROUP BY subset, tag_id;
 INSERT INTO pair_counts

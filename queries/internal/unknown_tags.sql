@@ -1,6 +1,10 @@
--- Tags used by the staged clips that the categories file does not define.
-SELECT s.tag, count(*) AS n_rows, min(s.file_index) AS file_index, arg_min(s.line, s.file_index * 1e12 + s.line) AS line
-FROM staged_tags s
-ANTI JOIN tags t ON t.tag = s.tag
-GROUP BY s.tag
-ORDER BY file_index, line
+-- Tags used by the staged clips that the categories file does not define, first occurrence first.
+WITH used AS (
+    SELECT file_index, line, unnest(string_split(tags_raw, '|')) AS tag FROM staging
+)
+SELECT u.tag, count(*) AS n_rows, arg_min(u.file_index, (u.file_index, u.line)) AS file_index,
+       arg_min(u.line, (u.file_index, u.line)) AS line
+FROM used u
+ANTI JOIN tags t ON t.tag = u.tag
+GROUP BY u.tag
+ORDER BY file_index, line;

@@ -1,0 +1,240 @@
+"""trainer.models, trainer.losses, trainer.config: head shapes, gradient signs, weights, roles."""
+
+from __future__ import annotations
+
+import math
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+
+from tests.trainer_fixtures import write_tasks
+from trainer import models
+from trainer.config import ConfigError, TrainConfig, diff_for_resume, resolve_config
+from trainer.engine import mean_average_precision
+from trainer.errors import DivergedError
+from trainer.losses import Objective, check_finite, dann_ramp
+from trainer.models import ModelConfig, PretrainedError, build_model, load_pretrained
+
+torch.set_num_threads(1)
+
+
+def _config(backbone: str = "tiny", **kw) -> ModelConfig:
+    base = dict(
+        backbone=backbone,
+        n_actions=5,
+        n_scenes=7,
+        n_objects=11,
+        head_hidden=16,
+        scene_head=True,
+        object_head=True,
+    )
+    return ModelConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize(("backbone", "dim"), [("tiny", 32), ("r3d18", 512)])
+def test_every_head_has_the_right_shape(backbone, dim):
+    torch.manual_seed(0)
+    model = build_model(_config(backbone)).eval()
+    video = torch.randn(2, 3, 8, 32, 32)  # (b, 3, t, h, w)
+    with torch.no_grad():
+        out = model(video, {"scene": None, "object": 0.5})
+    assert out["features"].shape == (2, dim)
+    assert out["action"].shape == (2, 5)
+    assert out["scene"].shape == (2, 7)
+    assert out["object"].shape == (2, 11)
+    assert set(model(video)) == {"features", "action"}  # heads are computed only when asked for
+
+
+def test_tiny_backbone_is_small_and_heads_follow_the_paper():
+    model = build_model(_config(head_hidden=2048, scene_head=True, object_head=False))
+    assert 40_000 < sum(p.numel() for p in model.backbone.parameters()) < 50_000
+    kinds = [type(m).__name__ for m in model.scene_head]
+    assert kinds == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert model.scene_head[0].out_features == 2048 and model.object_head is None
+    assert isinstance(model.action_head, torch.nn.Linear)
+
+
+def _scene_grads(model, objective: Objective, video, batch):
+    """Gradients of the scene loss alone, on the backbone and on the scene head."""
+    model.zero_grad(set_to_none=True)
+    weights = {"scene": objective.head_weights(1.0)["scene"]}
+    out = model(video, {"scene": weights["scene"].grl})
+    scene_loss = weights["scene"].loss_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+        out["scene"], batch["scene"]
+    )
+    scene_loss.backward()
+    backbone = torch.cat([p.grad.flatten() for p in model.backbone.parameters()])
+    head = torch.cat([p.grad.flatten() for p in model.scene_head.parameters()])
+    return backbone, head
+
+
+@pytest.fixture
+def grad_setup():
+    torch.manual_seed(0)
+    model = build_model(_config(object_head=False)).double()
+    model.train()
+    video = torch.randn(4, 3, 8, 32, 32, dtype=torch.float64)
+    batch = {"scene": (torch.rand(4, 7) > 0.5).double()}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def grads(objective):
+        model.load_state_dict(state)  # the same BatchNorm statistics each time
+        return _scene_grads(model, objective, video, batch)
+
+    return grads
+
+
+def test_grl_reverses_and_scales_the_backbone_gradient_only(grad_setup):
+    plain_b, plain_h = grad_setup(Objective(lambda_=1.0, gamma=0.0))  # plain multi-task, weight 1
+    grl_b, grl_h = grad_setup(Objective(lambda_=-0.3, gamma=0.0, adversary="grl"))
+    assert plain_b.abs().sum() > 0
+    torch.testing.assert_close(grl_b, -0.3 * plain_b)
+    torch.testing.assert_close(grl_h, plain_h)
+
+
+def test_negative_flips_both_gradients(grad_setup):
+    plain_b, plain_h = grad_setup(Objective(lambda_=0.3, gamma=0.0))
+    neg_b, neg_h = grad_setup(Objective(lambda_=-0.3, gamma=0.0, adversary="negative"))
+    torch.testing.assert_close(neg_b, -plain_b)
+    torch.testing.assert_close(neg_h, -plain_h)
+
+
+def test_dann_ramp_and_head_weights():
+    assert dann_ramp(0.0) == 0.0
+    assert dann_ramp(1.0) == pytest.approx(2 / (1 + math.exp(-10)) - 1)
+    assert dann_ramp(0.5) == pytest.approx(0.98661, abs=1e-5)
+    grl = Objective(lambda_=-0.3, gamma=1.0, adversary="grl", adv_schedule="dann")
+    w = grl.head_weights(0.0)
+    assert w["scene"].grl == 0.0 and w["scene"].loss_weight == 1.0 and w["object"].loss_weight == 1.0
+    assert w["object"].grl is None
+    assert grl.head_weights(1.0)["scene"].grl == pytest.approx(0.3 * dann_ramp(1.0))
+    neg = Objective(lambda_=-0.3, gamma=0.0, adversary="negative", adv_schedule="constant")
+    assert neg.head_weights(0.0)["scene"].loss_weight == -0.3 and "object" not in neg.head_weights()
+    assert "scene" not in grl.head_weights(1.0, scene=False)
+
+
+def test_non_finite_loss_names_the_head_and_step():
+    parts = {"action": torch.tensor(1.0), "scene": torch.tensor(float("nan"))}
+    with pytest.raises(DivergedError, match="the scene loss became nan at epoch 3, step 7") as err:
+        check_finite(parts, torch.tensor(float("nan")), epoch=3, step=7)
+    assert err.value.exit_code == 6
+
+
+def test_mean_average_precision_matches_sklearn():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(0)
+    targets = (rng.random((200, 6)) < 0.3).astype(np.uint8)
+    targets[:, 5] = 0  # no positive: left out
+    scores = rng.normal(size=(200, 6)) + targets
+    expected = np.mean([average_precision_score(targets[:, k], scores[:, k]) for k in range(5)])
+    assert mean_average_precision(scores, targets) == pytest.approx(expected, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- pretrained
+def test_pretrained_path_loads_the_backbone(tmp_path):
+    torch.manual_seed(1)
+    source = build_model(_config())
+    torch.save(
+        {"state_dict": {f"module.{k}": v for k, v in source.backbone.state_dict().items()}}, tmp_path / "w.pt"
+    )
+    torch.manual_seed(2)
+    target = build_model(_config())
+    counts = load_pretrained(target, str(tmp_path / "w.pt"))
+    assert counts["loaded"] == len(source.backbone.state_dict()) and counts["missing"] == 0
+    for a, b in zip(
+        source.backbone.state_dict().values(), target.backbone.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+
+
+def test_pretrained_errors(tmp_path, monkeypatch):
+    model = build_model(_config())
+    with pytest.raises(PretrainedError, match="no such file"):
+        load_pretrained(model, str(tmp_path / "none.pt"))
+    torch.save({"blocks.0.weight": torch.zeros(8, 3, 1, 1, 1)}, tmp_path / "bad.pt")
+    with pytest.raises(PretrainedError, match=r"blocks.0.weight has shape \(8, 3, 1, 1, 1\)"):
+        load_pretrained(model, str(tmp_path / "bad.pt"))
+    with pytest.raises(PretrainedError, match="r3d18 only"):
+        load_pretrained(model, "kinetics400")
+
+    def offline():
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(models, "_fetch_kinetics400_state_dict", offline)
+    with pytest.raises(PretrainedError) as err:
+        load_pretrained(build_model(_config("r3d18")), "kinetics400")
+    assert "need a network connection" in str(err.value) and "--pretrained PATH" in str(err.value)
+
+
+# --------------------------------------------------------------------------- config
+def _resolve(**kw) -> TrainConfig:
+    return resolve_config(TrainConfig(**{"split_dir": "s", "backbone": "tiny", **kw}))
+
+
+def test_method_defaults_follow_the_prototype():
+    amt = _resolve()
+    assert (amt.lambda_, amt.gamma, amt.adversary, amt.adv_schedule) == (-0.3, 1.0, "grl", "dann")
+    assert amt.tasks == {"action": "learn", "scene": "adversarial", "object": "auxiliary"}
+    assert _resolve(method="baseline").tasks == {"action": "learn", "scene": None, "object": None}
+    assert _resolve(method="mtl").lambda_ == 1.0
+    assert _resolve(method="mtl", gamma=0.5).object_role == "auxiliary"
+    assert _resolve(method="amt-no-object").object_role is None
+    assert _resolve(method="pretrain-adv", epochs=6).pretrain_epochs == 3
+    assert _resolve(optimizer="adam").lr == 1e-3 and _resolve().lr == 0.01
+    assert _resolve().head_hidden == 64
+    assert resolve_config(_resolve()) == _resolve()  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"lambda_": 0.3}, "--lambda 0.3 contradicts --method amt, whose scene head is adversarial"),
+        ({"method": "mtl", "lambda_": -1.0}, "whose scene head is auxiliary"),
+        ({"method": "baseline", "lambda_": -0.3}, "--method baseline trains no scene head"),
+        ({"method": "amt-no-object", "gamma": 1.0}, "trains no object head"),
+        ({"lambda_": 0.0}, "would switch off the scene head"),
+        (
+            {"method": "pretrain-adv", "epochs": 2, "pretrain_epochs": 2},
+            "must be at least 1 and below --epochs",
+        ),
+        ({"pretrain_epochs": 2}, "only applies to --method pretrain-adv"),
+        ({"backbone": "r3d99"}, "unknown backbone 'r3d99'; choose one of: r3d18, tiny"),
+        ({"max_lr": 0.1}, "--max-lr only applies to --schedule onecycle"),
+        ({"min_found": 1.5}, "--min-found is a share"),
+        ({"size": 4}, "--size must be an integer of at least 8"),
+    ],
+)
+def test_contradictions_are_refused(kw, message):
+    with pytest.raises(ConfigError) as err:
+        _resolve(**kw)
+    assert message in str(err.value)
+
+
+def test_tasks_file_sets_signs_and_options_set_magnitudes(tmp_path):
+    tasks = write_tasks(tmp_path / "tasks.json")
+    cfg = _resolve(tasks_file=str(tasks), lambda_=0.2, gamma=2.0)
+    assert (cfg.lambda_, cfg.gamma) == (-0.2, 2.0)
+    notes = []
+    flipped = write_tasks(tmp_path / "flipped.json", scene="auxiliary", obj="adversarial")
+    cfg = resolve_config(TrainConfig(backbone="tiny", tasks_file=str(flipped)), log=notes.append)
+    assert (cfg.lambda_, cfg.gamma) == (1.0, -0.3)  # default magnitudes per role
+    assert cfg.tasks == {"action": "learn", "scene": "auxiliary", "object": "adversarial"}
+    assert "following the file" in notes[0]
+    with pytest.raises(ConfigError, match="trains no scene or object head"):
+        _resolve(method="baseline", tasks_file=str(tasks))
+    (tmp_path / "old.json").write_text('{"format": "hvuaudit-tasks/0"}')
+    with pytest.raises(ConfigError, match="format is 'hvuaudit-tasks/0'"):
+        _resolve(tasks_file=str(tmp_path / "old.json"))
+    with pytest.raises(ConfigError, match="no such tasks file"):
+        _resolve(tasks_file=str(tmp_path / "none.json"))
+
+
+def test_resume_diff_ignores_harmless_settings():
+    saved = _resolve()
+    assert (
+        diff_for_resume(saved, resolve_config(TrainConfig(split_dir="s", backbone="tiny", workers=0))) == []
+    )
+    assert diff_for_resume(saved, _resolve(lr=0.1))[0] == ("lr", 0.01, 0.1)

@@ -1,0 +1,352 @@
+"""`hvuaudit train` / `hvuaudit eval` end to end on tiny mp4 clips (CPU, one thread, 1-2 epochs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from hvuaudit.cli import cli
+from tests.trainer_fixtures import TINY_ARGS, make_split, write_tasks
+from trainer import data as trainer_data
+from trainer.engine import train_one_epoch
+from trainer.errors import DivergedError
+from trainer.losses import Objective
+from trainer.models import ModelConfig, build_model
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+METRIC_KEYS = {
+    "loss",
+    "loss_action",
+    "loss_scene",
+    "loss_object",
+    "action_acc",
+    "scene_acc",
+    "object_map",
+    "skipped_clips",
+}
+SET_KEYS = {
+    "n",
+    "top1",
+    "top5",
+    "mean_class_acc",
+    "per_class",
+    "scene_acc",
+    "object_map",
+    "dcorr2",
+    "dcorr2_u",
+    "dcorr_n",
+    "seen_pair_acc",
+    "unseen_pair_acc",
+}
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory) -> tuple[Path, Path]:
+    """A split folder that records its videos directory (so `--split` alone is enough)."""
+    return make_split(tmp_path_factory.mktemp("run"), extra_sets={"uniform": 6}, record_videos=True)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def train_cli(split_dir: Path, out: Path, *args: str):
+    return invoke("train", "--split", split_dir, "--out", out, *TINY_ARGS, *args)
+
+
+def read_metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def amt_run(split, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("amt") / "run"
+    result = train_cli(split[0], out, "--method", "amt", "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+# --------------------------------------------------------------------------- one run per method
+@pytest.mark.parametrize(
+    ("method", "extra", "tasks"),
+    [
+        ("baseline", [], {"action": "learn", "scene": None, "object": None}),
+        ("mtl", [], {"action": "learn", "scene": "auxiliary", "object": None}),
+        ("amt-no-object", [], {"action": "learn", "scene": "adversarial", "object": None}),
+        (
+            "amt",
+            "--adversary negative --adv-schedule constant --optimizer adam --schedule onecycle".split(),
+            {"action": "learn", "scene": "adversarial", "object": "auxiliary"},
+        ),
+        (
+            "pretrain-adv",
+            ["--pretrain-epochs", "1"],
+            {"action": "learn", "scene": "adversarial", "object": None},
+        ),
+    ],
+)
+def test_each_method_trains_a_run_folder(split, tmp_path, method, extra, tasks):
+    out = tmp_path / method
+    result = train_cli(split[0], out, "--method", method, "--epochs", "2", *extra)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out)
+    assert "epoch 2/2" in result.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["method"] == method and config["tasks"] == tasks
+    assert {
+        "backbone",
+        "adversary",
+        "adv_schedule",
+        "lambda",
+        "gamma",
+        "seed",
+        "epochs",
+        "lr",
+        "optimizer",
+    } <= set(config)
+    assert config["split"]["format"] == "hvuaudit-split/1"
+    assert config["labels"]["action"] == ["jump", "run", "swim"]
+    assert config["split_dir"] == str(split[0].resolve()) and config["code_version"]
+    assert config["videos_source"] == "the split manifest (videos.dir)"
+    lines = read_metrics(out)
+    assert [line["epoch"] for line in lines] == [1, 2]
+    for line in lines:
+        assert METRIC_KEYS <= set(line["train"]) and METRIC_KEYS <= set(line["val"])
+        assert {"lr", "seconds"} <= set(line)
+    has_scene = tasks["scene"] is not None and method != "pretrain-adv"
+    assert (lines[1]["val"]["scene_acc"] is not None) == has_scene
+    assert (lines[1]["val"]["object_map"] is not None) == (tasks["object"] is not None)
+    if method == "pretrain-adv":
+        assert [line["phase"] for line in lines] == ["pretrain", "finetune"]
+        assert lines[0]["train"]["loss_scene"] is not None and lines[1]["train"]["loss_scene"] is None
+    if "--adversary" in extra:
+        assert config["lambda"] == -0.3 and lines[0]["lambda_eff"] == -0.3
+    assert (out / "checkpoint.pt").is_file() and (out / "best.pt").is_file()
+    assert json.loads((out / "preflight.json").read_text())["sets"]["train"]["usable"] == 24
+
+
+def test_tasks_file_and_default_out(split, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tasks = write_tasks(tmp_path / "tasks.json")
+    result = invoke(
+        "train", "--split", split[0], *TINY_ARGS, "--tasks", tasks, "--lambda", "0.2", "--epochs", "1"
+    )
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "runs" / "si2_amt_tiny_seed0" / "config.json").read_text())
+    assert (config["lambda"], config["gamma"], config["tasks_file"]) == (-0.2, 1.0, str(tasks))
+
+
+def test_plateau_lowers_the_lr_and_patience_stops_the_run(split, tmp_path):
+    out = tmp_path / "stuck"
+    args = "--method baseline --lr 1e-6 --lr-patience 0 --patience 2 --epochs 5".split()
+    result = train_cli(split[0], out, *args)
+    assert result.exit_code == 0, result.output
+    lines = read_metrics(out)
+    assert [line["epoch"] for line in lines] == [1, 2, 3]  # epochs 2 and 3 did not beat epoch 1
+    assert [line["lr"] for line in lines] == pytest.approx([1e-6, 1e-7, 1e-8])
+    assert "stopped early" in result.stderr
+    assert torch.load(out / "best.pt", weights_only=True)["state"]["best_epoch"] == 1
+    again = invoke("train", "--out", out, "--resume")
+    assert again.exit_code == 0 and "nothing to do" in again.stderr
+
+
+# --------------------------------------------------------------------------- exact resume
+def test_resume_is_exact(split, tmp_path):
+    common = "--method amt --epochs 2 --optimizer adam --schedule onecycle --max-lr 3e-3".split()
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    assert train_cli(split[0], once, *common).exit_code == 0
+    first = train_cli(split[0], twice, *common, "--stop-after", "1")
+    assert first.exit_code == 0, first.output
+    assert [line["epoch"] for line in read_metrics(twice)] == [1]
+    resumed = invoke("train", "--out", twice, "--resume")  # every setting comes from the checkpoint
+    assert resumed.exit_code == 0, resumed.output
+    assert "resumed" in resumed.stderr
+    a = torch.load(once / "checkpoint.pt", weights_only=True)
+    b = torch.load(twice / "checkpoint.pt", weights_only=True)
+    assert a["state"]["epoch"] == b["state"]["epoch"] == 2
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    for key, value in a["optimizer"]["state"][0].items():
+        assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["optimizer"]["state"][0][key]))
+    strip = [{k: v for k, v in line.items() if k != "seconds"} for line in read_metrics(once)]
+    assert strip == [{k: v for k, v in line.items() if k != "seconds"} for line in read_metrics(twice)]
+    again = invoke("train", "--out", twice, "--resume")
+    assert again.exit_code == 0 and "nothing to do" in again.stderr
+
+
+def test_resume_refuses_changed_settings_and_missing_checkpoints(amt_run, tmp_path):
+    result = invoke("train", "--out", amt_run, "--resume", "--lr", "0.5")
+    assert result.exit_code == 3
+    assert "error: --resume: setting 'lr' differs: the run in" in result.stderr and "0.5" in result.stderr
+    result = invoke("train", "--out", tmp_path / "empty", "--resume")
+    assert result.exit_code == 4 and "checkpoint.pt: no such checkpoint" in result.stderr
+
+
+def test_existing_run_is_not_overwritten_without_force(split, amt_run):
+    result = train_cli(split[0], amt_run, "--epochs", "1")
+    assert result.exit_code == 5 and "already holds a run" in result.stderr and "--resume" in result.stderr
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("args", "env", "code", "message"),
+    [
+        (["--lambda", "0.3"], {}, 3, "--lambda 0.3 contradicts --method amt"),
+        (["--backbone", "r3d99"], {}, 3, "unknown backbone 'r3d99'"),
+        (["--method", "baseline", "--gamma", "1"], {}, 3, "--method baseline trains no object head"),
+        ([], {"HVUAUDIT_VIDEOS": "/nonexistent/videos"}, 3, "(from $HVUAUDIT_VIDEOS) does not exist"),
+        (["--videos", "/nonexistent/v"], {}, 3, "/nonexistent/v (from --videos) does not exist"),
+        (["--name-template", "{nope}.mp4"], {}, 3, "--name-template '{nope}.mp4' does not work"),
+        (["--name-template", "raw"], {}, 3, "only 0 of the 24 train clips (0%) are usable"),
+        (["--device", "cuda"] if not torch.cuda.is_available() else ["--lr", "-1"], {}, 3, ""),
+    ],
+)
+def test_bad_input_stops_before_training(split, tmp_path, monkeypatch, args, env, code, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "run"
+    result = train_cli(split[0], out, *args)
+    assert result.exit_code == code, result.output
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert not (out / "checkpoint.pt").exists()
+
+
+def test_bad_split_folders_exit_3(tmp_path):
+    result = invoke("train", "--split", tmp_path / "none", "--backbone", "tiny")
+    assert result.exit_code == 3 and "split folder" in result.stderr and "does not exist" in result.stderr
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "manifest.json").write_text('{"format": "other/1"}')
+    result = invoke("train", "--split", tmp_path / "s", "--backbone", "tiny")
+    assert result.exit_code == 3 and "format is 'other/1', expected 'hvuaudit-split/1'" in result.stderr
+
+
+def test_no_videos_directory_names_all_three_ways(tmp_path):
+    split_dir, _ = make_split(tmp_path, n_train=3, n_val=3)
+    result = invoke("train", "--split", split_dir, *TINY_ARGS)
+    assert result.exit_code == 3
+    for way in ("--videos DIR", "HVUAUDIT_VIDEOS", "hvuaudit split --videos DIR"):
+        assert way in result.stderr
+
+
+def test_preflight_writes_the_missing_list_and_stops(split, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    originals = sorted(p for p in split[1].iterdir() if p.name[0] in "tv")  # train + val clips
+    for p in originals[:20]:  # 20 of the 36
+        (videos / p.name).write_bytes(p.read_bytes())
+    out = tmp_path / "run"
+    result = train_cli(split[0], out, "--videos", videos)
+    assert result.exit_code == 3 and "are usable" in result.stderr
+    problems = (out / "preflight_problems.csv").read_text().splitlines()
+    assert problems[0] == "set,clip_id,path,problem"
+    assert all(line.endswith(",missing") for line in problems[1:])
+    assert len(problems) - 1 == 36 - 20  # train + val rows without a file
+    assert not (out / "checkpoint.pt").exists()
+
+
+# --------------------------------------------------------------------------- skipped clips, divergence
+def test_a_clip_failing_mid_training_is_skipped_and_counted(split, tmp_path, monkeypatch):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for p in split[1].iterdir():
+        (videos / p.name).write_bytes(p.read_bytes())
+    (videos / "tvid000_000000_000010.mp4").write_bytes(b"corrupt after the pre-flight")
+    monkeypatch.setattr(trainer_data, "probe_clip", lambda path: None)  # the pre-flight sees nothing wrong
+    out = tmp_path / "run"
+    result = train_cli(split[0], out, "--videos", videos, "--epochs", "1", "--method", "baseline")
+    assert result.exit_code == 0, result.output
+    assert read_metrics(out)[0]["train"]["skipped_clips"] == 1
+    assert "1 clips skipped" in result.stderr
+
+
+def test_literal_negative_weight_runs_away_and_is_logged(split, tmp_path):
+    out = tmp_path / "neg"
+    args = "--method amt-no-object --adversary negative --adv-schedule constant --lambda -1".split()
+    result = train_cli(split[0], out, *args, "--lr", "0.5", "--lr-patience", "20", "--epochs", "4")
+    assert result.exit_code == 0, result.output
+    lines = read_metrics(out)
+    assert lines[-1]["scene_loss_runaway"]
+    assert lines[-1]["train"]["loss_scene"] > 10 * lines[0]["train"]["loss_scene"]
+    assert "warning: the scene loss ran away" in result.stderr
+
+
+def test_non_finite_loss_names_the_head_and_step():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("tiny", 3, 4, 5, 8, scene_head=True, object_head=False))
+    with torch.no_grad():
+        model.scene_head[-1].bias.fill_(float("nan"))
+    batch = {
+        "video": torch.zeros(2, 3, 8, 32, 32, dtype=torch.uint8),
+        "action": torch.tensor([0, 1]),
+        "scene": torch.ones(2, 4),
+        "object": torch.zeros(2, 5),
+        "index": torch.tensor([0, 1]),
+        "n": 2,
+        "skipped": 0,
+    }
+    objective = Objective(lambda_=-0.3, gamma=0.0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    mean, std = torch.zeros(3), torch.ones(3)
+    with pytest.raises(DivergedError, match="the scene loss became nan at epoch 4, step 0"):
+        train_one_epoch(model, objective, optimizer, [batch], torch.device("cpu"), 4, mean=mean, std=std)
+
+
+# --------------------------------------------------------------------------- eval
+def test_eval_writes_eval_json_and_features(amt_run):
+    result = invoke("eval", amt_run, "--workers", "0", "--checkpoint", "last")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith("set\tn\ttop1")
+    doc = json.loads((amt_run / "eval.json").read_text())
+    assert doc["checkpoint"] == "last" and set(doc["sets"]) == {"val", "uniform"}
+    for name in ("val", "uniform"):
+        assert SET_KEYS <= set(doc["sets"][name])
+    val = doc["sets"]["val"]
+    for key in ("top1", "top5", "mean_class_acc", "dcorr2", "dcorr2_u", "dcorr_n"):
+        assert doc[key] == val[key]
+    assert val["n"] == 12 and val["dcorr_n"] == 12 and set(val["per_class"]) == {"jump", "run", "swim"}
+    # one evaluation path: the same accuracy as the last epoch's validation
+    assert val["top1"] == pytest.approx(read_metrics(amt_run)[-1]["val"]["action_acc"])
+    assert val["seen_n"] + val["unseen_n"] == 12
+    features = np.load(amt_run / "features.npz")
+    assert features["val_features"].shape == (12, 32) and features["val_features"].dtype == np.float32
+    assert features["uniform_clip_id"].shape == (6,) and list(features["sets"]) == ["val", "uniform"]
+    assert features["val_action"].dtype == np.int64 and features["val_scene"][0] != ""
+    assert val["dcorr_labels"] == "scene"
+    assert 0.0 <= val["dcorr2"] <= 1.0 and val["dcorr2_u"] is not None  # needs trainer/dcorr.py
+
+
+def test_eval_json_output_and_errors(amt_run, tmp_path):
+    result = invoke("eval", amt_run, "--workers", "0", "--sets", "uniform", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["sets"]) == {"uniform"}
+    result = invoke("eval", tmp_path / "nothing")
+    assert result.exit_code == 4 and "does not exist" in result.stderr
+    (tmp_path / "empty").mkdir()
+    result = invoke("eval", tmp_path / "empty")
+    assert result.exit_code == 4 and "best.pt: missing" in result.stderr
+    result = invoke("eval", amt_run, "--sets", "test", "--workers", "0")
+    assert result.exit_code == 3 and "not an evaluation set" in result.stderr
+
+
+def test_python_dash_m_trainer_runs_the_same_commands(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("HVUAUDIT_VIDEOS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainer", "train", "--split", str(tmp_path / "none"), "--backbone", "tiny"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.startswith("error: split folder") and proc.stdout == ""

@@ -1,0 +1,36 @@
+"""``python -m trainer train|eval ...``: the same click commands as ``hvuaudit train|eval``.
+
+For environments without the ``hvuaudit`` entry point (a training node, ``torchrun
+-m trainer``). Errors of the trainer family become ``error: ...`` on stderr and
+their exit code, as under ``hvuaudit``. Never imports ``hvuaudit``.
+"""
+
+from __future__ import annotations
+
+import click
+
+from trainer.cli import eval_command, train
+
+
+class _TrainerGroup(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            code = getattr(exc, "exit_code", None)
+            if code is None or isinstance(exc, click.ClickException | click.exceptions.Exit):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(int(code))
+
+
+@click.group(cls=_TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Train and evaluate AMT models from a split folder (see docs/trainer.md)."""
+
+
+main.add_command(train)
+main.add_command(eval_command)
+
+if __name__ == "__main__":
+    main(prog_name="python -m trainer")

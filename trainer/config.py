@@ -1,0 +1,349 @@
+"""Training settings: one frozen dataclass, its resolution, and the roles of the heads.
+
+Sits between the CLI (which parses options into a :class:`TrainConfig`) and
+:mod:`trainer.train` (which runs it). :func:`resolve_config` fills every default
+that depends on another setting (learning rate per optimiser, λ/γ per method or
+tasks.json, head width per backbone) and rejects contradictions before any data
+is read. The resolved config is what ``config.json`` and the checkpoints hold,
+so a run can be rebuilt from it alone. Never imports ``hvuaudit``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import TrainerError
+
+METHODS = ("baseline", "mtl", "amt-no-object", "amt", "pretrain-adv")
+ADVERSARIES = ("grl", "negative")
+ADV_SCHEDULES = ("constant", "dann")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("plateau", "onecycle")
+DEVICES = ("auto", "cpu", "cuda")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+ROLES = ("auxiliary", "adversarial")
+TASKS_FORMAT = "hvuaudit-tasks/1"
+
+# The heads each method trains, and their role when no tasks.json says otherwise.
+METHOD_ROLES: dict[str, dict[str, str | None]] = {
+    "baseline": {"scene": None, "object": None},
+    "mtl": {"scene": "auxiliary", "object": None},
+    "amt-no-object": {"scene": "adversarial", "object": None},
+    "amt": {"scene": "adversarial", "object": "auxiliary"},
+    "pretrain-adv": {"scene": "adversarial", "object": None},
+}
+# Default magnitudes. An adversarial scene weight of 0.3 (with the DANN ramp) is the
+# prototype's best setting; |λ| = 1 collapsed training there (see docs/trainer.md).
+DEFAULT_WEIGHT = {"adversarial": 0.3, "auxiliary": 1.0}
+
+# Settings that may change when a run is resumed: they do not change the numbers.
+RESUMABLE = frozenset(
+    {
+        "epochs",
+        "patience",
+        "workers",
+        "threads",
+        "device",
+        "videos",
+        "min_found",
+        "out",
+        "eval_batch_size",
+        "split_dir",
+    }
+)
+# (split_dir may move: the resumed run's manifest.json is compared with the run's instead.)
+
+
+class ConfigError(TrainerError):
+    """An option value or a combination of options is wrong (exit 3)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run. ``None`` means "derive it" (see resolve_config)."""
+
+    split_dir: str | None = None
+    """The split folder written by ``hvuaudit split`` (manifest.json, train.csv, val.csv, labels.json)."""
+    out: str | None = None
+    """The run folder; default ``runs/<variant>_<method>_<backbone>_seed<seed>``."""
+    videos: str | None = None
+    """Videos directory given on the command line (else $HVUAUDIT_VIDEOS, else the split manifest)."""
+    name_template: str | None = None
+    """How a split row maps to a file name: mmaction, downloader, raw or a format string."""
+    method: str = "amt"
+    """baseline | mtl | amt-no-object | amt | pretrain-adv (the rows of the paper's Table 2)."""
+    backbone: str = "r3d18"
+    """tiny (CPU) or r3d18 (torchvision r3d_18)."""
+    pretrained: str | None = None
+    """kinetics400 (torchvision weights, needs a network once) or a path to a local state dict."""
+    adversary: str = "grl"
+    """grl: gradient reversal (default); negative: the paper's Eq. 3 literally (can diverge)."""
+    adv_schedule: str = "dann"
+    """constant, or dann: ramp |λ| from 0 with 2/(1+exp(-10p))-1, p = training progress."""
+    lambda_: float | None = None
+    """Signed scene weight: negative = adversarial, positive = auxiliary, 0 = no scene head."""
+    gamma: float | None = None
+    """Signed object weight: positive = auxiliary, negative = adversarial, 0 = no object head."""
+    tasks_file: str | None = None
+    """tasks.json from ``hvuaudit nca roles``: sets the role (sign) of the scene/object heads."""
+    scene_role: str | None = None
+    """Resolved: auxiliary | adversarial | None (no scene head)."""
+    object_role: str | None = None
+    """Resolved: auxiliary | adversarial | None (no object head)."""
+    pretrain_epochs: int | None = None
+    """pretrain-adv only: epochs of adversarial training before the scene head is removed."""
+    epochs: int = 30
+    batch_size: int = 16
+    eval_batch_size: int | None = None
+    """Batch size for validation/evaluation; default: batch_size."""
+    optimizer: str = "sgd"
+    lr: float | None = None
+    """Initial learning rate; default 0.01 with sgd (the paper), 1e-3 with adam."""
+    max_lr: float | None = None
+    """Peak learning rate of the one-cycle schedule; default: lr (None with plateau)."""
+    momentum: float = 0.9
+    weight_decay: float | None = None
+    """Default 1e-4 with sgd, 0 with adam."""
+    schedule: str = "plateau"
+    """plateau: ReduceLROnPlateau(×0.1) on val action accuracy; onecycle: OneCycleLR to max_lr."""
+    lr_patience: int = 2
+    """plateau: epochs without improvement before the learning rate is divided by 10."""
+    patience: int = 5
+    """Early stop after this many epochs without a better val accuracy; 0 = never."""
+    seed: int = 0
+    threads: int = 0
+    """torch CPU threads; 0 = torch's default."""
+    workers: int = 4
+    """DataLoader worker processes that decode clips; 0 = decode in the main process."""
+    clip_len: int = 16
+    frame_stride: int = 2
+    size: int = 112
+    min_crop_scale: float = 0.35
+    """Training crops cover this share of the frame area or more; 1.0 = no random crop."""
+    hflip: bool = True
+    """Random horizontal flips in training (turn off when left/right is the label)."""
+    head_hidden: int | None = None
+    """Hidden units of the scene/object heads; default 2048 (the paper), 64 for tiny."""
+    min_found: float = 0.9
+    """Stop before training when fewer than this share of train or val clips is usable."""
+    device: str = "auto"
+    amp: str = "auto"
+    """bf16 | fp16 | off; auto = bf16 on CUDA, off on CPU."""
+
+    # ----------------------------------------------------------------- json
+    def to_json(self) -> dict[str, Any]:
+        """The settings as config.json spells them ("lambda", not "lambda_")."""
+        data = asdict(self)
+        data["lambda"] = data.pop("lambda_")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainConfig:
+        """Rebuild from config.json / a checkpoint; unknown keys (split, labels...) are ignored."""
+        data = dict(data)
+        if "lambda" in data:
+            data["lambda_"] = data.pop("lambda")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def tasks(self) -> dict[str, str | None]:
+        """The role of each task, as the report reads it."""
+        return {"action": "learn", "scene": self.scene_role, "object": self.object_role}
+
+
+def _fail(message: str) -> None:
+    raise ConfigError(message)
+
+
+def read_tasks_file(path: str | Path) -> dict[str, str]:
+    """Roles of scene/object from a tasks.json written by ``hvuaudit nca roles``."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such tasks file; write one with `hvuaudit nca roles`") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"{path}: not a readable JSON file ({exc}); rewrite it with `hvuaudit nca roles`"
+        ) from exc
+    if not isinstance(doc, dict) or doc.get("format") != TASKS_FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ConfigError(
+            f"{path}: format is {found!r}, expected {TASKS_FORMAT!r}; rewrite it with `hvuaudit nca roles`"
+        )
+    roles = doc.get("roles")
+    if not isinstance(roles, dict):
+        raise ConfigError(f"{path}: has no 'roles' object; rewrite it with `hvuaudit nca roles`")
+    out: dict[str, str] = {}
+    for category in ("scene", "object"):
+        role = roles.get(category)
+        if role is None:
+            continue
+        if role not in ROLES:
+            raise ConfigError(
+                f"{path}: roles.{category} is {role!r}; the trainer needs 'auxiliary' or 'adversarial'"
+            )
+        out[category] = role
+    return out
+
+
+def _role_weight(
+    category: str, role: str | None, given: float | None, *, method: str, from_tasks: bool, flag: str
+) -> tuple[str | None, float]:
+    """Check an explicit weight against the role and return (role, signed weight)."""
+    if role is None:
+        if given not in (None, 0, 0.0):
+            _fail(
+                f"--method {method} trains no {category} head, so {flag} {given} contradicts it; "
+                f"drop {flag} or pick a method with a {category} head (mtl, amt-no-object, amt)"
+            )
+        return None, 0.0
+    sign = -1.0 if role == "adversarial" else 1.0
+    if given is None:
+        return role, sign * DEFAULT_WEIGHT[role]
+    if not math.isfinite(given) or given == 0:
+        _fail(
+            f"{flag} {given} would switch off the {category} head that --method {method} trains; "
+            f"use --method baseline for no {category} head"
+        )
+    if from_tasks:  # the file sets the sign, the option the magnitude
+        return role, sign * abs(given)
+    if (given < 0) != (role == "adversarial"):
+        want = "negative (adversarial)" if role == "adversarial" else "positive (auxiliary)"
+        _fail(
+            f"{flag} {given} contradicts --method {method}, whose {category} head is {role}: "
+            f"give a {want} value, or choose another --method"
+        )
+    return role, given
+
+
+def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
+    """Fill derived defaults, derive the head roles and reject contradictions.
+
+    Idempotent: resolving a resolved config gives it back unchanged.
+    """
+    from trainer.models import BACKBONES  # torch-free registry of names
+
+    if cfg.method not in METHODS:
+        _fail(f"unknown method {cfg.method!r}; choose one of: {', '.join(METHODS)}")
+    if cfg.backbone not in BACKBONES:
+        _fail(f"unknown backbone {cfg.backbone!r}; choose one of: {', '.join(sorted(BACKBONES))}")
+    for name, value, allowed in (
+        ("adversary", cfg.adversary, ADVERSARIES),
+        ("adv-schedule", cfg.adv_schedule, ADV_SCHEDULES),
+        ("optimizer", cfg.optimizer, OPTIMIZERS),
+        ("schedule", cfg.schedule, SCHEDULES),
+        ("device", cfg.device, DEVICES),
+        ("amp", cfg.amp, AMP_MODES),
+    ):
+        if value not in allowed:
+            _fail(f"--{name} {value!r} is not one of: {', '.join(allowed)}")
+    for name, value, low in (
+        ("epochs", cfg.epochs, 1),
+        ("batch-size", cfg.batch_size, 1),
+        ("clip-len", cfg.clip_len, 1),
+        ("frame-stride", cfg.frame_stride, 1),
+        ("size", cfg.size, 8),
+        ("threads", cfg.threads, 0),
+        ("workers", cfg.workers, 0),
+        ("patience", cfg.patience, 0),
+        ("lr-patience", cfg.lr_patience, 0),
+    ):
+        if int(value) != value or value < low:
+            _fail(f"--{name} must be an integer of at least {low}, got {value}")
+    if cfg.eval_batch_size is not None and cfg.eval_batch_size < 1:
+        _fail(f"--eval-batch-size must be at least 1, got {cfg.eval_batch_size}")
+    if not 0.0 <= cfg.min_found <= 1.0:
+        _fail(f"--min-found is a share of the clips between 0 and 1, got {cfg.min_found}")
+    if not 0.0 < cfg.min_crop_scale <= 1.0:
+        _fail(f"--min-crop-scale must be in (0, 1], got {cfg.min_crop_scale}")
+    if cfg.head_hidden is not None and cfg.head_hidden < 1:
+        _fail(f"--head-hidden must be at least 1, got {cfg.head_hidden}")
+
+    # Roles and signed weights.
+    roles = dict(METHOD_ROLES[cfg.method])
+    from_tasks = cfg.tasks_file is not None
+    if cfg.method in ("mtl", "pretrain-adv") and cfg.gamma not in (None, 0, 0.0):
+        # These methods have no object head of their own; a non-zero --gamma adds one.
+        roles["object"] = "auxiliary" if cfg.gamma > 0 else "adversarial"
+    if from_tasks:
+        if cfg.method == "baseline":
+            _fail(
+                f"--method baseline trains no scene or object head, so --tasks {cfg.tasks_file} has no effect"
+            )
+        file_roles = read_tasks_file(cfg.tasks_file)
+        for category in ("scene", "object"):
+            if roles[category] is None:
+                continue
+            if category not in file_roles:
+                _fail(f"{cfg.tasks_file}: has no role for '{category}', which --method {cfg.method} trains")
+            if file_roles[category] != roles[category] and log is not None:
+                log(
+                    f"note: {cfg.tasks_file} makes {category} {file_roles[category]} "
+                    f"(--method {cfg.method} alone would make it {roles[category]}); following the file"
+                )
+            roles[category] = file_roles[category]
+    scene_role, lam = _role_weight(
+        "scene", roles["scene"], cfg.lambda_, method=cfg.method, from_tasks=from_tasks, flag="--lambda"
+    )
+    object_role, gamma = _role_weight(
+        "object", roles["object"], cfg.gamma, method=cfg.method, from_tasks=from_tasks, flag="--gamma"
+    )
+
+    pretrain_epochs = cfg.pretrain_epochs
+    if cfg.method == "pretrain-adv":
+        if pretrain_epochs is None:
+            pretrain_epochs = max(1, cfg.epochs // 2)
+        if not 1 <= pretrain_epochs < cfg.epochs:
+            _fail(
+                f"--pretrain-epochs {pretrain_epochs} must be at least 1 and below --epochs {cfg.epochs}, "
+                "so that fine-tuning without the scene head gets an epoch"
+            )
+    elif pretrain_epochs is not None:
+        _fail(f"--pretrain-epochs only applies to --method pretrain-adv, not {cfg.method}")
+
+    lr = cfg.lr if cfg.lr is not None else (0.01 if cfg.optimizer == "sgd" else 1e-3)
+    if not lr > 0:
+        _fail(f"--lr must be positive, got {lr}")
+    max_lr = None  # only the one-cycle schedule has a peak
+    if cfg.schedule == "onecycle":
+        max_lr = cfg.max_lr if cfg.max_lr is not None else lr
+        if not max_lr > 0:
+            _fail(f"--max-lr must be positive, got {max_lr}")
+    elif cfg.max_lr is not None:
+        _fail("--max-lr only applies to --schedule onecycle")
+    weight_decay = (
+        cfg.weight_decay if cfg.weight_decay is not None else (1e-4 if cfg.optimizer == "sgd" else 0.0)
+    )
+    head_hidden = cfg.head_hidden if cfg.head_hidden is not None else BACKBONES[cfg.backbone].head_hidden
+    return replace(
+        cfg,
+        tasks_file=str(Path(cfg.tasks_file).resolve()) if cfg.tasks_file else None,
+        lambda_=lam,
+        gamma=gamma,
+        scene_role=scene_role,
+        object_role=object_role,
+        pretrain_epochs=pretrain_epochs,
+        lr=lr,
+        max_lr=max_lr,
+        weight_decay=weight_decay,
+        head_hidden=head_hidden,
+        eval_batch_size=cfg.eval_batch_size or cfg.batch_size,
+    )
+
+
+def diff_for_resume(saved: TrainConfig, new: TrainConfig) -> list[tuple[str, Any, Any]]:
+    """Settings that differ between a run's resolved config and a resumed one's, and matter."""
+    out = []
+    for f in fields(TrainConfig):
+        if f.name in RESUMABLE:
+            continue
+        a, b = getattr(saved, f.name), getattr(new, f.name)
+        if a != b:
+            out.append(("lambda" if f.name == "lambda_" else f.name, a, b))
+    return out

@@ -1,0 +1,596 @@
+"""The training run: from a TrainConfig and a split folder to a run folder.
+
+Owns the loop over epochs, the run folder (config.json, metrics.jsonl,
+checkpoint.pt, best.pt, the pre-flight report), exact resume, the learning-rate
+schedule and early stopping. Every check of the inputs (options, split folder,
+videos directory, pre-flight) runs before the model is built. One epoch is
+:func:`trainer.engine.train_one_epoch`, validation is :func:`trainer.engine.evaluate`.
+Single process; only this module writes files during training. Never imports ``hvuaudit``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer.config import ConfigError, TrainConfig, diff_for_resume, resolve_config
+from trainer.data import (
+    ClipDataset,
+    ClipSettings,
+    Split,
+    build_table,
+    load_split,
+    make_loader,
+    preflight,
+    require_usable,
+    resolve_name_template,
+    resolve_videos_dir,
+    write_preflight,
+)
+from trainer.engine import evaluate, train_one_epoch
+from trainer.errors import ConflictError, MissingArtifactError, TrainerError
+from trainer.losses import Objective
+from trainer.models import BACKBONES, ModelConfig, build_model, load_pretrained
+
+CHECKPOINT_FORMAT = "hvuaudit-checkpoint/1"
+RUN_FILES = (
+    "config.json",
+    "metrics.jsonl",
+    "checkpoint.pt",
+    "best.pt",
+    "eval.json",
+    "features.npz",
+    "preflight.json",
+    "preflight_problems.csv",
+    "eval_preflight.json",
+    "eval_preflight_problems.csv",
+)
+RUNAWAY_FACTOR = 10.0
+
+Log = Callable[[str], None]
+
+
+class ResumeMismatchError(TrainerError):
+    """--resume with settings that differ from the run's (exit 3)."""
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- small helpers
+def code_version() -> str:
+    """The git commit of the trainer's source tree (``+dirty`` with local changes), or 'unknown'."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}+dirty" if dirty else sha
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file next to ``path``, then os.replace."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(data: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda, but torch sees no CUDA device here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
+    """auto = bf16 on CUDA and off on CPU."""
+    if mode == "auto":
+        mode = "bf16" if device.type == "cuda" else "off"
+    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy and torch RNG states in a form torch.load(weights_only=True) accepts."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": pos,
+            "has_gauss": has_gauss,
+        },
+        "numpy_cached": cached,
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], state["numpy_cached"])
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by this trainer (weights-only load: no code runs)."""
+    if not path.is_file():
+        raise MissingArtifactError(f"{path}: no such checkpoint; train the run first with `hvuaudit train`")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise MissingArtifactError(
+            f"{path}: could not be read ({exc}); it may be truncated, retrain"
+        ) from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise MissingArtifactError(f"{path}: not a checkpoint of this trainer (format {CHECKPOINT_FORMAT})")
+    return ckpt
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    """The resolved settings of a run, from its checkpoint.pt (what --resume continues)."""
+    ckpt = load_checkpoint(Path(run_dir) / "checkpoint.pt")
+    return TrainConfig.from_json(ckpt["config"])
+
+
+def default_out(split: Split, cfg: TrainConfig) -> str:
+    variant = split.manifest.get("variant", "split")
+    return str(Path("runs") / f"{variant}_{cfg.method}_{cfg.backbone}_seed{cfg.seed}")
+
+
+def _prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
+    if resume:
+        return
+    existing = [name for name in ("config.json", "checkpoint.pt", "best.pt") if (out / name).exists()]
+    if existing and not force:
+        raise ConflictError(
+            f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue it, "
+            "--force to overwrite it, or choose another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    if force:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+
+
+def _check_resume(out: Path, cfg: TrainConfig, split: Split) -> dict[str, Any]:
+    path = out / "checkpoint.pt"
+    if not path.is_file():
+        raise MissingArtifactError(f"{path}: no checkpoint to resume from; drop --resume to start the run")
+    ckpt = load_checkpoint(path)
+    saved = TrainConfig.from_json(ckpt["config"])
+    diffs = diff_for_resume(saved, cfg)
+    schedule_needs_epochs = cfg.schedule == "onecycle" or (cfg.adv_schedule == "dann" and cfg.lambda_ < 0)
+    if saved.epochs != cfg.epochs and schedule_needs_epochs:
+        diffs.append(("epochs", saved.epochs, cfg.epochs))
+    if ckpt["split"] != split.manifest:
+        diffs.append(("split (manifest.json)", "the run's split", f"{split.dir}/manifest.json"))
+    if diffs:
+        name, was, now = diffs[0]
+        more = f" (and {len(diffs) - 1} more: {', '.join(d[0] for d in diffs[1:])})" if len(diffs) > 1 else ""
+        raise ResumeMismatchError(
+            f"--resume: setting '{name}' differs: the run in {out} has {was!r}, this command gives {now!r}{more}. "
+            "Drop the option to continue the run as it was, or start a new run with another --out"
+        )
+    return ckpt
+
+
+def _truncate_metrics(path: Path, last_epoch: int) -> None:
+    """Drop metrics lines of epochs after the checkpoint (a run killed between the two writes)."""
+    if not path.exists():
+        return
+    keep = [
+        line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] <= last_epoch
+    ]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def epoch_summary(line: dict[str, Any], epochs: int) -> str:
+    t, v = line["train"], line["val"]
+    parts = [
+        f"epoch {line['epoch']}/{epochs}",
+        f"loss {_fmt(t['loss'])} (action {_fmt(t['loss_action'])}, scene {_fmt(t['loss_scene'])}, "
+        f"object {_fmt(t['loss_object'])})",
+        f"action acc {_fmt(t['action_acc'])} train / {_fmt(v['action_acc'])} val",
+        f"scene acc {_fmt(v['scene_acc'])}",
+        f"object mAP {_fmt(v['object_map'])}",
+        f"lr {line['lr']:.2e}",
+        f"{line['seconds']:.1f}s",
+    ]
+    skipped = t["skipped_clips"] + v["skipped_clips"]
+    if skipped:
+        parts.append(f"{skipped} clips skipped")
+    return "  ".join(parts)
+
+
+class _Progress:
+    """A rich progress bar on a terminal, nothing otherwise."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.bar.start()
+
+    def wrap(self, log: Log) -> Log:
+        """``log`` that prints above the bar while it is shown."""
+        if self.bar is None:
+            return log
+        console = self.bar.console
+        return lambda message: console.print(message, markup=False, highlight=False)
+
+    def task(self, description: str, total: int) -> Callable[[int, float], None] | None:
+        if self.bar is None:
+            return None
+        task_id = self.bar.add_task(description, total=total, loss="-")
+
+        def advance(step: int, loss: float) -> None:
+            self.bar.update(task_id, completed=step + 1, loss=f"{loss:.3f}")
+            if step + 1 >= total:
+                self.bar.remove_task(task_id)
+
+        return advance
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished (or stopped) :func:`train` call reports."""
+
+    run_dir: Path
+    epochs_done: int
+    best_epoch: int
+    best_val_acc: float
+    stopped_early: bool
+
+
+# --------------------------------------------------------------------------- the run
+def train(
+    cfg: TrainConfig,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    stop_after: int | None = None,
+    log: Log | None = None,
+) -> TrainResult:
+    """Train ``cfg`` into its run folder; with ``resume`` continue it exactly from checkpoint.pt.
+
+    ``stop_after`` ends this call after that many epochs (resume later with
+    ``resume=True``). Raises :class:`trainer.errors.TrainerError` subclasses for
+    every problem the user can fix, all before training starts, except
+    :class:`trainer.errors.DivergedError` (a non-finite loss).
+    """
+    log = log or _stderr
+    cfg = resolve_config(cfg, log=log)
+    if not cfg.split_dir:
+        raise ConfigError("--split DIR is required: the folder written by `hvuaudit split`")
+    split = load_split(cfg.split_dir)
+    cfg = replace(cfg, name_template=resolve_name_template(cfg.name_template, split.manifest))
+    if cfg.out is None:
+        if resume:
+            raise ConfigError("--resume needs --out runs/NAME: the run folder to continue")
+        cfg = replace(cfg, out=default_out(split, cfg))
+    out = Path(cfg.out)
+    ckpt = _check_resume(out, cfg, split) if resume else None
+    videos_dir, videos_source = resolve_videos_dir(cfg.videos, split.manifest)
+    device = resolve_device(cfg.device)
+    amp_dtype = resolve_amp(cfg.amp, device)
+    model_config = ModelConfig(
+        backbone=cfg.backbone,
+        n_actions=len(split.labels["action"]),
+        n_scenes=len(split.labels["scene"]),
+        n_objects=len(split.labels["object"]),
+        head_hidden=cfg.head_hidden,
+        scene_head=cfg.scene_role is not None,
+        object_head=cfg.object_role is not None,
+    )
+    if model_config.scene_head and not model_config.n_scenes:
+        raise ConfigError(
+            f"{split.dir / 'labels.json'}: no scene labels, so no scene head; use --method baseline"
+        )
+    if model_config.object_head and not model_config.n_objects:
+        raise ConfigError(
+            f"{split.dir / 'labels.json'}: no object labels, so no object head; drop it (--gamma 0)"
+        )
+    _prepare_run_dir(out, resume=resume, force=force)
+
+    # Pre-flight: which clip files exist and open, before anything is trained.
+    tables = {
+        name: build_table(split.sets[name], split.labels, videos_dir, cfg.name_template)
+        for name in ("train", "val")
+    }
+    checks = preflight(tables, threads=max(1, cfg.workers))
+    write_preflight(out, checks, videos_dir=videos_dir, template=cfg.name_template)
+    require_usable(
+        checks,
+        min_found=cfg.min_found,
+        videos_dir=videos_dir,
+        template=cfg.name_template,
+        report=out / "preflight_problems.csv",
+    )
+    for name, check in checks.items():
+        if check.n_usable < check.total:
+            log(
+                f"note: {check.total - check.n_usable} of {check.total} {name} clips are missing or unreadable"
+            )
+        tables[name] = tables[name].subset(check.usable)
+
+    # Set-up.
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    seed_everything(cfg.seed)
+    model = build_model(model_config)
+    if cfg.pretrained and ckpt is None:
+        counts = load_pretrained(model, cfg.pretrained)
+        log(f"loaded {counts['loaded']} backbone tensors from {cfg.pretrained} ({counts['missing']} missing)")
+    model.to(device)
+    spec = BACKBONES[cfg.backbone]
+    mean = torch.tensor(spec.mean, device=device)
+    std = torch.tensor(spec.std, device=device)
+    objective = Objective(
+        lambda_=cfg.lambda_, gamma=cfg.gamma, adversary=cfg.adversary, adv_schedule=cfg.adv_schedule
+    )
+
+    clip_settings = ClipSettings(
+        clip_len=cfg.clip_len,
+        frame_stride=cfg.frame_stride,
+        size=cfg.size,
+        min_crop_scale=cfg.min_crop_scale,
+        hflip=cfg.hflip,
+    )
+    n_sc, n_ob = model_config.n_scenes, model_config.n_objects
+    train_ds = ClipDataset(
+        tables["train"], n_scenes=n_sc, n_objects=n_ob, settings=clip_settings, train=True, seed=cfg.seed
+    )
+    val_ds = ClipDataset(tables["val"], n_scenes=n_sc, n_objects=n_ob, settings=clip_settings, train=False)
+    pin = device.type == "cuda"
+    train_loader = make_loader(
+        train_ds,
+        batch_size=cfg.batch_size,
+        workers=cfg.workers,
+        seed=cfg.seed,
+        shuffle=True,
+        drop_last=len(train_ds) > cfg.batch_size,
+        pin_memory=pin,
+    )
+    val_loader = make_loader(
+        val_ds,
+        batch_size=cfg.eval_batch_size,
+        workers=cfg.workers,
+        seed=cfg.seed,
+        shuffle=False,
+        pin_memory=pin,
+    )
+    steps_per_epoch = len(train_loader)
+
+    if cfg.optimizer == "sgd":
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.schedule == "onecycle":
+        step_scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.max_lr, total_steps=cfg.epochs * steps_per_epoch
+        )
+        scheduler: Any = step_scheduler
+    else:
+        step_scheduler = None
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=0.1, patience=cfg.lr_patience
+        )
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+
+    state = {
+        "epoch": 0,
+        "best_val_acc": -1.0,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "first_scene_loss": None,
+        "stopped_early": False,
+    }
+    metrics_path = out / "metrics.jsonl"
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        state.update(ckpt["state"])
+        set_rng_state(ckpt["rng"])
+        _truncate_metrics(metrics_path, state["epoch"])
+        log(f"resumed {out} after epoch {state['epoch']}")
+    else:
+        metrics_path.unlink(missing_ok=True)
+
+    run_config = {
+        **cfg.to_json(),
+        "tasks": cfg.tasks,
+        "split": split.manifest,
+        "split_dir": str(split.dir),
+        "labels": split.labels,
+        "videos_dir": str(videos_dir.resolve()),
+        "videos_source": videos_source,
+        "model": model_config.to_json(),
+        "code_version": code_version(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_json_atomic(run_config, out / "config.json")
+
+    def checkpoint_payload() -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": model.state_dict(),
+            "model_config": model_config.to_json(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "state": dict(state),
+            "rng": rng_state(),
+            "config": run_config,
+            "split": split.manifest,
+            "labels": split.labels,
+        }
+
+    pretrain = cfg.pretrain_epochs if cfg.method == "pretrain-adv" else None
+    stopped_early = bool(state["stopped_early"])
+    if stopped_early or state["epoch"] >= cfg.epochs:
+        log(f"{out}: nothing to do, the run already ended after epoch {state['epoch']}")
+    progress = _Progress()
+    log = progress.wrap(log)
+    done_here = 0
+    try:
+        for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+            if stopped_early or (stop_after is not None and done_here >= stop_after):
+                break
+            started = time.perf_counter()
+            scene_on = pretrain is None or epoch <= pretrain
+            # pretrain-adv: the scene head is removed and fine-tuning starts, with a fresh best
+            if pretrain is not None and epoch == pretrain + 1:
+                state.update(best_val_acc=-1.0, best_epoch=0, bad_epochs=0)
+            ramp_epochs = pretrain if pretrain is not None else cfg.epochs
+            train_loader.sampler.set_epoch(epoch)
+            train_metrics = train_one_epoch(
+                model,
+                objective,
+                optimizer,
+                train_loader,
+                device,
+                epoch,
+                mean=mean,
+                std=std,
+                step_offset=(epoch - 1) * steps_per_epoch,
+                total_steps=ramp_epochs * steps_per_epoch,
+                scene=scene_on,
+                scheduler=step_scheduler,
+                scaler=scaler,
+                amp_dtype=amp_dtype,
+                on_step=progress.task(f"epoch {epoch} train", steps_per_epoch),
+            )
+            lambda_eff = train_metrics.pop("lambda_eff")
+            val_metrics = evaluate(
+                model,
+                objective,
+                val_loader,
+                device,
+                mean=mean,
+                std=std,
+                scene=scene_on,
+                amp_dtype=amp_dtype,
+                on_step=progress.task(f"epoch {epoch} val", len(val_loader)),
+            ).metrics
+            val_acc = val_metrics["action_acc"] or 0.0
+            if step_scheduler is None:
+                scheduler.step(val_acc)
+            line: dict[str, Any] = {
+                "epoch": epoch,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": round(time.perf_counter() - started, 3),
+                "lambda_eff": lambda_eff,
+                "phase": ("pretrain" if scene_on else "finetune") if pretrain is not None else "train",
+                "train": train_metrics,
+                "val": val_metrics,
+            }
+            loss_scene = train_metrics["loss_scene"]
+            if loss_scene is not None and cfg.scene_role == "adversarial":
+                first = state["first_scene_loss"] = state["first_scene_loss"] or loss_scene
+                line["scene_loss_runaway"] = loss_scene > RUNAWAY_FACTOR * first
+                if line["scene_loss_runaway"]:
+                    log(
+                        f"warning: the scene loss ran away ({first:.3g} at epoch 1, {loss_scene:.3g} now): "
+                        f"with --adversary {cfg.adversary} the scene head is learning to be wrong rather than "
+                        "the features losing scene information (see docs/trainer.md)"
+                    )
+            improved = val_acc > state["best_val_acc"]
+            if improved:
+                state.update(best_val_acc=val_acc, best_epoch=epoch, bad_epochs=0)
+            else:
+                state["bad_epochs"] += 1
+            in_pretrain = pretrain is not None and epoch <= pretrain
+            stopped_early = bool(cfg.patience) and not in_pretrain and state["bad_epochs"] >= cfg.patience
+            state.update(epoch=epoch, stopped_early=stopped_early)
+            with open(metrics_path, "a") as fh:
+                fh.write(json.dumps(line) + "\n")
+            payload = checkpoint_payload()
+            save_atomic(payload, out / "checkpoint.pt")
+            if improved:
+                save_atomic(payload, out / "best.pt")
+            log(epoch_summary(line, cfg.epochs))
+            if stopped_early:
+                log(f"stopped early: no better val accuracy for {cfg.patience} epochs (--patience)")
+            done_here += 1
+    finally:
+        progress.stop()
+    return TrainResult(
+        run_dir=out,
+        epochs_done=state["epoch"],
+        best_epoch=state["best_epoch"],
+        best_val_acc=state["best_val_acc"],
+        stopped_early=stopped_early,
+    )
