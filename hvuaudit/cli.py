@@ -413,12 +413,14 @@ def nca_roles_command(threshold, min_share, output, fmt, subset, db):
               help="Record this videos directory in the manifest (read by `hvuaudit train`).")
 @click.option("--name-template", default=None,
               help="Clip file names: mmaction, downloader, raw or a format string [default: mmaction].")
+@click.option("--eval-subset", "eval_subsets", multiple=True,
+              help="Also write the clips of this store subset as an extra evaluation set eval_NAME.csv (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Print the report without writing anything.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @db_option
 @click.pass_context
 def split(ctx, variant, min_videos, val_fraction, primary_action, subset, out, force, videos, name_template,
-          dry_run, fmt, db):
+          eval_subsets, dry_run, fmt, db):
     """Build a Scene-Invariant (SI-1, SI-2) or the default split and export it as a folder.
 
     The folder (manifest.json, train.csv, val.csv, labels.json) is what
@@ -439,7 +441,8 @@ def split(ctx, variant, min_videos, val_fraction, primary_action, subset, out, f
         raise click.UsageError("--out is required (or pass --dry-run to only print the report)")
     params = SplitParams(variant=variant, min_videos=min_videos, val_fraction=val_fraction,
                          primary_action=primary_action, subset=subset,
-                         videos=str(videos) if videos else None, name_template=name_template)
+                         videos=str(videos) if videos else None, name_template=name_template,
+                         eval_subsets=tuple(eval_subsets))
     with progress_steps(2, "split") as step:
         with open_store(db, read_only=dry_run) as con:
             step("building")
@@ -664,6 +667,29 @@ def annotate_stats(categories, threshold, fmt, db):
         if name == "majority":
             frame = frame.head(30)
         emit_table(frame, "table", title=name.replace("_", " "))
+
+
+# ---------------------------------------------------------------- TUI
+
+
+@cli.command()
+@click.option("--read-only", is_flag=True,
+              help="Open the store read-only (browse a store someone else owns); annotation and split export are off.")
+@db_option
+def tui(read_only, db):
+    """Explore the store, decide with NCA, annotate necessity and build splits in a terminal UI.
+
+    Keys 1-5 switch screens (Overview, Browse, NCA, Annotate, Splits), ? shows every key,
+    ctrl+p opens the command palette, ctrl+q quits.
+
+    \b
+    Examples:
+      hvuaudit tui --db hvu.duckdb
+      hvuaudit tui --db /shared/hvu.duckdb --read-only
+    """
+    from hvuaudit.tui.app import run  # textual is imported only here
+
+    run(db, read_only=read_only)
 
 
 # ---------------------------------------------------------------- synthetic data

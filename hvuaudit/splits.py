@@ -41,6 +41,7 @@ class SplitParams:
     subset: str | None = None
     videos: str | None = None
     name_template: str | None = None
+    eval_subsets: tuple[str, ...] = ()  # extra evaluation sets: whole store subsets, written as eval_<name>.csv
 
     def normalised(self) -> SplitParams:
         variant = VARIANTS.get(str(self.variant).lower())
@@ -52,7 +53,12 @@ class SplitParams:
             raise InputError(f"--min-videos must be at least 1 (got {self.min_videos})")
         videos = str(Path(self.videos).resolve()) if self.videos else None
         template = self.name_template or ("mmaction" if videos else None)
-        return SplitParams(variant, self.min_videos, self.val_fraction, self.primary_action, self.subset, videos, template)
+        eval_subsets = tuple(self.eval_subsets)
+        if eval_subsets and (self.subset is None or self.subset in eval_subsets):
+            raise InputError("an --eval-subset must not also feed the split itself",
+                             hint="pass --subset for the split's own clips (e.g. --subset train)")
+        return SplitParams(variant, self.min_videos, self.val_fraction, self.primary_action, self.subset, videos,
+                           template, eval_subsets)
 
 
 @dataclass
@@ -62,6 +68,7 @@ class SplitResult:
     val: pl.DataFrame
     labels: dict[str, list[str]]
     report: dict = field(default_factory=dict)
+    extra: dict[str, pl.DataFrame] = field(default_factory=dict)  # extra evaluation sets by name
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,22 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
         "single_pair_clips": left_out["single_pair_clips"],
     }
     report["candidate_clips"] = counts["clips"]
-    return SplitResult(params, train, val, labels, report)
+    extra = _extra_eval_sets(con, params, labels["action"])
+    report["eval_sets"] = {name: frame.height for name, frame in extra.items()}
+    return SplitResult(params, train, val, labels, report, extra)
+
+
+def _extra_eval_sets(con: duckdb.DuckDBPyConnection, params: SplitParams, actions: list[str]) -> dict[str, pl.DataFrame]:
+    """Clips of other store subsets, restricted to the split's actions (e.g. the demo's uniform set)."""
+    extra = {}
+    con.register("split_kept_actions", pl.DataFrame({"action": actions}))
+    try:
+        for subset in params.eval_subsets:
+            require_clips(con, subset)
+            extra[subset] = run_query(con, "internal/split_eval_rows", subset=subset)
+    finally:
+        con.unregister("split_kept_actions")
+    return extra
 
 
 def _check_override_matches(con: duckdb.DuckDBPyConnection, override: pl.DataFrame, path: Path) -> None:
@@ -213,7 +235,7 @@ def split_files(con: duckdb.DuckDBPyConnection, result: SplitResult, name: str) 
         "counts": result.report,
         "labels": {k: len(v) for k, v in result.labels.items()},
         "source": {"sources": [asdict(s) for s in store_sources(con)], "tool": f"hvuaudit {__version__}"},
-        "eval_sets": {"val": "val.csv"},
+        "eval_sets": {"val": "val.csv", **{name: f"eval_{name}.csv" for name in result.extra}},
     }
     if result.params.videos:
         manifest["videos"] = {"dir": result.params.videos, "name_template": result.params.name_template}
@@ -222,6 +244,7 @@ def split_files(con: duckdb.DuckDBPyConnection, result: SplitResult, name: str) 
         "train.csv": _csv_bytes(result.train),
         "val.csv": _csv_bytes(result.val),
         "labels.json": (json.dumps(result.labels, indent=2) + "\n").encode("utf-8"),
+        **{f"eval_{name}.csv": _csv_bytes(frame) for name, frame in result.extra.items()},
     }
 
 
@@ -275,7 +298,7 @@ def read_split_folder(folder: Path) -> tuple[dict, pl.DataFrame, pl.DataFrame, d
 def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
     """Check the six invariants of a split folder against the store it was built from."""
     manifest, train, val, _labels = read_split_folder(folder)
-    params = SplitParams(**manifest["params"])
+    params = SplitParams(**{**manifest["params"], "eval_subsets": tuple(manifest["params"].get("eval_subsets", ()))})
     scene_invariant = manifest["variant"] in ("si1", "si2")
     checks: list[tuple[str, bool, str]] = []
 
@@ -318,7 +341,7 @@ def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
                    f"{wrong_scene} not among the clip's scenes, {disagree} not the rule's choice"))
 
     files = split_files(con, rebuilt, manifest.get("name", Path(folder).name))
-    same = all((Path(folder) / n).read_bytes() == files[n] for n in ("train.csv", "val.csv", "labels.json"))
+    same = all((Path(folder) / n).read_bytes() == files[n] for n in files if n != "manifest.json")
     checks.append(("6. rebuilding gives byte-identical files", same, "ok" if same else "train/val/labels differ"))
     return VerifyReport(ok=all(ok for _, ok, _ in checks), checks=checks)
 

@@ -226,3 +226,22 @@ def test_compare_splits_query(split_store, tmp_path):
                                       "--db", str(split_store)])
     rows = {(r["side_in_a"], r["side_in_b"]): r["clips"] for r in json.loads(result.output)}
     assert sum(rows.values()) == 18 and rows[("val", "val")] == 2  # run/beach stays in val in both
+
+
+def test_extra_eval_subsets_are_written_and_listed(split_store, tmp_path):
+    extra = tmp_path / "uniform.csv"
+    extra.write_text("Tags,youtube_id,time_start,time_end\nswim|park,u1,0,2\nrun|pool|lake,u2,0,2\njump|sea,u3,0,2\n")
+    ingest([extra], None, db=split_store, subset="uniform")
+    out = tmp_path / "si2"
+    with open_store(split_store, read_only=False) as con:
+        with pytest.raises(InputError, match="must not also feed the split"):
+            build_split(con, SplitParams(variant="2", min_videos=5, eval_subsets=("uniform",)))
+        result = build_split(con, SplitParams(variant="2", min_videos=5, subset="val", eval_subsets=("uniform",)))
+        export_split(con, result, out)
+        assert verify_split(con, out).ok
+    rows = (out / "eval_uniform.csv").read_text().splitlines()
+    # jump is not one of the split's actions, so u3 is left out; u2 takes its first scene, pool
+    assert rows[1:] == ["u2_0.0_2.0,u2,0.0,2.0,run,pool,pool|lake,\"\"", "u1_0.0_2.0,u1,0.0,2.0,swim,park,park,\"\""]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["eval_sets"] == {"val": "val.csv", "uniform": "eval_uniform.csv"}
+    assert manifest["params"]["eval_subsets"] == ["uniform"]
