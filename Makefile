@@ -25,6 +25,7 @@ demo: install
 
 bench: install
 	$(PY) bench/store.py
+	$(PY) bench/dcorr.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
