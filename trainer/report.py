@@ -1,0 +1,397 @@
+"""The paper's Table 2 rebuilt from run folders: the last step of the pipeline.
+
+split folder → trainer → run folder (config.json) → ``hvuaudit eval`` (eval.json) → **report**.
+
+One row per model setting (method, backbone, task roles, λ, γ, adversary); for each split
+variant present, the action accuracy and dcorr² of its runs, as mean ± std over the seeds.
+Runs without an evaluation are listed as not evaluated, never dropped silently.
+
+It reads JSON only: no torch, no numpy, and never ``hvuaudit``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import MissingArtifactError, TrainerError
+
+METHOD_NAMES = {  # the paper's names, in the paper's row order
+    "baseline": "Baseline",
+    "mtl": "MTL",
+    "amt-no-object": "AMT w/o object",
+    "amt": "AMT",
+    "pretrain-adv": "Pretrain-adv",
+}
+VARIANT_NAMES = {"si1": "SI-1", "si2": "SI-2", "default": "Default"}  # column order as in the paper
+ROLE_MARKS = {"learn": "⊕", "auxiliary": "⊕", "adversarial": "⊖", None: "–"}
+FORMATS = ("markdown", "csv", "json")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run folder: its settings and, if it was evaluated, the chosen eval set."""
+
+    folder: Path
+    setting: Setting
+    variant: str  # the split variant: "default", "si1", "si2", ...
+    seed: int
+    scores: dict[str, Any] | None  # eval.json's entry for the set; None when not evaluated
+    missing_reason: str  # why scores is None ("" when it is not)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What makes two runs the same model up to the seed: a row of the table.
+
+    Weights of absent heads are None, so a stray λ in a baseline's config does not split rows.
+    """
+
+    method_rank: int
+    method: str
+    backbone: str
+    scene_role: str | None  # "auxiliary", "adversarial" or None (no scene head)
+    object_role: str | None
+    scene_weight: float | None  # λ, signed as in config.json
+    object_weight: float | None  # γ
+    adversary: str | None  # "grl" or "negative", when some head is adversarial
+
+    def sort_key(self) -> tuple:
+        """Paper order of methods, then backbone, roles and weights (None sorts first)."""
+        return (
+            self.method_rank,
+            self.method,
+            self.backbone,
+            *(
+                (value is not None, value or "")
+                for value in (self.scene_role, self.object_role, self.adversary)
+            ),
+            *((value is not None, value or 0.0) for value in (self.scene_weight, self.object_weight)),
+        )
+
+    @property
+    def tasks(self) -> str:
+        """⊕/⊖/– for action, scene and object, as in the paper."""
+        return " ".join(ROLE_MARKS[role] for role in ("learn", self.scene_role, self.object_role))
+
+
+@dataclass
+class Cell:
+    """The runs of one setting on one split variant."""
+
+    seeds: list[int] = field(default_factory=list)  # of the evaluated runs
+    runs: list[str] = field(default_factory=list)
+    accuracies: list[float] = field(default_factory=list)  # top-1, fractions
+    dcorr2s: list[float] = field(default_factory=list)  # runs whose eval has no dcorr² are left out
+    not_evaluated: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Table 2: rows of settings, a column pair per split variant, and what could not be scored."""
+
+    eval_set: str
+    variants: tuple[str, ...]  # in the paper's column order
+    rows: tuple[tuple[Setting, dict[str, Cell]], ...]  # variant -> cell, for the variants it has
+    not_evaluated: tuple[Run, ...]
+    notes: tuple[str, ...]  # for stderr: things a reader of the table should know
+
+
+# --- reading run folders ------------------------------------------------------------------
+
+
+def find_runs(paths: list[Path]) -> list[Path]:
+    """Run folders among ``paths``; a folder without config.json stands for the run folders inside it."""
+    found: dict[Path, None] = {}  # ordered set
+    for path in paths:
+        if (path / "config.json").is_file():
+            found[path] = None
+            continue
+        children = sorted(child for child in path.iterdir() if (child / "config.json").is_file())
+        if not children:
+            raise MissingArtifactError(
+                f"{path} is not a run folder (no config.json) and holds none; "
+                "pass the folders written by `hvuaudit train`, e.g. runs/*"
+            )
+        found.update(dict.fromkeys(children))
+    return list(found)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainerError(
+            f"could not read {path} ({exc}); rewrite it, or move that run folder aside"
+        ) from exc
+    if not isinstance(content, dict):
+        raise TrainerError(f"{path} must hold a JSON object, not {type(content).__name__}")
+    return content
+
+
+def _require(config: dict[str, Any], path: Path, *keys: str) -> Any:
+    value: Any = config
+    for depth, key in enumerate(keys):
+        if not isinstance(value, dict) or key not in value:
+            raise TrainerError(
+                f"{path} has no '{'.'.join(keys[: depth + 1])}'; was it written by `hvuaudit train`?"
+            )
+        value = value[key]
+    return value
+
+
+def read_run(folder: Path, eval_set: str = "val") -> Run:
+    """Settings from config.json, and ``eval_set``'s scores from eval.json when there is one."""
+    config_path = folder / "config.json"
+    config = _read_json(config_path)
+    method = _require(config, config_path, "method")
+    tasks = _require(config, config_path, "tasks")
+    if not isinstance(tasks, dict):
+        raise TrainerError(f"{config_path}: 'tasks' must map action, scene and object to their roles")
+    roles = {}
+    for task in ("scene", "object"):
+        roles[task] = tasks.get(task)
+        if roles[task] not in ("auxiliary", "adversarial", None):
+            raise TrainerError(
+                f"{config_path}: tasks.{task} is {roles[task]!r}; expected auxiliary, adversarial or null"
+            )
+    has_adversary = "adversarial" in roles.values()
+    setting = Setting(
+        method_rank=list(METHOD_NAMES).index(method) if method in METHOD_NAMES else len(METHOD_NAMES),
+        method=method,
+        backbone=_require(config, config_path, "backbone"),
+        scene_role=roles["scene"],
+        object_role=roles["object"],
+        scene_weight=_weight(config, config_path, "lambda") if roles["scene"] else None,
+        object_weight=_weight(config, config_path, "gamma") if roles["object"] else None,
+        adversary=_require(config, config_path, "adversary") if has_adversary else None,
+    )
+    scores, missing_reason = _read_scores(folder / "eval.json", eval_set)
+    return Run(
+        folder=folder,
+        setting=setting,
+        variant=_require(config, config_path, "split", "variant"),
+        seed=int(_require(config, config_path, "seed")),
+        scores=scores,
+        missing_reason=missing_reason,
+    )
+
+
+def _weight(config: dict[str, Any], path: Path, key: str) -> float | None:
+    """A head's signed weight; null (not resolved) shows as –."""
+    value = config.get(key)
+    if value is not None and not isinstance(value, int | float):
+        raise TrainerError(f"{path}: '{key}' is {value!r}; expected a number or null")
+    return None if value is None else float(value)
+
+
+def _read_scores(eval_path: Path, eval_set: str) -> tuple[dict[str, Any] | None, str]:
+    if not eval_path.is_file():
+        return None, "no eval.json"
+    evaluation = _read_json(eval_path)
+    if "sets" in evaluation:
+        sets = evaluation["sets"]
+        if eval_set not in sets:
+            return None, f"eval.json has no set '{eval_set}' (it has: {', '.join(sets) or 'none'})"
+        scores = sets[eval_set]
+    elif eval_set == "val":  # the top-level copies are the val set's
+        scores = evaluation
+    else:
+        return None, f"eval.json has no 'sets', so no set '{eval_set}'"
+    top1 = scores.get("top1")
+    if top1 is None:  # hvuaudit eval writes null for a set without clips
+        return None, f"eval.json has no top-1 accuracy for set '{eval_set}' (no clips?)"
+    if not isinstance(top1, int | float) or not 0 <= top1 <= 1:
+        raise TrainerError(
+            f"{eval_path}: top1 of set '{eval_set}' is {top1!r}; expected a fraction in [0, 1]"
+        )
+    return scores, ""
+
+
+# --- building the table -------------------------------------------------------------------
+
+
+def build_report(folders: list[Path], eval_set: str = "val") -> Report:
+    """Group runs by setting (rows) and split variant (columns), seeds aggregated."""
+    runs = [read_run(folder, eval_set) for folder in folders]
+    cells: dict[Setting, dict[str, Cell]] = {}
+    seen: dict[tuple[Setting, str, int], Path] = {}
+    notes = []
+    for run in runs:
+        cell = cells.setdefault(run.setting, {}).setdefault(run.variant, Cell())
+        if run.scores is None:
+            cell.not_evaluated.append(str(run.folder))
+            continue
+        twin = seen.setdefault((run.setting, run.variant, run.seed), run.folder)
+        if twin != run.folder:
+            notes.append(
+                f"{twin} and {run.folder} have the same settings and seed {run.seed}; both are averaged"
+            )
+        cell.seeds.append(run.seed)
+        cell.runs.append(str(run.folder))
+        cell.accuracies.append(float(run.scores["top1"]))
+        if isinstance(run.scores.get("dcorr2"), int | float):
+            cell.dcorr2s.append(float(run.scores["dcorr2"]))
+    present = {run.variant for run in runs}
+    variants = tuple(v for v in VARIANT_NAMES if v in present) + tuple(sorted(present - set(VARIANT_NAMES)))
+    return Report(
+        eval_set=eval_set,
+        variants=variants,
+        rows=tuple(sorted(cells.items(), key=lambda item: item[0].sort_key())),
+        not_evaluated=tuple(run for run in runs if run.scores is None),
+        notes=tuple(notes),
+    )
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (None for fewer than 2 values)."""
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def render_report(report: Report, output_format: str) -> str:
+    if output_format == "markdown":
+        return _render_markdown(report)
+    if output_format == "csv":
+        return _render_csv(report)
+    if output_format == "json":
+        return json.dumps(_as_json(report), indent=2, ensure_ascii=False) + "\n"
+    raise TrainerError(f"unknown report format {output_format!r}; use one of {', '.join(FORMATS)}")
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:g}"
+
+
+def _setting_columns(setting: Setting) -> list[str]:
+    return [
+        METHOD_NAMES.get(setting.method, setting.method),
+        setting.backbone,
+        setting.tasks,
+        _number(setting.scene_weight),
+        _number(setting.object_weight),
+        setting.adversary or "–",
+    ]
+
+
+def _aggregate(values: list[float], scale: float, decimals: int) -> str:
+    mean, std = _mean_std(values)
+    if mean is None:
+        return "–"
+    spread = "" if std is None else f" ± {std * scale:.{decimals}f}"
+    return f"{mean * scale:.{decimals}f}{spread} ({len(values)})"
+
+
+def _render_markdown(report: Report) -> str:
+    header = ["Method", "Backbone", "Tasks (A S O)", "λ", "γ", "Adversary"]
+    for variant in report.variants:
+        name = VARIANT_NAMES.get(variant, variant)
+        header += [f"{name} Acc", f"{name} dcorr²"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 6 + "---:|" * 2 * len(report.variants)]
+    for setting, cells in report.rows:
+        row = _setting_columns(setting)
+        for variant in report.variants:
+            cell = cells.get(variant)
+            if cell is None:
+                row += ["", ""]
+            elif not cell.accuracies:
+                row += ["not evaluated", "not evaluated"]
+            else:
+                row += [_aggregate(cell.accuracies, 100, 1), _aggregate(cell.dcorr2s, 1, 4)]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += [
+        "",
+        f"Acc: top-1 action accuracy (%) on the {report.eval_set} set. dcorr²: squared distance correlation "
+        "between features and scene (V-statistic; 0 = no scene information, lower is better). "
+        "Mean ± std over seeds, number of seeds in parentheses. "
+        "Tasks: ⊕ learned, ⊖ adversarial, – absent, for action, scene and object.",
+    ]
+    if report.not_evaluated:
+        lines += ["", "Not evaluated:"]
+        for run in report.not_evaluated:
+            method = METHOD_NAMES.get(run.setting.method, run.setting.method)
+            variant = VARIANT_NAMES.get(run.variant, run.variant)
+            lines.append(
+                f"- {run.folder} ({method}, {run.setting.backbone}, {variant}, seed {run.seed}): "
+                + run.missing_reason
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _cell_numbers(cell: Cell | None) -> dict[str, Any]:
+    cell = cell or Cell()
+    acc_mean, acc_std = _mean_std(cell.accuracies)
+    dcorr2_mean, dcorr2_std = _mean_std(cell.dcorr2s)
+    return {
+        "acc_mean": acc_mean,
+        "acc_std": acc_std,
+        "dcorr2_mean": dcorr2_mean,
+        "dcorr2_std": dcorr2_std,
+        "seeds": len(cell.seeds),
+        "not_evaluated": len(cell.not_evaluated),
+    }
+
+
+def _render_csv(report: Report) -> str:
+    numbers = list(_cell_numbers(None))
+    header = ["method", "backbone", "scene", "object", "lambda", "gamma", "adversary"]
+    header += [f"{variant}_{name}" for variant in report.variants for name in numbers]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for setting, cells in report.rows:
+        row = [
+            setting.method,
+            setting.backbone,
+            setting.scene_role,
+            setting.object_role,
+            setting.scene_weight,
+            setting.object_weight,
+            setting.adversary,
+        ]
+        for variant in report.variants:
+            row += list(_cell_numbers(cells.get(variant)).values())
+        writer.writerow("" if value is None else value for value in row)
+    return buffer.getvalue()
+
+
+def _as_json(report: Report) -> dict[str, Any]:
+    rows = []
+    for setting, cells in report.rows:
+        rows.append(
+            {
+                "method": setting.method,
+                "backbone": setting.backbone,
+                "tasks": {"action": "learn", "scene": setting.scene_role, "object": setting.object_role},
+                "lambda": setting.scene_weight,
+                "gamma": setting.object_weight,
+                "adversary": setting.adversary,
+                "variants": {
+                    variant: {
+                        **_cell_numbers(cell),
+                        "seeds": cell.seeds,
+                        "runs": cell.runs,
+                        "not_evaluated": cell.not_evaluated,
+                    }
+                    for variant, cell in cells.items()
+                },
+            }
+        )
+    return {
+        "set": report.eval_set,
+        "variants": list(report.variants),
+        "rows": rows,
+        "not_evaluated": [
+            {"run": str(run.folder), "reason": run.missing_reason} for run in report.not_evaluated
+        ],
+        "notes": list(report.notes),
+    }
