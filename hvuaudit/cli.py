@@ -28,6 +28,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("trainer.cli:eval_command", "Evaluate a run folder: top-1, dcorr², per-class accuracy."),
     "report": ("trainer.cli:report", "Rebuild the paper's Table 2 from run folders."),
     "dcorr": ("trainer.cli:dcorr", "Exact blockwise squared distance correlation of features vs labels."),
+    "plot": ("trainer.figures_cli:plot", "Figures from run folders: training curves (Fig. 4), feature t-SNE (Fig. 5)."),
+    "explain": ("trainer.figures_cli:explain", "Grad-CAM saliency on clips of a run (Fig. 6)."),
 }
 
 

@@ -1,4 +1,4 @@
-"""``python -m trainer train|eval ...``: the same click commands as ``hvuaudit train|eval``.
+"""``python -m trainer train|eval|report|dcorr|plot|explain``: the same click commands as under ``hvuaudit``.
 
 For environments without the ``hvuaudit`` entry point (a training node, ``torchrun
 -m trainer``). Errors of the trainer family become ``error: ...`` on stderr and
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import click
 
-from trainer.cli import eval_command, train
+from trainer.cli import dcorr, eval_command, report, train
+from trainer.figures_cli import explain, plot
 
 
 class _TrainerGroup(click.Group):
@@ -29,8 +30,8 @@ def main() -> None:
     """Train and evaluate AMT models from a split folder (see docs/trainer.md)."""
 
 
-main.add_command(train)
-main.add_command(eval_command)
+for command in (train, eval_command, report, dcorr, plot, explain):
+    main.add_command(command)
 
 if __name__ == "__main__":
     main(prog_name="python -m trainer")
