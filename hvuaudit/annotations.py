@@ -121,7 +121,10 @@ def record_answer(
     with transaction(con):
         run_query(con, "internal/record_answer", annotator=annotator, action=action, tag=tag, category=category,
                   answer=answer, note=note, answered_at=answered_at or datetime.now(), source=source)
-    con.execute("CHECKPOINT")  # fold the WAL into the file: a killed process leaves a clean store
+    try:  # fold the WAL into the file so a killed process leaves a compact store; the commit is what matters
+        con.execute("CHECKPOINT")
+    except duckdb.Error:
+        pass  # another transaction is open (e.g. a TUI read); the WAL already holds the answer durably
 
 
 def previous_answer(con: duckdb.DuckDBPyConnection, annotator: str) -> dict | None:
@@ -133,9 +136,9 @@ def previous_answer(con: duckdb.DuckDBPyConnection, annotator: str) -> dict | No
 def annotation_progress(con: duckdb.DuckDBPyConnection, *, annotator: str, category: str,
                         min_cooccurrence: int = 1) -> tuple[int, int]:
     """(answered, total) over the annotator's queue."""
-    total = build_queue(con, category=category, min_cooccurrence=min_cooccurrence).height
-    remaining = build_queue(con, category=category, annotator=annotator, min_cooccurrence=min_cooccurrence).height
-    return total - remaining, total
+    row = run_query(con, "internal/annotation_progress", annotator=annotator, category=category,
+                    min_cooccurrence=min_cooccurrence).row(0)
+    return int(row[0]), int(row[1])
 
 
 # ---------------------------------------------------------------- terminal prompt

@@ -256,10 +256,13 @@ def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path,
     name = out.name
     files = split_files(con, result, name)
     out.parent.mkdir(parents=True, exist_ok=True)
+    members = pl.concat([result.train.with_columns(side=pl.lit("train")), result.val.with_columns(side=pl.lit("val"))])
+    con.register("split_members_frame", members.select("clip_id", "side", "action", "scene"))
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out.parent))
     try:
         for filename, data in files.items():
             (staging / filename).write_bytes(data)
+        # The store rows and the folder rename commit together: a failed rename rolls the rows back.
         with transaction(con):
             run_query(con, "internal/save_split", split=name, variant=result.params.variant, out_dir=str(out.resolve()),
                       manifest=files["manifest.json"].decode("utf-8"))
@@ -270,10 +273,11 @@ def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path,
                 shutil.rmtree(retired, ignore_errors=True)
             else:
                 os.replace(staging, out)
-    except duckdb.Error as exc:
+    except (duckdb.Error, StoreError) as exc:
         raise StoreError(f"could not save the split in the store: {exc}",
-                         hint="the store must be writable (no other process holding it)") from exc
+                         hint="the store must be writable: close other processes using it (a TUI?)") from exc
     finally:
+        con.unregister("split_members_frame")
         shutil.rmtree(staging, ignore_errors=True)
     return out
 

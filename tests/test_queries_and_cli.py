@@ -163,10 +163,9 @@ def test_nca_plots_and_roles_file(tiny_store, tmp_path):
 def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
     ctx = click.Context(group)
     for name in group.list_commands(ctx):
-        if name in LAZY_COMMANDS and not prefix:
-            yield (name,)  # help resolved through the lazy loader below
-            continue
         command = group.get_command(ctx, name)
+        if name in LAZY_COMMANDS and not prefix:
+            command = command._load()  # the real (torch-side) command behind the lazy placeholder
         yield (*prefix, name)
         if isinstance(command, click.Group):
             yield from _all_commands(command, (*prefix, name))

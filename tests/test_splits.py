@@ -245,3 +245,11 @@ def test_extra_eval_subsets_are_written_and_listed(split_store, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["eval_sets"] == {"val": "val.csv", "uniform": "eval_uniform.csv"}
     assert manifest["params"]["eval_subsets"] == ["uniform"]
+
+
+def test_export_does_not_need_the_connection_that_built_the_split(split_store, tmp_path):
+    with open_store(split_store) as con:
+        result = build_split(con, SplitParams(variant="1", min_videos=5))
+    with open_store(split_store, read_only=False) as con:  # a fresh connection: no temp tables from the build
+        export_split(con, result, tmp_path / "si1")
+        assert con.execute("SELECT count(*) FROM split_members").fetchall() == [(result.train.height + result.val.height,)]

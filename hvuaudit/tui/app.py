@@ -20,6 +20,7 @@ from textual import on
 from textual.app import App, SystemCommand
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widgets import Input, TextArea
 
 from hvuaudit.errors import HvuauditError, InputError
 from hvuaudit.tui import bindings
@@ -61,7 +62,7 @@ class HvuauditApp(App[None]):
 
     def on_mount(self) -> None:
         mode = "read-only" if self.session.read_only else "read-write"
-        self.sub_title = f"{self.session.path} · {mode}"
+        self.sub_title = f"{mode} · {self.session.path}"
         self.switch_mode("overview")
 
     def on_unmount(self) -> None:
@@ -72,6 +73,11 @@ class HvuauditApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_leave_field(self) -> None:
+        """esc in a text field: drop the focus, so that single-letter keys act again."""
+        if isinstance(self.focused, Input | TextArea):
+            self.screen.set_focus(None)
 
     async def show_action(self, action: str) -> None:
         """Open ``action`` in the co-occurrence browser (from the NCA table or the reverse view)."""

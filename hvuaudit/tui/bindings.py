@@ -20,19 +20,21 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
 
 APP = [
     *[
-        Binding(str(i), f"switch_mode('{mode}')", label, tooltip=f"Show the {label} screen: {about}")
-        for i, (mode, label, about) in enumerate(SCREENS, start=1)
+        Binding(str(i), f"switch_mode('{mode}')", label) for i, (mode, label, _about) in enumerate(SCREENS, start=1)
     ],
     Binding("question_mark", "help", "Help", key_display="?"),
     Binding("f1", "help", "Help", show=False),
-    Binding("ctrl+q", "quit", "Quit", priority=True),
+    Binding("escape", "leave_field", "Leave a text field (letter keys act again); also closes dialogs",
+            key_display="esc", show=False),
 ]
 
 BROWSER = [
-    Binding("slash", "focus_search", "Search", key_display="/"),
-    Binding("left_square_bracket", "category(-1)", "Prev tab", key_display="["),
-    Binding("right_square_bracket", "category(1)", "Next tab", key_display="]"),
-    Binding("r", "reverse", "Reverse view"),
+    # priority: handled before the key reaches the focused widget, so that the letters typed right
+    # after it (a fast typist, a paste, tmux send-keys) already land in the search field
+    Binding("slash", "focus_search", "Search", key_display="/", priority=True),
+    Binding("left_square_bracket", "category(-1)", "Previous category tab", key_display="[", show=False),
+    Binding("right_square_bracket", "category(1)", "Tab", tooltip="Next category tab", key_display="]"),
+    Binding("r", "reverse", "Reverse"),
     Binding("escape", "back_to_actions", "Actions", show=False),
 ]
 
@@ -47,12 +49,13 @@ REVERSE = [
 ]
 
 NCA = [
-    Binding("plus,equals_sign", "threshold(0.05)", "Threshold +", key_display="+"),
-    Binding("minus", "threshold(-0.05)", "Threshold −", key_display="-"),
-    Binding("t", "type_threshold", "Type threshold"),
-    Binding("left_square_bracket", "category(-1)", "Prev tab", key_display="["),
-    Binding("right_square_bracket", "category(1)", "Next tab", key_display="]"),
-    Binding("w", "write_tasks", "Write tasks.json"),
+    Binding("plus,equals_sign", "threshold(0.05)", "Threshold", tooltip="Raise the threshold by 0.05",
+            key_display="+"),
+    Binding("minus", "threshold(-0.05)", "Lower", tooltip="Lower the threshold by 0.05", key_display="-"),
+    Binding("t", "type_threshold", "Type", tooltip="Type a threshold", priority=True),
+    Binding("left_square_bracket", "category(-1)", "Previous category tab", key_display="[", show=False),
+    Binding("right_square_bracket", "category(1)", "Tab", tooltip="Next category tab", key_display="]"),
+    Binding("w", "write_tasks", "tasks.json"),
 ]
 
 ANNOTATE = [
@@ -61,6 +64,7 @@ ANNOTATE = [
     Binding("u", "answer('unsure')", "Unsure"),
     Binding("b", "back", "Back"),
     Binding("o", "open_example", "Open clip"),
+    Binding("a", "annotator", "Annotator"),
     Binding("left_square_bracket", "category(-1)", "Prev category", key_display="[", show=False),
     Binding("right_square_bracket", "category(1)", "Next category", key_display="]", show=False),
     Binding("question_mark", "guidelines", "Guidelines", key_display="?"),
@@ -91,8 +95,8 @@ HELP_SECTIONS: tuple[tuple[str, list[Binding]], ...] = (
 EXTRA_HELP: tuple[tuple[str, str, str], ...] = (
     # (section, key, what it does) for keys handled by widgets rather than bindings.
     ("Everywhere", "ctrl+p", "command palette: jump to a screen, open help, change the theme"),
+    ("Everywhere", "ctrl+q", "quit"),
     ("Everywhere", "tab / shift+tab", "move the focus between panes"),
-    ("Everywhere", "escape", "leave a text field (so that single-letter keys work again) or close a dialog"),
     ("Co-occurrence browser", "enter", "on an action: show its tags; on a tag: drill down to the clips of the pair"),
     ("Reverse view", "enter", "open that action in the browser"),
     ("NCA", "enter", "open the highlighted action in the co-occurrence browser"),

@@ -4,7 +4,10 @@ The app opens the store once, lazily, from the first worker that needs it, so
 the first frame paints before any I/O. DuckDB connections must not be used
 from two threads at once; every worker takes its own ``cursor()`` (a
 connection to the same database that is safe to use from its thread) and
-closes it when done. This module imports no ``textual``.
+closes it when done. Reads run side by side; a write (an answer, a split
+export) waits until no read is running and holds the others off, because the
+core's writes end with a ``CHECKPOINT``, which DuckDB refuses while another
+transaction is open. This module imports no ``textual``.
 """
 
 from __future__ import annotations
@@ -19,8 +22,44 @@ import duckdb
 from hvuaudit.errors import StoreError
 from hvuaudit.store import default_db_path, open_store
 
-INGEST_HINT = "fill it with: hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}"
+INGEST_COMMAND = "hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}"
 READ_ONLY_REASON = "the store is open read-only (hvuaudit tui --read-only); restart without --read-only to change it"
+
+
+class _ReadWriteLock:
+    """Many readers or one writer; a waiting writer goes before new readers."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            self._cond.wait_for(lambda: not self._writing and self._readers == 0)
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
 
 
 class StoreSession:
@@ -30,6 +69,7 @@ class StoreSession:
         self.path = Path(db) if db is not None else default_db_path()
         self.read_only = read_only
         self._lock = threading.Lock()
+        self._access = _ReadWriteLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._open_error: StoreError | None = None
 
@@ -39,8 +79,9 @@ class StoreSession:
         return self._open_error
 
     @property
-    def ingest_hint(self) -> str:
-        return INGEST_HINT.format(db=self.path)
+    def ingest_command(self) -> str:
+        """The command that fills this store."""
+        return INGEST_COMMAND.format(db=self.path)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -50,7 +91,7 @@ class StoreSession:
                 raise self._open_error
             if not self.path.exists():
                 # Opening read-write would create an empty file: say what to do instead.
-                self._open_error = StoreError(f"store {self.path} does not exist", hint=f"create it: {self.ingest_hint}")
+                self._open_error = StoreError(f"store {self.path} does not exist", hint=f"create it with: {self.ingest_command}")
                 raise self._open_error
             try:
                 self._con = open_store(self.path, read_only=self.read_only)
@@ -60,13 +101,16 @@ class StoreSession:
             return self._con
 
     @contextmanager
-    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor for one worker; closed when the block ends."""
-        cur = self._connection().cursor()
-        try:
-            yield cur
-        finally:
-            cur.close()
+    def cursor(self, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for one worker, closed when the block ends; ``write=True`` for core calls that write."""
+        if write and self.read_only:
+            raise StoreError(f"cannot write: {READ_ONLY_REASON}")
+        with self._access.writing() if write else self._access.reading():
+            cur = self._connection().cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
 
     def close(self) -> None:
         with self._lock:

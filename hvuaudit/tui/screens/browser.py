@@ -17,6 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static, Tab, Tabs
 
 from hvuaudit.tui import bindings
@@ -26,7 +27,8 @@ from hvuaudit.tui.widgets import FrameTable, Notice
 from hvuaudit.tui.widgets.frame_table import format_cell
 
 CATEGORIES = ("scene", "object", "event", "attribute", "concept")
-VERDICT_STYLES = {"necessary": "bold green", "not necessary": "dim"}
+PREFETCH_DELAY = 0.15  # seconds a tag stays highlighted before its clips are fetched
+VERDICT_STYLES = {"necessary": "bold green", "no": "dim", "not necessary": "dim"}
 
 
 def pairs_with_cells(cooccurrence: pl.DataFrame, category: str, top_tag: str | None, threshold: float) -> pl.DataFrame:
@@ -34,16 +36,17 @@ def pairs_with_cells(cooccurrence: pl.DataFrame, category: str, top_tag: str | N
     return (
         cooccurrence.filter(pl.col("category") == category)
         .with_columns(
-            top=pl.when(pl.col("tag") == top_tag).then(pl.lit("★")).otherwise(pl.lit("")),
+            top=pl.when(pl.col("tag") == pl.lit(top_tag, dtype=pl.String)).then(pl.lit("★")).otherwise(pl.lit("")),
             n11=pl.col("n_action") - pl.col("n_both"),
             n12=pl.col("n_both"),
             n22=pl.col("n_tag") - pl.col("n_both"),
         )
         .with_columns(ratio=pl.col("n11") / pl.col("n12"))
         .with_columns(
-            verdict=pl.when(pl.col("ratio") <= threshold).then(pl.lit("necessary")).otherwise(pl.lit("not necessary"))
+            verdict=pl.when(pl.col("ratio") <= threshold).then(pl.lit("necessary")).otherwise(pl.lit("no"))
         )
-        .select("top", "tag", "n_both", "p_tag_given_action", "lift", "n11", "n12", "n22", "ratio", "verdict")
+        # the verdict and the ratio first, so that they show without scrolling; n12 is n_both
+        .select("top", "tag", "verdict", "ratio", "p_tag_given_action", "lift", "n11", "n12", "n22", "n_both")
     )
 
 
@@ -51,11 +54,25 @@ class BrowserScreen(CoreScreen):
     """Browse the co-occurrence of actions with scenes, objects, events, attributes and concepts."""
 
     BINDINGS = bindings.BROWSER
+    AUTO_FOCUS = "#actions"
 
     class ActionsLoaded(Message):
         def __init__(self, actions: pl.DataFrame) -> None:
             super().__init__()
             self.actions = actions
+
+    class TopTagsComputed(Message):
+        def __init__(self, category: str, frame: pl.DataFrame) -> None:
+            super().__init__()
+            self.category = category
+            self.frame = frame
+
+    class ClipsPrefetched(Message):
+        def __init__(self, action: str, tag: str, clips: pl.DataFrame) -> None:
+            super().__init__()
+            self.action = action
+            self.tag = tag
+            self.clips = clips
 
     class CooccurrenceLoaded(Message):
         def __init__(self, action: str, cooccurrence: pl.DataFrame, top_tags: dict[str, pl.DataFrame]) -> None:
@@ -69,8 +86,14 @@ class BrowserScreen(CoreScreen):
         self.actions = pl.DataFrame(schema={"action": pl.String, "n_clips": pl.Int64})
         self.action: str | None = None  # the action whose tags are shown
         self.cooccurrence: pl.DataFrame | None = None
+        self.cooccurrence_for: str | None = None  # the action of self.cooccurrence (self.action once loaded)
+        self.shown: tuple[str, str] | None = None  # (action, category) whose rows the tags table holds
         self.top_tags: dict[str, pl.DataFrame] = {}  # category -> compute_nca frame (top tag per action)
         self._pending_action: str | None = None
+        self._top_tags_started = False
+        # clips of the highlighted pair, fetched once it stays highlighted a moment, so that enter is instant
+        self.clips_cache: dict[tuple[str, str], pl.DataFrame] = {}
+        self._prefetch_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -84,14 +107,18 @@ class BrowserScreen(CoreScreen):
                 yield Tabs(*[Tab(f"{c}s", id=c) for c in CATEGORIES], id="categories")
                 yield FrameTable(id="pairs", key_column="tag")
                 yield Static("", id="pair-detail", classes="status-line")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.watch(self.app, "threshold", self._threshold_changed, init=False)
         self.reload()
 
     def reload(self) -> None:
-        self.query_one("#actions").loading = True
+        self.top_tags.clear()
+        self.clips_cache.clear()
+        self._top_tags_started = False
+        self.action = self.cooccurrence_for = None
+        self.start_loading("#actions")
         self.load_actions()
 
     # ------------------------------------------------------------ workers
@@ -107,31 +134,55 @@ class BrowserScreen(CoreScreen):
 
     @work(thread=True, exclusive=True, group="cooccurrence")
     @reports_errors("loading the co-occurrences of the action")
-    def load_cooccurrence(self, action: str, known_top_tags: frozenset[str]) -> None:
+    def load_cooccurrence(self, action: str, category: str, known_top_tags: frozenset[str]) -> None:
         from hvuaudit.cooccurrence import action_cooccurrence
         from hvuaudit.nca import compute_nca
 
         with self.session.cursor() as cur:
             cooccurrence = action_cooccurrence(cur, action)
-            top_tags = {c: compute_nca(cur, c) for c in CATEGORIES if c not in known_top_tags}
+            # the NCA cells of the tab on screen now; the other tabs' come from load_top_tags
+            top_tags = {category: compute_nca(cur, category)} if category not in known_top_tags else {}
         self.post_fresh(self.CooccurrenceLoaded(action, cooccurrence, top_tags))
+
+    @work(thread=True, exclusive=True, group="top-tags")
+    @reports_errors("computing NCA cells")
+    def load_top_tags(self, categories: list[str]) -> None:
+        from hvuaudit.nca import compute_nca
+
+        for category in categories:
+            with self.session.cursor() as cur:
+                frame = compute_nca(cur, category)
+            self.post_fresh(self.TopTagsComputed(category, frame))
+
+    @work(thread=True, exclusive=True, group="clips-prefetch")
+    @reports_errors("loading the clips of the pair")
+    def prefetch_clips(self, action: str, tag: str) -> None:
+        from hvuaudit.cooccurrence import clips_of_pair
+
+        with self.session.cursor() as cur:
+            clips = clips_of_pair(cur, action, tag)
+        self.post_fresh(self.ClipsPrefetched(action, tag, clips))
 
     # ------------------------------------------------------------ handlers
 
+    @on(ClipsPrefetched)
+    def store_clips(self, event: ClipsPrefetched) -> None:
+        if len(self.clips_cache) > 50:
+            self.clips_cache.clear()
+        self.clips_cache[(event.action, event.tag)] = event.clips
+
     @on(ActionsLoaded)
     def show_actions(self, event: ActionsLoaded) -> None:
-        self.query_one("#actions").loading = False
+        self.stop_loading("#actions")
         self.actions = event.actions
         notice = self.query_one(Notice)
         if event.actions.is_empty():
-            notice.say("The store has no actions yet.", f"Fill it with:\n  {self.session.ingest_hint}")
+            notice.say("The store has no actions yet.", f"Fill it with:\n  {self.session.ingest_command}")
             return
         notice.clear()
         self._filter_actions(self.query_one("#search", Input).value)
         if self._pending_action:
             self.open_action(self._pending_action)
-        elif self.action is None:
-            self.query_one("#actions", FrameTable).focus()
 
     @on(Input.Changed, "#search")
     def search_changed(self, event: Input.Changed) -> None:
@@ -146,7 +197,7 @@ class BrowserScreen(CoreScreen):
         shown = self.actions.filter(pl.col("action").str.to_lowercase().str.contains(needle, literal=True)) \
             if needle else self.actions
         table = self.query_one("#actions", FrameTable)
-        table.show_frame(shown, labels={"n_clips": "clips"})
+        table.show_frame(shown, labels={"n_clips": "clips"}, widths={"action": 22})
         table.border_subtitle = f"{shown.height} of {self.actions.height}"
 
     @on(DataTable.RowHighlighted, "#actions")
@@ -154,8 +205,8 @@ class BrowserScreen(CoreScreen):
         action = event.row_key.value
         if action and action != self.action:
             self.action = action
-            self.query_one("#pairs").loading = True
-            self.load_cooccurrence(action, frozenset(self.top_tags))
+            self.start_loading("#pairs")
+            self.load_cooccurrence(action, self.category, frozenset(self.top_tags))
 
     @on(DataTable.RowSelected, "#actions")
     def action_selected(self) -> None:
@@ -166,9 +217,20 @@ class BrowserScreen(CoreScreen):
         self.top_tags.update(event.top_tags)
         if event.action != self.action:  # the user has moved on
             return
-        self.query_one("#pairs").loading = False
+        self.stop_loading("#pairs")
         self.cooccurrence = event.cooccurrence
-        self._show_pairs()
+        self.cooccurrence_for = event.action
+        self._show_pairs(keep_cursor=False)
+        missing = [c for c in CATEGORIES if c not in self.top_tags]
+        if missing and not self._top_tags_started:
+            self._top_tags_started = True
+            self.load_top_tags(missing)
+
+    @on(TopTagsComputed)
+    def store_top_tags(self, event: TopTagsComputed) -> None:
+        self.top_tags[event.category] = event.frame
+        if event.category == self.category:
+            self._show_pairs()
 
     @on(Tabs.TabActivated, "#categories")
     def category_changed(self) -> None:
@@ -189,7 +251,7 @@ class BrowserScreen(CoreScreen):
         return rows.row(0, named=True) if rows.height else None
 
     def _show_pairs(self, *, keep_cursor: bool = True) -> None:
-        if self.cooccurrence is None or self.action is None:
+        if self.cooccurrence is None or self.action is None or self.cooccurrence_for != self.action:
             return
         category = self.category
         top = self._top_row()
@@ -197,12 +259,15 @@ class BrowserScreen(CoreScreen):
         table = self.query_one("#pairs", FrameTable)
         table.show_frame(
             pairs,
-            labels={"top": "", "p_tag_given_action": "P(tag|action)", "n_both": "both"},
-            digits={"p_tag_given_action": 3, "lift": 2, "ratio": 3},
+            labels={"top": "", "p_tag_given_action": "P(t|a)", "n12": "n12=both"},
+            hide=("n_both",),
+            widths={"tag": 24},
+            digits={"p_tag_given_action": 3, "lift": 2, "ratio": 2},
             styles={"verdict": VERDICT_STYLES},
             keep_cursor=keep_cursor,
         )
         table.border_subtitle = f"{pairs.height} {category}s · threshold {self.app.threshold:.2f}"
+        self.shown = (self.action, category)
         self.query_one("#action-title", Static).update(self._title(category, top))
         self._show_pair_detail()
 
@@ -211,11 +276,12 @@ class BrowserScreen(CoreScreen):
         text = Text(self.action or "", style="bold")
         if n_clips.len():
             text.append(f"  {n_clips[0]:,} clips")
+        if category not in self.top_tags:
+            text.append(f"\ncomputing the NCA cells of the {category}s…", style="dim")
+            return text
         if top is None or top["tag"] is None:
             text.append(f"\nno {category} co-occurs with this action", style="dim")
             return text
-        verdict = "necessary" if top["necessary"] and top["ratio"] is not None and top["ratio"] <= self.app.threshold \
-            else "not necessary"
         verdict = "necessary" if top["ratio"] is not None and top["ratio"] <= self.app.threshold else "not necessary"
         text.append(f"\nNCA top {category}: ")
         text.append(top["tag"], style="bold")
@@ -230,6 +296,14 @@ class BrowserScreen(CoreScreen):
     @on(DataTable.RowHighlighted, "#pairs")
     def pair_highlighted(self) -> None:
         self._show_pair_detail()
+        if self._prefetch_timer is not None:
+            self._prefetch_timer.stop()
+        self._prefetch_timer = self.set_timer(PREFETCH_DELAY, self._prefetch_highlighted_clips)
+
+    def _prefetch_highlighted_clips(self) -> None:
+        row = self.query_one("#pairs", FrameTable).current_row()
+        if row is not None and self.action and (self.action, row["tag"]) not in self.clips_cache:
+            self.prefetch_clips(self.action, row["tag"])
 
     def _show_pair_detail(self) -> None:
         row = self.query_one("#pairs", FrameTable).current_row()
@@ -247,7 +321,12 @@ class BrowserScreen(CoreScreen):
     def pair_selected(self, event: DataTable.RowSelected) -> None:
         tag = event.row_key.value
         if self.action and tag:
-            self.app.push_screen(ClipsScreen(self.action, tag))
+            if not self.app.is_screen_installed("clips"):
+                self.app.install_screen(ClipsScreen(), "clips")
+            clips = self.app.get_screen("clips")
+            assert isinstance(clips, ClipsScreen)
+            clips.show_pair(self.action, tag, self.clips_cache.get((self.action, tag)))
+            self.app.push_screen(clips)
 
     # ------------------------------------------------------------ actions
 
@@ -270,7 +349,8 @@ class BrowserScreen(CoreScreen):
         table.focus()
 
     def action_focus_search(self) -> None:
-        self.query_one("#search", Input).focus()
+        # set_focus now, not focus() (which waits a turn): keys typed right after '/' go to the field
+        self.set_focus(self.query_one("#search", Input))
 
     def action_back_to_actions(self) -> None:
         self.query_one("#actions", FrameTable).focus()

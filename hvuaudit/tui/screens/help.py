@@ -14,6 +14,7 @@ from hvuaudit.tui.session import READ_ONLY_REASON
 
 
 class HelpScreen(ModalScreen[None]):
+    DEFAULT_CLASSES = "dialog-screen"
     BINDINGS = [*bindings.MODAL, ("q", "dismiss", "Close"), ("question_mark", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
@@ -21,8 +22,8 @@ class HelpScreen(ModalScreen[None]):
             yield Label("hvuaudit tui: keys and screens", classes="dialog-title")
             with VerticalScroll():
                 yield Static(self._screens(), classes="help-block")
-                yield Static(self._keys(), classes="help-block")
                 yield Static(self._read_only(), classes="help-block")
+                yield Static(self._keys(), classes="help-block")
             yield Label("esc / q / ?: close", classes="dialog-keys")
 
     def _screens(self) -> Table:
@@ -43,7 +44,13 @@ class HelpScreen(ModalScreen[None]):
         sections += [name for name, _, _ in bindings.EXTRA_HELP if name not in sections]
         keys = dict(bindings.HELP_SECTIONS)
         for section in dict.fromkeys(sections):
-            rows = [(self._key(b), b.description or b.tooltip) for b in keys.get(section, []) if b.description]
+            shown: dict[str, str] = {}  # action -> keys, so that f1 and ? make one row
+            for binding in keys.get(section, []):
+                if binding.description:
+                    key = self._key(binding)
+                    shown[binding.action] = f"{shown[binding.action]} / {key}" if binding.action in shown else key
+            described = {b.action: b.tooltip or b.description for b in keys.get(section, []) if b.description}
+            rows = [(key, described[action]) for action, key in shown.items()]
             rows += [(key, does) for name, key, does in bindings.EXTRA_HELP if name == section]
             for index, (key, does) in enumerate(rows):
                 table.add_row(section if index == 0 else "", key, does)

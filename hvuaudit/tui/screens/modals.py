@@ -9,7 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Markdown, Static
+from textual.widgets import Button, Input, Label, Static
 
 from hvuaudit.tui import bindings
 
@@ -17,10 +17,12 @@ from hvuaudit.tui import bindings
 class ErrorModal(ModalScreen[None]):
     """An error the user has to act on (the store cannot be opened, ...): message, then what to do."""
 
+    DEFAULT_CLASSES = "dialog-screen"
+
     BINDINGS = [*bindings.MODAL, ("enter", "dismiss", "Close")]
 
     def __init__(self, title: str, message: str, hint: str | None = None) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.title_text = title
         self.message = message
         self.hint = hint
@@ -40,6 +42,8 @@ class ErrorModal(ModalScreen[None]):
 class PromptModal(ModalScreen[str | None]):
     """Ask for one line of text; ``validate`` returns an error message or None."""
 
+    DEFAULT_CLASSES = "dialog-screen"
+
     BINDINGS = bindings.MODAL
 
     def __init__(
@@ -51,7 +55,7 @@ class PromptModal(ModalScreen[str | None]):
         note: str = "",
         validate: Callable[[str], str | None] | None = None,
     ) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.title_text = title
         self.value = value
         self.placeholder = placeholder
@@ -82,10 +86,12 @@ class PromptModal(ModalScreen[str | None]):
 class ConfirmModal(ModalScreen[bool]):
     """A yes/no question; ``y``/``n`` answer it too."""
 
+    DEFAULT_CLASSES = "dialog-screen"
+
     BINDINGS = [*bindings.MODAL, ("y", "answer(True)", "Yes"), ("n", "answer(False)", "No")]
 
     def __init__(self, title: str, question: str, *, yes: str = "Yes", no: str = "No") -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.title_text = title
         self.question = question
         self.yes = yes
@@ -111,20 +117,22 @@ class ConfirmModal(ModalScreen[bool]):
 
 
 class TextModal(ModalScreen[None]):
-    """A page of Markdown (guidelines): scroll it, close it with esc or q."""
+    """A page of plain text (guidelines): scroll it, close it with esc, q or ?."""
+
+    DEFAULT_CLASSES = "dialog-screen"
 
     BINDINGS = [*bindings.MODAL, ("q", "dismiss", "Close"), ("question_mark", "dismiss", "Close")]
 
-    def __init__(self, title: str, markdown: str) -> None:
-        super().__init__(classes="dialog-screen")
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
         self.title_text = title
-        self.markdown = markdown
+        self.text = text
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog page-dialog"):
             yield Label(self.title_text, classes="dialog-title")
             with VerticalScroll():
-                yield Markdown(self.markdown)
+                yield Static(Text(self.text), id="page-text")
             yield Label("esc / q: close", classes="dialog-keys")
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]

@@ -17,13 +17,14 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Label, Static
 
 from hvuaudit.errors import StoreError
-from hvuaudit.tui.messages import CoreFailed
 from hvuaudit.tui.screens.base import CoreScreen, reports_errors
 from hvuaudit.tui.widgets import FrameTable, HistogramPlot, Notice
 
 
 class OverviewScreen(CoreScreen):
     """The first screen: the store at a glance."""
+
+    AUTO_FOCUS = "#sources"
 
     class OverviewLoaded(Message):
         def __init__(self, sources: pl.DataFrame, stats: dict[str, pl.DataFrame], histogram: pl.DataFrame) -> None:
@@ -51,13 +52,13 @@ class OverviewScreen(CoreScreen):
                 yield FrameTable(id="tags-per-clip", classes="short-table")
                 yield HistogramPlot(id="histogram")
         yield Static(id="overview-status", classes="status-line")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.reload()
 
     def reload(self) -> None:
-        self.query_one("#overview").loading = True
+        self.start_loading("#overview")
         self.load_overview()
 
     @work(thread=True, exclusive=True, group="overview")
@@ -83,7 +84,9 @@ class OverviewScreen(CoreScreen):
 
     @on(OverviewLoaded)
     def show_overview(self, event: OverviewLoaded) -> None:
-        self.query_one("#overview").loading = False
+        overview = self.query_one("#overview")
+        self.stop_loading("#overview")
+        overview.display = True
         self.query_one(Notice).clear()
         self.query_one("#sources", FrameTable).show_frame(event.sources)
         self.query_one("#subsets", FrameTable).show_frame(
@@ -96,7 +99,7 @@ class OverviewScreen(CoreScreen):
             event.stats["categories"], labels={"tags_defined": "defined", "tags_present": "present",
                                                "clip_tag_links": "clip-tag links"},
         )
-        self.query_one("#tags-per-clip", FrameTable).show_frame(event.stats["tags_per_clip"], digits={"mean": 2})
+        self.query_one("#tags-per-clip", FrameTable).show_frame(event.stats["tags_per_clip"], digits={"mean": 2, "median": 1})
         self.query_one(HistogramPlot).show_histogram(event.histogram)
         clips = int(event.stats["subsets"]["clips"].sum())
         self.query_one("#overview-status", Static).update(
@@ -106,13 +109,16 @@ class OverviewScreen(CoreScreen):
 
     @on(StoreFoundEmpty)
     def show_empty(self) -> None:
-        self.query_one("#overview").loading = False
-        self.query_one(Notice).say(f"The store {self.session.path} is empty: it has no clips yet.",
-                                   f"Fill it with:\n  {self.session.ingest_hint}\n"
-                                   "or try synthetic data:\n  hvuaudit synth annotations --clips 10000 --out synth/")
-
-    @on(CoreFailed)
-    def show_failure(self, event: CoreFailed) -> None:
-        self.query_one("#overview").loading = False
-        hint = getattr(event.error, "hint", None)
-        self.query_one(Notice).say(f"Cannot show the overview: {getattr(event.error, 'message', event.error)}", hint)
+        overview = self.query_one("#overview")
+        self.stop_loading("#overview")
+        overview.display = False
+        self.query_one("#overview-status", Static).update("")
+        db = self.session.path
+        self.query_one(Notice).say(
+            f"The store {db} is empty: it has no clips yet.",
+            f"Fill it with the HVU annotation files:\n  {self.session.ingest_command}\n\n"
+            "or try it on synthetic data first:\n"
+            "  hvuaudit synth annotations --clips 10000 --out synth/\n"
+            f"  hvuaudit ingest synth/HVU_*_Synth.csv --categories synth/HVU_Tags_Categories_Synth.csv --db {db}\n\n"
+            "then restart hvuaudit tui (or ctrl+p → Reopen the store).",
+        )

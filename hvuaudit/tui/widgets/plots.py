@@ -39,6 +39,6 @@ class SweepPlot(PlotextPlot):
                 marker="braille" if category != current else "hd",
             )
         plt.vline(threshold, "red")
-        plt.title(f"actions with a necessary tag (threshold {threshold:.2f} marked)")
+        plt.title(f"actions with a necessary tag | t = {threshold:.2f}")
         plt.xlabel("threshold on n11/n12")
         self.refresh()

@@ -1,0 +1,318 @@
+"""NCA: per category, which actions have a necessary top tag at the chosen threshold.
+
+The table is :func:`hvuaudit.nca.compute_nca` (as ``hvuaudit nca``), the plot is
+:func:`~hvuaudit.nca.nca_sweep` (Fig. 2d) with the threshold marked, and the
+roles come from :func:`~hvuaudit.nca.recommend_roles` at the same threshold.
+The threshold is the app's (``+``/``-`` by 0.05, ``t`` to type it), so the
+browser's verdicts follow it. ``w`` writes ``tasks.json`` with
+:func:`~hvuaudit.nca.write_tasks`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static, Tab, Tabs
+
+from hvuaudit.tui import bindings
+from hvuaudit.tui.screens.base import CoreScreen, reports_errors
+from hvuaudit.tui.screens.browser import CATEGORIES, VERDICT_STYLES
+from hvuaudit.tui.screens.modals import PromptModal
+from hvuaudit.tui.widgets import FrameTable, Notice, SweepPlot
+
+SWEEP_STEP = 0.05  # the Fig. 2d grid: 0, 0.05, ..., max(1, threshold)
+# hvuaudit nca's columns, the verdict first so that it shows without scrolling
+DISPLAY_ORDER = ["action", "tag", "necessary", "ratio", "n11", "n12", "n22", "n_action", "n_tag", "share",
+                 "p_value", "q_value"]
+SWEEP_BASE = ("scene", "object")  # Fig. 2d's two curves; the current category is added when different
+
+
+class NcaScreen(CoreScreen):
+    """Decide with NCA: live table, sweep plot and task roles for one category and threshold."""
+
+    BINDINGS = bindings.NCA
+
+    class NcaComputed(Message):
+        """compute_nca frames, keyed by (category, threshold); the current one and prefetched ones."""
+
+        def __init__(self, frames: dict[tuple[str, float], pl.DataFrame]) -> None:
+            super().__init__()
+            self.frames = frames
+
+    class SweepComputed(Message):
+        """nca_sweep of single categories, keyed by (category, grid end)."""
+
+        def __init__(self, sweeps: dict[tuple[str, float], pl.DataFrame]) -> None:
+            super().__init__()
+            self.sweeps = sweeps
+
+    class RolesRecommended(Message):
+        def __init__(self, roles) -> None:
+            super().__init__()
+            self.roles = roles
+
+    class TasksWritten(Message):
+        def __init__(self, path: Path, roles) -> None:
+            super().__init__()
+            self.path = path
+            self.roles = roles
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frame: pl.DataFrame | None = None  # the table on screen (current category and threshold)
+        # Caches: a tab switch or a threshold revisited shows at once; the other categories are
+        # computed in the background after the first table, so that their tabs are instant too.
+        self.frames: dict[tuple[str, float], pl.DataFrame] = {}
+        self.sweeps: dict[tuple[str, float], pl.DataFrame] = {}
+        self.roles: dict[float, Any] = {}
+        self._prefetched = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Tabs(*[Tab(f"{c}s", id=c) for c in CATEGORIES], id="nca-categories")
+        yield Notice(id="nca-notice")
+        with Horizontal(id="nca"):
+            with Vertical(id="nca-left", classes="pane"):
+                with Horizontal(id="threshold-bar"):
+                    yield Label("threshold  n11/n12 ≤", id="threshold-label")
+                    yield Input(id="threshold", type="number", max_length=10)
+                    yield Static("", id="nca-summary")
+                yield FrameTable(id="nca-table", key_column="action")
+            with Vertical(id="nca-right", classes="pane"):
+                yield SweepPlot(id="sweep")
+                yield Static("", id="roles")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#threshold", Input).value = f"{self.app.threshold:g}"
+        self.watch(self.app, "threshold", self._threshold_changed, init=False)
+        self.query_one("#nca-table", FrameTable).focus()
+        self.reload()
+
+    def reload(self) -> None:
+        self.frames.clear()
+        self.sweeps.clear()
+        self.roles.clear()
+        self._prefetched = False
+        self._compute()
+
+    @property
+    def category(self) -> str:
+        return self.query_one("#nca-categories", Tabs).active or CATEGORIES[0]
+
+    def _sweep_keys(self) -> list[tuple[str, float]]:
+        top = max(1.0, math.ceil(self.app.threshold * 4) / 4)  # the grid reaches the marker
+        return [(category, top) for category in dict.fromkeys((*SWEEP_BASE, self.category))]
+
+    def _compute(self) -> None:
+        threshold = self.app.threshold
+        key = (self.category, threshold)
+        if key in self.frames:
+            self._show_table()
+        else:
+            if self.frame is None:
+                self.start_loading("#nca-table")
+            self.compute_tables([key])
+        if threshold in self.roles:
+            self._show_roles()
+        else:
+            self.compute_roles(threshold)
+        missing = [k for k in self._sweep_keys() if k not in self.sweeps]
+        if missing:
+            self.compute_sweeps(missing)
+        else:
+            self._draw_sweep()
+
+    # ------------------------------------------------------------ workers
+
+    @work(thread=True, exclusive=True, group="nca-table")
+    @reports_errors("computing NCA")
+    def compute_tables(self, keys: list[tuple[str, float]]) -> None:
+        from hvuaudit.nca import compute_nca
+
+        with self.session.cursor() as cur:
+            frames = {(category, threshold): compute_nca(cur, category, threshold=threshold)
+                      for category, threshold in keys}
+        self.post_fresh(self.NcaComputed(frames))
+
+    @work(thread=True, exclusive=True, group="nca-prefetch")
+    @reports_errors("computing NCA for the other categories")
+    def prefetch_tables(self, keys: list[tuple[str, float]]) -> None:
+        from hvuaudit.nca import compute_nca
+
+        for category, threshold in keys:
+            with self.session.cursor() as cur:
+                frame = compute_nca(cur, category, threshold=threshold)
+            self.post_fresh(self.NcaComputed({(category, threshold): frame}))
+
+    @work(thread=True, exclusive=True, group="nca-sweep")
+    @reports_errors("computing the NCA sweep")
+    def compute_sweeps(self, keys: list[tuple[str, float]]) -> None:
+        from hvuaudit.nca import nca_sweep, parse_thresholds
+
+        with self.session.cursor() as cur:
+            sweeps = {(category, top): nca_sweep(cur, [category], parse_thresholds(f"0:{top:g}:{SWEEP_STEP}"))
+                      for category, top in keys}
+        self.post_fresh(self.SweepComputed(sweeps))
+
+    @work(thread=True, exclusive=True, group="nca-roles")
+    @reports_errors("recommending task roles")
+    def compute_roles(self, threshold: float) -> None:
+        from hvuaudit.nca import recommend_roles
+
+        with self.session.cursor() as cur:
+            roles = recommend_roles(cur, threshold=threshold)
+        self.post_fresh(self.RolesRecommended(roles))
+
+    @work(thread=True, exclusive=True, group="nca-write")
+    @reports_errors("writing tasks.json")
+    def write_tasks_file(self, path: Path, threshold: float) -> None:
+        from hvuaudit.nca import recommend_roles, write_tasks
+
+        with self.session.cursor() as cur:
+            roles = recommend_roles(cur, threshold=threshold)
+        write_tasks(roles, path)
+        self.post_message(self.TasksWritten(path, roles))
+
+    # ------------------------------------------------------------ handlers
+
+    @on(NcaComputed)
+    def store_tables(self, event: NcaComputed) -> None:
+        if len(self.frames) > 200:  # thresholds typed one after another: keep the cache small
+            self.frames.clear()
+        self.frames.update(event.frames)
+        current = (self.category, self.app.threshold)
+        if current in event.frames:
+            self._show_table()
+            if not self._prefetched:  # once: the other tabs at the first threshold
+                self._prefetched = True
+                rest = [(c, current[1]) for c in CATEGORIES if (c, current[1]) not in self.frames]
+                self.prefetch_tables(rest)
+
+    def _show_table(self) -> None:
+        category, threshold = self.category, self.app.threshold
+        frame = self.frames[(category, threshold)]
+        self.frame = frame
+        self.query_one(Notice).clear()
+        table = self.query_one("#nca-table", FrameTable)
+        self.stop_loading("#nca-table")
+        shown = frame.with_columns(
+            necessary=pl.when(pl.col("necessary")).then(pl.lit("necessary")).otherwise(pl.lit("no"))
+        ).select(DISPLAY_ORDER)
+        table.show_frame(shown, digits={"ratio": 3, "share": 3, "p_value": 2, "q_value": 2},
+                         widths={"action": 24, "tag": 22},
+                         labels={"p_value": "p", "q_value": "q"}, styles={"necessary": VERDICT_STYLES})
+        necessary = int(frame["necessary"].sum())
+        summary = Text.assemble(
+            (f"{necessary}", "bold"), f" of {frame.height} actions have a necessary {category} at {threshold:g}",
+        )
+        self.query_one("#nca-summary", Static).update(summary)
+        table.border_subtitle = "enter: open the action in the browser"
+
+    @on(SweepComputed)
+    def store_sweeps(self, event: SweepComputed) -> None:
+        self.sweeps.update(event.sweeps)
+        self._draw_sweep()
+
+    def _draw_sweep(self) -> None:
+        keys = self._sweep_keys()
+        if all(key in self.sweeps for key in keys):
+            sweep = pl.concat([self.sweeps[key] for key in keys])
+            self.query_one(SweepPlot).show_sweep(sweep, threshold=self.app.threshold, current=self.category)
+
+    @on(RolesRecommended)
+    def store_roles(self, event: RolesRecommended) -> None:
+        self.roles[event.roles.threshold] = event.roles
+        if event.roles.threshold == self.app.threshold:
+            self._show_roles()
+
+    def _show_roles(self) -> None:
+        roles = self.roles[self.app.threshold]
+        table = Table(
+            title=f"Task roles at threshold {roles.threshold:g}", title_justify="left", box=None, padding=(0, 1),
+            caption=f"auxiliary (learn) when ≥ {roles.min_share:.0%} of actions have a necessary tag, "
+                    "else adversarial (unlearn).  w: write tasks.json",
+            caption_justify="left",
+        )
+        table.add_column("category", min_width=9, no_wrap=True)
+        table.add_column("role", min_width=11, no_wrap=True)
+        table.add_column("necessary", justify="right", no_wrap=True)
+        table.add_column("share", justify="right", no_wrap=True)
+        for category, role in roles.roles.items():
+            evidence = roles.evidence[category]
+            table.add_row(category, Text(role, style="bold green" if role == "auxiliary" else "bold red"),
+                          f"{evidence['actions_necessary']} / {evidence['actions']}", f"{evidence['share']:.1%}")
+        self.query_one("#roles", Static).update(table)
+
+    @on(TasksWritten)
+    def tasks_written(self, event: TasksWritten) -> None:
+        roles = ", ".join(f"{c}: {r}" for c, r in event.roles.roles.items())
+        self.notify(f"Wrote {event.path}\n{roles}", title="tasks.json written", markup=False)
+
+    @on(Tabs.TabActivated, "#nca-categories")
+    def category_changed(self) -> None:
+        if self.is_mounted and self.query("#nca-table"):
+            self._compute()
+
+    def _threshold_changed(self, threshold: float) -> None:
+        field = self.query_one("#threshold", Input)
+        if not field.has_focus:
+            field.value = f"{threshold:g}"
+        self._compute()
+
+    @on(Input.Submitted, "#threshold")
+    def threshold_typed(self, event: Input.Submitted) -> None:
+        from hvuaudit.errors import InputError
+        from hvuaudit.nca import check_threshold
+
+        try:
+            value = check_threshold(float(event.value))
+        except (ValueError, InputError):
+            self.notify(f"'{event.value}' is not a threshold: type a number ≥ 0, such as 0.2", severity="error",
+                        markup=False)
+            return
+        self.app.threshold = round(value, 6)
+        self.query_one("#nca-table", FrameTable).focus()
+
+    @on(DataTable.RowSelected, "#nca-table")
+    async def open_in_browser(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            await self.app.show_action(event.row_key.value)
+
+    # ------------------------------------------------------------ actions
+
+    def action_threshold(self, step: float) -> None:
+        self.app.threshold = max(0.0, round(self.app.threshold + step, 6))
+
+    def action_type_threshold(self) -> None:
+        field = self.query_one("#threshold", Input)
+        self.set_focus(field)  # at once, so that the digits typed next land in the field
+        field.select_all()
+
+    def action_category(self, step: int) -> None:
+        tabs = self.query_one("#nca-categories", Tabs)
+        tabs.action_next_tab() if step > 0 else tabs.action_previous_tab()
+
+    def action_write_tasks(self) -> None:
+        def chosen(path: str | None) -> None:
+            if path:
+                self.write_tasks_file(Path(path).expanduser(), self.app.threshold)
+
+        self.app.push_screen(
+            PromptModal(
+                "Write tasks.json",
+                value="tasks.json",
+                note=f"Roles at threshold {self.app.threshold:g} (min share 50%) go to this file, read by "
+                     "`hvuaudit train --tasks`. An existing file is replaced.",
+            ),
+            chosen,
+        )
