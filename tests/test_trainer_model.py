@@ -142,8 +142,8 @@ def test_pretrained_path_loads_the_backbone(tmp_path):
     )
     torch.manual_seed(2)
     target = build_model(_config())
-    counts = load_pretrained(target, str(tmp_path / "w.pt"))
-    assert counts["loaded"] == len(source.backbone.state_dict()) and counts["missing"] == 0
+    report = load_pretrained(target, str(tmp_path / "w.pt"))
+    assert len(report.loaded) == len(source.backbone.state_dict()) and report.missing == ()
     for a, b in zip(
         source.backbone.state_dict().values(), target.backbone.state_dict().values(), strict=True
     ):
@@ -201,7 +201,10 @@ def test_method_defaults_follow_the_prototype():
             "must be at least 1 and below --epochs",
         ),
         ({"pretrain_epochs": 2}, "only applies to --method pretrain-adv"),
-        ({"backbone": "r3d99"}, "unknown backbone 'r3d99'; choose one of: r3d18, tiny"),
+        (
+            {"backbone": "r3d99"},
+            "unknown backbone 'r3d99'; choose one of: tiny, r3d18, r3d10, r3d18h, r3d34, r3d50",
+        ),
         ({"max_lr": 0.1}, "--max-lr only applies to --schedule onecycle"),
         ({"min_found": 1.5}, "--min-found is a share"),
         ({"size": 4}, "--size must be an integer of at least 8"),

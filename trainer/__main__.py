@@ -2,10 +2,13 @@
 
 For environments without the ``hvuaudit`` entry point (a training node, ``torchrun
 -m trainer``). Errors of the trainer family become ``error: ...`` on stderr and
-their exit code, as under ``hvuaudit``. Never imports ``hvuaudit``.
+their exit code, as under ``hvuaudit`` (under torchrun, printed by rank 0 only).
+Never imports ``hvuaudit``.
 """
 
 from __future__ import annotations
+
+import os
 
 import click
 
@@ -21,7 +24,8 @@ class _TrainerGroup(click.Group):
             code = getattr(exc, "exit_code", None)
             if code is None or isinstance(exc, click.ClickException | click.exceptions.Exit):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every process fails alike
+                click.echo(f"error: {exc}", err=True)
             ctx.exit(int(code))
 
 

@@ -7,6 +7,8 @@ the ``hvuaudit`` group turns into ``error: ...`` on stderr and that exit status.
 
 from __future__ import annotations
 
+import os
+
 import click
 
 # --- train / eval commands (trainer engine) ---
@@ -44,8 +46,18 @@ _D = _cfg.TrainConfig()  # option defaults come from the dataclass
     "[default: the manifest's, else mmaction].",
 )
 @click.option("--method", type=click.Choice(_cfg.METHODS), default=_D.method, show_default=True)
-@click.option("--backbone", default=_D.backbone, show_default=True, help="tiny | r3d18.")
-@click.option("--pretrained", metavar="kinetics400|PATH", help="Backbone weights (torchvision's or a file).")
+@click.option(
+    "--backbone",
+    default=_D.backbone,
+    show_default=True,
+    help="tiny | r3d18 (torchvision) | Hara et al.'s r3d10, r3d18h, r3d34, r3d50, r3d101.",
+)
+@click.option(
+    "--pretrained",
+    metavar="kinetics400|PATH",
+    help="Backbone weights: torchvision's r3d18 Kinetics-400, or a checkpoint file such as Hara et al.'s "
+    "r3d50_K_200ep.pth (its classifier is replaced).",
+)
 @click.option("--adversary", type=click.Choice(_cfg.ADVERSARIES), default=_D.adversary, show_default=True)
 @click.option(
     "--adv-schedule", type=click.Choice(_cfg.ADV_SCHEDULES), default=_D.adv_schedule, show_default=True
@@ -86,7 +98,18 @@ _D = _cfg.TrainConfig()  # option defaults come from the dataclass
     "--threads", type=int, default=_D.threads, show_default=True, help="torch CPU threads; 0 = default."
 )
 @click.option(
-    "--workers", type=int, default=_D.workers, show_default=True, help="Decoding processes; 0 = in-process."
+    "--workers",
+    type=int,
+    default=_D.workers,
+    show_default=True,
+    help="Decoding processes (per training process); 0 = in-process.",
+)
+@click.option(
+    "--prefetch-factor",
+    type=int,
+    default=_D.prefetch_factor,
+    show_default=True,
+    help="Batches each decoding process prepares ahead.",
 )
 @click.option("--clip-len", type=int, default=_D.clip_len, show_default=True, help="Frames per clip.")
 @click.option("--frame-stride", type=int, default=_D.frame_stride, show_default=True)
@@ -100,12 +123,36 @@ _D = _cfg.TrainConfig()  # option defaults come from the dataclass
     "--min-found", type=float, default=_D.min_found, show_default=True, help="Least usable share of clips."
 )
 @click.option("--device", type=click.Choice(_cfg.DEVICES), default=_D.device, show_default=True)
-@click.option("--amp", type=click.Choice(_cfg.AMP_MODES), default=_D.amp, show_default=True)
+@click.option(
+    "--amp",
+    type=click.Choice(_cfg.AMP_MODES),
+    default=_D.amp,
+    show_default=True,
+    help="Mixed precision: auto = bf16 on CUDA, off on CPU; fp16 adds a gradient scaler.",
+)
+@click.option(
+    "--channels-last", is_flag=True, help="channels_last_3d memory format for the model and clips (CUDA)."
+)
+@click.option("--compile", is_flag=True, help="torch.compile the backbone (slow first steps).")
+@click.option("--sync-bn", is_flag=True, help="SyncBatchNorm across the processes of a torchrun run (CUDA).")
+@click.option(
+    "--nproc-per-node",
+    type=int,
+    metavar="N",
+    help="Train with N processes (one per GPU) under torchrun, with all the other options.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @click.option("--force", is_flag=True, help="Overwrite the run in --out.")
 @click.option("--stop-after", type=int, help="Stop after this many epochs of this call (resume later).")
 @click.pass_context
-def train(ctx: click.Context, resume: bool, force: bool, stop_after: int | None, **values) -> None:
+def train(
+    ctx: click.Context,
+    resume: bool,
+    force: bool,
+    stop_after: int | None,
+    nproc_per_node: int | None,
+    **values,
+) -> None:
     """Train a model on a split folder into a run folder (see docs/trainer.md).
 
     \b
@@ -113,6 +160,7 @@ def train(ctx: click.Context, resume: bool, force: bool, stop_after: int | None,
       hvuaudit train --split out/si2
       hvuaudit train --split out/si2 --method baseline --backbone tiny --clip-len 8 --size 32
       hvuaudit train --split out/si2 --method amt --tasks tasks.json --lambda 0.3 --gamma 1
+      hvuaudit train --split out/si2 --backbone r3d50 --pretrained r3d50_K_200ep.pth --nproc-per-node 4
       hvuaudit train --out runs/si2_amt_r3d18_seed0 --resume
     """
     from dataclasses import replace
@@ -128,10 +176,74 @@ def train(ctx: click.Context, resume: bool, force: bool, stop_after: int | None,
         cfg = replace(load_run_config(values["out"]), **_overrides(ctx, values))
     else:
         cfg = _cfg.TrainConfig(**values)
+    if nproc_per_node is not None:
+        ctx.exit(_launch_torchrun(ctx, cfg, nproc_per_node, resume=resume, force=force))
     result = run_training(
         cfg, resume=resume, force=force, stop_after=stop_after, log=lambda m: click.echo(m, err=True)
     )
-    click.echo(str(result.run_dir))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every process returns the run folder
+        click.echo(str(result.run_dir))
+
+
+def _forwarded_arguments(ctx: click.Context) -> list[str]:
+    """The options of this `train` call as typed, without --nproc-per-node (for torchrun's processes)."""
+    from click.core import ParameterSource
+
+    args: list[str] = []
+    for param in ctx.command.params:
+        if param.name == "nproc_per_node" or not isinstance(param, click.Option):
+            continue
+        if ctx.get_parameter_source(param.name) not in (
+            ParameterSource.COMMANDLINE,
+            ParameterSource.ENVIRONMENT,
+        ):
+            continue
+        value = ctx.params[param.name]
+        if param.is_flag and param.secondary_opts:  # --hflip/--no-hflip
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.is_flag:
+            if value:
+                args.append(param.opts[0])
+        else:
+            args += [param.opts[0], str(value)]
+    return args
+
+
+def _launch_torchrun(
+    ctx: click.Context, cfg: _cfg.TrainConfig, nproc_per_node: int, *, resume: bool, force: bool
+) -> int:
+    """Check the inputs here, then run `python -m torch.distributed.run ... -m trainer train ...`.
+
+    Returns torchrun's exit status: 0, or 1 when a process failed (rank 0's
+    message is printed above torchrun's report).
+    """
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    from trainer.train import check_inputs
+
+    if nproc_per_node < 1:
+        raise _cfg.ConfigError(f"--nproc-per-node must be at least 1, got {nproc_per_node}")
+    if "LOCAL_RANK" in os.environ:
+        raise _cfg.ConfigError(
+            "--nproc-per-node inside a torchrun process; drop it when torchrun starts the command"
+        )
+    # A mistake in the options stops here with its own message and exit code, not once per process.
+    check_inputs(replace(cfg, world_size=nproc_per_node), resume=resume, force=force, log=lambda m: None)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",  # one machine: torchrun picks a free port for the rendezvous
+        f"--nproc-per-node={nproc_per_node}",
+        "-m",
+        "trainer",
+        "train",
+        *_forwarded_arguments(ctx),
+    ]
+    click.echo(f"starting {nproc_per_node} training processes: {' '.join(command)}", err=True)
+    return subprocess.run(command, check=False).returncode
 
 
 @click.command("eval", context_settings={"help_option_names": ["-h", "--help"]})

@@ -53,9 +53,13 @@ RESUMABLE = frozenset(
         "out",
         "eval_batch_size",
         "split_dir",
+        "prefetch_factor",
+        "channels_last",
+        "compile",
     }
 )
-# (split_dir may move: the resumed run's manifest.json is compared with the run's instead.)
+# (split_dir may move: the resumed run's manifest.json is compared with the run's instead.
+# channels_last and compile change the speed, and the float rounding only as much as another GPU would.)
 
 
 class ConfigError(TrainerError):
@@ -77,9 +81,10 @@ class TrainConfig:
     method: str = "amt"
     """baseline | mtl | amt-no-object | amt | pretrain-adv (the rows of the paper's Table 2)."""
     backbone: str = "r3d18"
-    """tiny (CPU) or r3d18 (torchvision r3d_18)."""
+    """tiny (CPU), r3d18 (torchvision r3d_18) or Hara et al.'s r3d10 | r3d18h | r3d34 | r3d50 | r3d101."""
     pretrained: str | None = None
-    """kinetics400 (torchvision weights, needs a network once) or a path to a local state dict."""
+    """kinetics400 (torchvision's r3d18 weights, needs a network once) or a checkpoint file
+    (e.g. Hara et al.'s r3d50_K_200ep.pth for r3d50)."""
     adversary: str = "grl"
     """grl: gradient reversal (default); negative: the paper's Eq. 3 literally (can diverge)."""
     adv_schedule: str = "dann"
@@ -118,7 +123,9 @@ class TrainConfig:
     threads: int = 0
     """torch CPU threads; 0 = torch's default."""
     workers: int = 4
-    """DataLoader worker processes that decode clips; 0 = decode in the main process."""
+    """DataLoader worker processes that decode clips (per training process); 0 = decode in the main process."""
+    prefetch_factor: int = 2
+    """Batches each DataLoader worker decodes ahead of the training step."""
     clip_len: int = 16
     frame_stride: int = 2
     size: int = 112
@@ -133,6 +140,15 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "auto"
     """bf16 | fp16 | off; auto = bf16 on CUDA, off on CPU."""
+    channels_last: bool = False
+    """Model and clips in channels_last_3d memory format (faster 3D convolutions on recent GPUs)."""
+    compile: bool = False
+    """torch.compile the backbone (the first steps are slow while it compiles)."""
+    sync_bn: bool = False
+    """Under torchrun on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)."""
+    world_size: int = 1
+    """Training processes (torchrun's WORLD_SIZE); not an option: set by the launcher, recorded
+    because the global batch (world_size × batch_size) and the learning rate depend on it."""
 
     # ----------------------------------------------------------------- json
     def to_json(self) -> dict[str, Any]:
@@ -232,7 +248,7 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
     if cfg.method not in METHODS:
         _fail(f"unknown method {cfg.method!r}; choose one of: {', '.join(METHODS)}")
     if cfg.backbone not in BACKBONES:
-        _fail(f"unknown backbone {cfg.backbone!r}; choose one of: {', '.join(sorted(BACKBONES))}")
+        _fail(f"unknown backbone {cfg.backbone!r}; choose one of: {', '.join(BACKBONES)}")
     for name, value, allowed in (
         ("adversary", cfg.adversary, ADVERSARIES),
         ("adv-schedule", cfg.adv_schedule, ADV_SCHEDULES),
@@ -251,6 +267,7 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
         ("size", cfg.size, 8),
         ("threads", cfg.threads, 0),
         ("workers", cfg.workers, 0),
+        ("prefetch-factor", cfg.prefetch_factor, 1),
         ("patience", cfg.patience, 0),
         ("lr-patience", cfg.lr_patience, 0),
     ):

@@ -6,7 +6,8 @@ sets), finds each row's video file under the videos directory through a name
 template, checks which files are usable before training, and decodes clips with
 PyAV in DataLoader workers. Batches hold uint8 video (b, 3, t, h, w); the engine
 normalises on the device. A clip that fails to decode is dropped from its batch
-and counted, never a crash. Never imports ``hvuaudit``.
+and counted, never a crash. Under torchrun each process probes and loads its own
+share of the clips (``rank``/``world_size`` arguments). Never imports ``hvuaudit``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import multiprocessing
 import os
 import random
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +29,7 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 from av.video.reformatter import VideoReformatter
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from trainer.errors import TrainerError
 
@@ -350,13 +352,26 @@ def probe_clip(path: str) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
-def preflight(tables: dict[str, ClipTable], *, probe: bool = True, threads: int = 4) -> dict[str, SetCheck]:
-    """Count found, missing and unreadable files of each set (probing each with PyAV)."""
+def preflight(
+    tables: dict[str, ClipTable],
+    *,
+    probe: bool = True,
+    threads: int = 4,
+    rank: int = 0,
+    world_size: int = 1,
+) -> dict[str, SetCheck]:
+    """Count found, missing and unreadable files of each set (probing each with PyAV).
+
+    With ``world_size`` > 1 only rows ``rank``, ``rank + world_size``, ... are
+    looked at (the others count as not usable); :func:`merge_preflight` joins
+    the shares of all processes.
+    """
     checks = {}
     for name, table in tables.items():
         check = SetCheck(name=name, total=len(table), usable=np.zeros(len(table), dtype=bool))
-        exists = [os.path.isfile(p) for p in table.path]
-        present = [i for i, ok in enumerate(exists) if ok]
+        rows = range(rank, len(table), world_size)
+        exists = {i: os.path.isfile(table.path[i]) for i in rows}
+        present = [i for i in rows if exists[i]]
         if probe and present:
             with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
                 reasons = list(pool.map(probe_clip, [table.path[i] for i in present]))
@@ -367,9 +382,25 @@ def preflight(tables: dict[str, ClipTable], *, probe: bool = True, threads: int 
                 check.usable[i] = True
             else:
                 check.unreadable.append((table.clip_id[i], table.path[i], reason))
-        check.missing = [(table.clip_id[i], table.path[i]) for i, ok in enumerate(exists) if not ok]
+        check.missing = [(table.clip_id[i], table.path[i]) for i in rows if not exists[i]]
         checks[name] = check
     return checks
+
+
+def merge_preflight(shares: list[dict[str, SetCheck]], tables: dict[str, ClipTable]) -> dict[str, SetCheck]:
+    """One check per set from the shares of :func:`preflight` of every process, problems in row order."""
+    merged = {}
+    for name, table in tables.items():
+        row = {clip_id: i for i, clip_id in enumerate(table.clip_id)}
+        parts = [share[name] for share in shares]
+        merged[name] = SetCheck(
+            name=name,
+            total=len(table),
+            missing=sorted((m for p in parts for m in p.missing), key=lambda m: row[m[0]]),
+            unreadable=sorted((u for p in parts for u in p.unreadable), key=lambda u: row[u[0]]),
+            usable=np.logical_or.reduce([p.usable for p in parts]),
+        )
+    return merged
 
 
 def write_preflight(
@@ -617,6 +648,37 @@ class EpochSampler(Sampler):
             yield (self.epoch, int(i))
 
 
+class DistributedEpochSampler(DistributedSampler):
+    """torch's DistributedSampler yielding ``(epoch, i)`` keys for :class:`ClipDataset`.
+
+    Every process gets ``ceil(n / world_size)`` clips of one permutation seeded by
+    ``seed + epoch`` (the first clips repeat to fill the last share), so all
+    processes take the same number of steps, as DDP needs.
+    """
+
+    def __iter__(self):
+        for i in super().__iter__():
+            yield (self.epoch, int(i))
+
+
+class ShardSampler(Sampler):
+    """Rows ``rank``, ``rank + world_size``, ... in order: each clip evaluated by exactly one process.
+
+    Unlike DistributedSampler there is no padding, so no clip is counted twice
+    in the reduced metrics; shares may differ by one clip, which evaluation
+    (no collective per step) allows.
+    """
+
+    def __init__(self, n: int, *, rank: int, world_size: int) -> None:
+        self.rows = range(rank, n, world_size)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
 def seed_worker(worker_id: int) -> None:
     """Per-worker seeds (from the loader's generator) and one torch thread per worker."""
     torch.set_num_threads(1)
@@ -634,14 +696,44 @@ def make_loader(
     shuffle: bool,
     drop_last: bool = False,
     pin_memory: bool = False,
+    prefetch_factor: int = 2,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> DataLoader:
-    """A DataLoader over ``dataset`` whose sampler supports ``loader.sampler.set_epoch``."""
+    """A DataLoader over this process's share of ``dataset``.
+
+    Training loaders (``shuffle``) support ``loader.sampler.set_epoch``. In one
+    process the sampler is :class:`EpochSampler`; under torchrun training uses
+    :class:`DistributedEpochSampler` and evaluation :class:`ShardSampler`.
+    Workers stay alive between epochs (``persistent_workers``) and each keeps
+    ``prefetch_factor`` batches decoded ahead; ``pin_memory`` (CUDA) lets the
+    copy to the GPU run asynchronously.
+
+    Workers start from a forkserver, not by forking the training process: that
+    process has threads (the other loader's queue feeders, the pin-memory
+    thread, gloo/NCCL), and a fork taken while one of them holds a lock can
+    deadlock the new worker (seen under torchrun). The server imports this
+    module (torch, PyAV) once; each worker is then a cheap fork of it.
+    """
+    context = None
+    if workers > 0:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["trainer.data"])
     generator = torch.Generator()
     generator.manual_seed(seed)
+    sampler: Sampler
+    if world_size == 1:
+        sampler = EpochSampler(len(dataset), seed=seed, shuffle=shuffle)
+    elif shuffle:
+        sampler = DistributedEpochSampler(
+            dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed
+        )
+    else:
+        sampler = ShardSampler(len(dataset), rank=rank, world_size=world_size)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        sampler=EpochSampler(len(dataset), seed=seed, shuffle=shuffle),
+        sampler=sampler,
         num_workers=workers,
         collate_fn=collate_clips,
         pin_memory=pin_memory,
@@ -649,5 +741,6 @@ def make_loader(
         worker_init_fn=seed_worker,
         generator=generator,
         persistent_workers=workers > 0,
-        prefetch_factor=2 if workers > 0 else None,
+        prefetch_factor=prefetch_factor if workers > 0 else None,
+        multiprocessing_context=context,
     )

@@ -4,8 +4,11 @@ Sits between :mod:`trainer.train` (which owns the loop over epochs, the
 checkpoints and the run folder) and the model/objective. Plain functions in the
 style of torchvision's video reference: ``train_one_epoch`` and ``evaluate``.
 Batches come from :func:`trainer.data.collate_clips` as uint8 video; this module
-moves them to the device and normalises them there. It writes no files and
-never imports ``hvuaudit``.
+moves them to the device and normalises them there. Under torchrun the model
+passed to ``train_one_epoch`` is the DDP wrapper and the metrics of all
+processes are reduced (:class:`trainer.distributed.DistContext`), so every
+process returns the metrics of the whole epoch. It writes no files and never
+imports ``hvuaudit``.
 
 Metric keys (the same for train and val, as metrics.jsonl holds them):
 ``loss`` (the paper's L = L_action + λ·L_scene + γ·L_object with the weights in
@@ -28,19 +31,33 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainer.distributed import SINGLE, DistContext
+from trainer.errors import DivergedError
 from trainer.losses import Objective, check_finite
 
 TRAIN_SCORE_CAP = 8192
 
 
-def to_device(batch: dict[str, Any], device: torch.device, mean: torch.Tensor, std: torch.Tensor) -> dict:
-    """Move a collated batch to ``device``; video becomes normalised float (b, 3, t, h, w)."""
+def to_device(
+    batch: dict[str, Any],
+    device: torch.device,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    *,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> dict:
+    """Move a collated batch to ``device``; video becomes normalised float (b, 3, t, h, w).
+
+    The copies are asynchronous on CUDA (the loader pins its batches).
+    ``memory_format`` is the model's (``torch.channels_last_3d`` with --channels-last).
+    """
     non_blocking = device.type == "cuda"
     out = {
         k: v.to(device, non_blocking=non_blocking) for k, v in batch.items() if isinstance(v, torch.Tensor)
     }
     video = out["video"].float().div_(255.0)
-    out["video"] = (video - mean.view(1, 3, 1, 1, 1)) / std.view(1, 3, 1, 1, 1)
+    video = (video - mean.view(1, 3, 1, 1, 1)) / std.view(1, 3, 1, 1, 1)
+    out["video"] = video.contiguous(memory_format=memory_format)
     return out
 
 
@@ -101,6 +118,28 @@ class MetricAccumulator:
                     self.object_scores.pop(0)
                     self.object_targets.pop(0)
 
+    def reduce(self, dist_ctx: DistContext) -> MetricAccumulator:
+        """The sums over every process, on every process; object scores only on rank 0 (mAP there)."""
+        if not dist_ctx.enabled:
+            return self
+        counts = dist_ctx.all_gather(
+            (self.n, self.skipped, self.loss_sums, self.action_correct, self.scene_hits, self.scene_n)
+        )
+        scores = dist_ctx.gather_on_main((self.object_scores, self.object_targets))
+        total = MetricAccumulator()
+        for n, skipped, loss_sums, action_correct, scene_hits, scene_n in counts:
+            total.n += n
+            total.skipped += skipped
+            for name, value in loss_sums.items():
+                total.loss_sums[name] = total.loss_sums.get(name, 0.0) + value
+            total.action_correct += action_correct
+            total.scene_hits += scene_hits
+            total.scene_n += scene_n
+        for object_scores, object_targets in scores or []:
+            total.object_scores += object_scores
+            total.object_targets += object_targets
+        return total
+
     def result(self) -> dict[str, Any]:
         def mean(name: str) -> float | None:
             return self.loss_sums[name] / self.n if self.n and name in self.loss_sums else None
@@ -139,6 +178,8 @@ def train_one_epoch(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     scaler: torch.amp.GradScaler | None = None,
     amp_dtype: torch.dtype | None = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
+    dist_ctx: DistContext = SINGLE,
     on_step: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train for one pass over ``loader``; returns the epoch's metrics (see the module docstring).
@@ -147,7 +188,8 @@ def train_one_epoch(
     ramp of adversarial heads follows. ``scheduler`` is stepped once per batch
     (one-cycle), also for batches that were skipped, so the step count matches
     ``len(loader)``. ``scene=False`` trains without the scene head. Raises
-    :class:`trainer.errors.DivergedError` on a non-finite loss.
+    :class:`trainer.errors.DivergedError` on a non-finite loss (in every process
+    under torchrun). The losses are computed in float32 whatever ``amp_dtype``.
     """
     model.train()
     acc = MetricAccumulator(score_cap=TRAIN_SCORE_CAP)
@@ -155,12 +197,19 @@ def train_one_epoch(
     for step, batch in enumerate(loader):
         acc.skipped += batch["skipped"]
         weights = objective.head_weights((step_offset + step) / max(1, total_steps), scene=scene)
-        if batch["n"] >= 2:  # BatchNorm in the heads needs two clips
-            data = to_device(batch, device, mean, std)
+        # BatchNorm in the heads needs two clips; under DDP all processes take a step or none does,
+        # since every forward and backward is a collective
+        if dist_ctx.min_over_processes(batch["n"]) >= 2:
+            data = to_device(batch, device, mean, std, memory_format=memory_format)
             with autocast(device, amp_dtype):
                 outputs = model(data["video"], {k: w.grl for k, w in weights.items()})
+            outputs = {k: v.float() for k, v in outputs.items()}  # a no-op without mixed precision
             total, parts, logged = objective(outputs, data, weights)
-            check_finite(parts, total, epoch=epoch, step=step)
+            if dist_ctx.min_over_processes(int(bool(torch.isfinite(total)))) == 0:
+                check_finite(parts, total, epoch=epoch, step=step)  # raises in the process that diverged
+                raise DivergedError(
+                    f"the loss became non-finite in another training process at epoch {epoch}, step {step}"
+                )
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None and scaler.is_enabled():
                 scaler.scale(total).backward()
@@ -181,7 +230,7 @@ def train_one_epoch(
             on_step(step, float("nan"))
         if scheduler is not None:
             scheduler.step()
-    metrics = acc.result()
+    metrics = acc.reduce(dist_ctx).result()
     metrics["lambda_eff"] = weights["scene"].effective if "scene" in weights else 0.0
     return metrics
 
@@ -209,13 +258,19 @@ def evaluate(
     std: torch.Tensor,
     scene: bool = True,
     amp_dtype: torch.dtype | None = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
+    dist_ctx: DistContext = SINGLE,
     collect: bool = False,
     on_step: Callable[[int, float], None] | None = None,
 ) -> EvalOutput:
     """Run the model over ``loader`` in eval mode: metrics, and with ``collect`` the per-clip arrays.
 
-    The loss uses the objective's full weights (the DANN ramp at its end).
+    The loss uses the objective's full weights (the DANN ramp at its end). Under
+    torchrun pass the unwrapped model (no collective per batch, so the shares of
+    the processes may differ in length) and each process's share of the clips;
+    the metrics are those of all clips. ``collect`` is for one process only.
     """
+    assert not (collect and dist_ctx.enabled), "per-clip arrays are collected in one process only"
     model.eval()
     acc = MetricAccumulator()
     weights = objective.head_weights(1.0, scene=scene)
@@ -224,7 +279,7 @@ def evaluate(
         acc.skipped += batch["skipped"]
         if batch["n"] == 0:
             continue
-        data = to_device(batch, device, mean, std)
+        data = to_device(batch, device, mean, std, memory_format=memory_format)
         with autocast(device, amp_dtype):
             outputs = model(data["video"], {k: None for k in weights})
         outputs = {k: v.float() for k, v in outputs.items()}
@@ -237,7 +292,7 @@ def evaluate(
                     kept[name].append(outputs[name].cpu().numpy().astype(np.float32))
         if on_step is not None:
             on_step(step, float(logged))
-    out = EvalOutput(metrics=acc.result())
+    out = EvalOutput(metrics=acc.reduce(dist_ctx).result())
     if collect:
 
         def cat(name: str, width: int | None = None) -> np.ndarray | None:

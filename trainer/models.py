@@ -4,6 +4,13 @@ Sits between the data (normalised clips, (b, 3, t, h, w)) and the objective in
 :mod:`trainer.losses`. The model returns the pooled backbone feature (what the
 evaluator measures dcorr² on) and the logits of every head it has. A model is
 rebuilt from its :class:`ModelConfig` alone, which every checkpoint stores.
+
+Backbones: ``tiny`` (CPU runs and tests), ``r3d18`` (torchvision's ``r3d_18``)
+and Hara et al.'s 3D-ResNets ``r3d10|r3d18h|r3d34|r3d50|r3d101`` ("Learning
+spatio-temporal features with 3D residual networks"), whose state-dict keys
+match the authors' public Kinetics-700 checkpoints (``r3d50_K_200ep.pth`` and
+the like) so that ``--pretrained PATH`` loads them. Each backbone carries the
+normalisation statistics its weights were trained with.
 Never imports ``hvuaudit`` and never downloads anything unless asked to with
 ``--pretrained kinetics400``.
 """
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -20,9 +28,16 @@ from torch import nn
 from trainer.errors import TrainerError
 from trainer.losses import grad_reverse
 
-# Kinetics statistics (torchvision's video models were trained on these).
+# Kinetics statistics of torchvision's video models (r3d18; tiny uses them too).
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
+# Hara et al.'s Kinetics statistics (their mean.py, dataset "kinetics", value scale 1: frames in
+# [0, 1]), which their Kinetics-700 checkpoints were trained with.
+HARA_KINETICS_MEAN = (0.4345, 0.4051, 0.3775)
+HARA_KINETICS_STD = (0.2768, 0.2713, 0.2737)
+# The classifier of a pretrained checkpoint, replaced by the action head when loading.
+CLASSIFIER_PREFIX = "fc."
+HEAD_PREFIXES = ("action_head.", "scene_head.", "object_head.")
 
 
 class PretrainedError(TrainerError):
@@ -37,12 +52,41 @@ class BackboneSpec:
     head_hidden: int
     """Default hidden width of the scene/object heads."""
     mean: tuple[float, float, float] = KINETICS_MEAN
+    """Per-channel mean of frames in [0, 1]: the statistics the backbone's pretrained weights expect."""
     std: tuple[float, float, float] = KINETICS_STD
+    hara_depth: int | None = None
+    """Depth of a Hara et al. 3D-ResNet; their checkpoints call it ``arch: "resnet-<depth>"``."""
+
+
+# Hara et al.'s stages: block type and blocks per stage (their models/resnet.py, generate_model).
+HARA_LAYOUTS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
+    10: ("basic", (1, 1, 1, 1)),
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+}
+
+
+def _hara_spec(depth: int) -> BackboneSpec:
+    feature_dim = 512 if HARA_LAYOUTS[depth][0] == "basic" else 2048
+    return BackboneSpec(
+        feature_dim=feature_dim,
+        head_hidden=2048,
+        mean=HARA_KINETICS_MEAN,
+        std=HARA_KINETICS_STD,
+        hara_depth=depth,
+    )
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     "tiny": BackboneSpec(feature_dim=32, head_hidden=64),
     "r3d18": BackboneSpec(feature_dim=512, head_hidden=2048),
+    "r3d10": _hara_spec(10),
+    "r3d18h": _hara_spec(18),
+    "r3d34": _hara_spec(34),
+    "r3d50": _hara_spec(50),
+    "r3d101": _hara_spec(101),
 }
 
 
@@ -86,6 +130,101 @@ class TinyBackbone(nn.Module):
         return self.pool(self.blocks(x)).flatten(1)
 
 
+# --------------------------------------------------------------------------- Hara et al.'s 3D-ResNets
+# Attribute names (conv1, bn1, layer1.0.downsample.0, ...) are the state-dict keys of the authors'
+# checkpoints: renaming any of them breaks --pretrained.
+def _conv3x3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv3d:
+    return nn.Conv3d(c_in, c_out, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def _conv1x1x1(c_in: int, c_out: int, stride: int = 1) -> nn.Conv3d:
+    return nn.Conv3d(c_in, c_out, kernel_size=1, stride=stride, bias=False)
+
+
+class HaraBasicBlock(nn.Module):
+    """Two 3×3×3 convolutions and a residual (ResNet-10/18/34)."""
+
+    expansion = 1
+
+    def __init__(self, c_in: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = _conv3x3x3(c_in, planes, stride)
+        self.bn1 = nn.BatchNorm3d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = _conv3x3x3(planes, planes)
+        self.bn2 = nn.BatchNorm3d(planes)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + residual)
+
+
+class HaraBottleneck(nn.Module):
+    """1×1×1 → 3×3×3 (strided) → 1×1×1 with 4× expansion, and a residual (ResNet-50/101)."""
+
+    expansion = 4
+
+    def __init__(self, c_in: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = _conv1x1x1(c_in, planes)
+        self.bn1 = nn.BatchNorm3d(planes)
+        self.conv2 = _conv3x3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm3d(planes)
+        self.conv3 = _conv1x1x1(planes, planes * self.expansion)
+        self.bn3 = nn.BatchNorm3d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + residual)
+
+
+class HaraResNet3D(nn.Module):
+    """Hara et al.'s 3D-ResNet without its classifier: the feature is the pooled layer4 output.
+
+    Stem: a 7×7×7 convolution with stride (1, 2, 2) (their ``conv1_t_size=7``,
+    ``conv1_t_stride=1``), BatchNorm, ReLU and a 3×3×3 max-pool with stride 2.
+    Shortcuts are of type B: a strided 1×1×1 convolution and BatchNorm where the
+    shape changes, the identity elsewhere.
+    """
+
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        kind, blocks_per_stage = HARA_LAYOUTS[depth]
+        block = HaraBasicBlock if kind == "basic" else HaraBottleneck
+        self.conv1 = nn.Conv3d(3, 64, kernel_size=7, stride=(1, 2, 2), padding=3, bias=False)
+        self.bn1 = nn.BatchNorm3d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool3d(kernel_size=3, stride=2, padding=1)
+        c_in = 64
+        for stage, (planes, n_blocks) in enumerate(zip((64, 128, 256, 512), blocks_per_stage, strict=True)):
+            stride = 1 if stage == 0 else 2
+            c_out = planes * block.expansion
+            downsample = None
+            if stride != 1 or c_in != c_out:
+                downsample = nn.Sequential(_conv1x1x1(c_in, c_out, stride), nn.BatchNorm3d(c_out))
+            layers = [block(c_in, planes, stride, downsample)]
+            layers += [block(c_out, planes) for _ in range(n_blocks - 1)]
+            setattr(self, f"layer{stage + 1}", nn.Sequential(*layers))
+            c_in = c_out
+        self.avgpool = nn.AdaptiveAvgPool3d(1)
+        for module in self.modules():  # the authors' initialisation (BatchNorm keeps weight 1, bias 0)
+            if isinstance(module, nn.Conv3d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (b, 64, t/2, h/4, w/4)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (b, 512|2048, t/16, h/32, w/32)
+        return self.avgpool(x).flatten(1)  # (b, 512|2048)
+
+
 def _build_r3d18() -> nn.Module:
     from torchvision.models.video import r3d_18
 
@@ -94,12 +233,15 @@ def _build_r3d18() -> nn.Module:
     return model
 
 
-def _build_backbone(name: str) -> nn.Module:
+def build_backbone(name: str) -> nn.Module:
+    """A freshly initialised backbone: (b, 3, t, h, w) -> (b, feature_dim)."""
     if name == "tiny":
         return TinyBackbone()
     if name == "r3d18":
         return _build_r3d18()
-    raise TrainerError(f"unknown backbone {name!r}; choose one of: {', '.join(sorted(BACKBONES))}")
+    if name in BACKBONES and BACKBONES[name].hara_depth is not None:
+        return HaraResNet3D(BACKBONES[name].hara_depth)
+    raise TrainerError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
 
 
 def make_head(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
@@ -122,7 +264,7 @@ class AMTModel(nn.Module):
         super().__init__()
         self.config = config
         dim = BACKBONES[config.backbone].feature_dim
-        self.backbone = _build_backbone(config.backbone)
+        self.backbone = build_backbone(config.backbone)
         self.action_head = nn.Linear(dim, config.n_actions)
         self.scene_head = make_head(dim, config.head_hidden, config.n_scenes) if config.scene_head else None
         self.object_head = (
@@ -149,6 +291,43 @@ class AMTModel(nn.Module):
         return out
 
 
+# --------------------------------------------------------------------------- pretrained weights
+@dataclass(frozen=True)
+class PretrainedReport:
+    """What :func:`load_pretrained` put into the backbone, for the run's log."""
+
+    source: str
+    loaded: tuple[str, ...]
+    """Backbone keys copied from the checkpoint."""
+    missing: tuple[str, ...]
+    """Backbone keys the checkpoint lacks and that may be absent: BatchNorm step counters."""
+    unexpected: tuple[str, ...]
+    """Checkpoint keys left out by design: its classifier and this trainer's heads."""
+    classifier_classes: int | None
+    """Rows of the checkpoint's classifier (700 for Kinetics-700), replaced by the action head."""
+    arch: str | None
+    """The checkpoint's own ``arch`` entry (Hara et al.'s ``resnet-50``), when it has one."""
+
+    def summary(self) -> str:
+        """One line per kind of key, for the log."""
+
+        def names(keys: tuple[str, ...]) -> str:
+            shown = ", ".join(keys[:4])
+            return "none" if not keys else shown + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+        arch = f" (arch {self.arch})" if self.arch else ""
+        classifier = (
+            f"; its {self.classifier_classes}-class classifier was replaced by the action head"
+            if self.classifier_classes is not None
+            else ""
+        )
+        return (
+            f"loaded {len(self.loaded)} backbone tensors from {self.source}{arch}{classifier}\n"
+            f"  missing: {names(self.missing)}\n"
+            f"  unexpected (left out): {names(self.unexpected)}"
+        )
+
+
 def _fetch_kinetics400_state_dict() -> dict[str, torch.Tensor]:
     """torchvision's r3d_18 Kinetics-400 weights (downloaded once into TORCH_HOME)."""
     from torchvision.models.video import R3D_18_Weights
@@ -156,7 +335,8 @@ def _fetch_kinetics400_state_dict() -> dict[str, torch.Tensor]:
     return R3D_18_Weights.KINETICS400_V1.get_state_dict(progress=False)
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
+    """The state dict of a checkpoint file (its ``state_dict``/``model`` entry or the file itself), and its arch."""
     if not path.is_file():
         raise PretrainedError(
             f"--pretrained {path}: no such file; give 'kinetics400' (r3d18 only) or the path of a state dict"
@@ -167,54 +347,121 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise PretrainedError(
             f"--pretrained {path}: could not be read as a torch checkpoint ({exc})"
         ) from exc
+    arch = obj.get("arch") if isinstance(obj, dict) and isinstance(obj.get("arch"), str) else None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise PretrainedError(f"--pretrained {path}: holds no state dict (a mapping of names to tensors)")
-    out = {}
-    for key, value in obj.items():
-        key = key.removeprefix("module.")
-        if key.startswith(("action_head.", "scene_head.", "object_head.")):
-            continue  # a trainer checkpoint: keep the backbone only
-        out[key.removeprefix("backbone.")] = value
-    return out
+    return obj, arch
 
 
-def load_pretrained(model: AMTModel, pretrained: str) -> dict[str, int]:
-    """Load backbone weights; returns counts of loaded / missing / unexpected keys."""
+@cache
+def _backbone_shapes(name: str) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of a backbone's state dict, built on the meta device (nothing allocated)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in build_backbone(name).state_dict().items()}
+
+
+def _is_step_counter(key: str) -> bool:
+    return key.endswith("num_batches_tracked")
+
+
+def guess_backbone(state: Mapping[str, torch.Tensor]) -> str | None:
+    """The backbone whose keys and shapes a state dict has exactly (classifier and counters aside)."""
+    wanted = {
+        k: tuple(v.shape)
+        for k, v in state.items()
+        if not k.startswith(CLASSIFIER_PREFIX) and not _is_step_counter(k)
+    }
+    for name in BACKBONES:
+        shapes = {k: s for k, s in _backbone_shapes(name).items() if not _is_step_counter(k)}
+        if shapes == wanted:
+            return name
+    return None
+
+
+def load_pretrained(model: AMTModel, pretrained: str) -> PretrainedReport:
+    """Load backbone weights from ``kinetics400`` or a checkpoint file; refuse any that do not fit.
+
+    A file may hold the state dict itself or under ``state_dict`` (Hara et al.'s
+    checkpoints) or ``model`` (this trainer's); keys may carry a ``module.``
+    (DataParallel/DDP) or ``backbone.`` prefix. The checkpoint's classifier
+    (``fc.*``) and this trainer's heads are left out: the action head replaces
+    the classifier. Every other backbone key must be present with its shape
+    (BatchNorm step counters may be absent) and the checkpoint may hold no
+    other key; otherwise :class:`PretrainedError` names the first key that
+    differs, its shapes and, when it can tell, the backbone the checkpoint is for.
+    """
+    name = model.config.backbone
+    arch = None
     if pretrained == "kinetics400":
-        if model.config.backbone != "r3d18":
-            raise PretrainedError(
-                f"--pretrained kinetics400 exists for --backbone r3d18 only, not {model.config.backbone}"
-            )
+        if name != "r3d18":
+            raise PretrainedError(f"--pretrained kinetics400 exists for --backbone r3d18 only, not {name}")
         try:
-            state = _fetch_kinetics400_state_dict()
+            raw = _fetch_kinetics400_state_dict()
         except Exception as exc:  # URLError, OSError, hash mismatch...
             raise PretrainedError(
                 "--pretrained kinetics400: could not fetch torchvision's r3d_18 Kinetics-400 weights "
                 f"({exc}). They need a network connection once (cached under {torch.hub.get_dir()}/checkpoints); "
                 "offline, copy r3d_18-b3b3357e.pth there or pass --pretrained PATH to a local state dict"
             ) from exc
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     else:
-        state = _read_state_dict(Path(pretrained))
+        raw, arch = _read_checkpoint(Path(pretrained))
+    state: dict[str, torch.Tensor] = {}
+    left_out: list[str] = []
+    for key, value in raw.items():
+        key = key.removeprefix("module.")
+        if key.startswith(HEAD_PREFIXES):
+            left_out.append(key)  # a trainer checkpoint: keep the backbone only
+            continue
+        state[key.removeprefix("backbone.")] = value
+    classifier = [k for k in state if k.startswith(CLASSIFIER_PREFIX)]
+    classifier_weight = state.get(f"{CLASSIFIER_PREFIX}weight")  # (n_classes, feature_dim)
+    classes = int(classifier_weight.shape[0]) if classifier_weight is not None else None
     own = model.backbone.state_dict()
-    for key, value in state.items():
-        if key in own and own[key].shape != value.shape:
-            raise PretrainedError(
-                f"--pretrained {pretrained}: {key} has shape {tuple(value.shape)} but backbone "
-                f"{model.config.backbone} needs {tuple(own[key].shape)}; is it a checkpoint of another backbone?"
-            )
-    result = model.backbone.load_state_dict(state, strict=False)
-    loaded = len(own) - len(result.missing_keys)
-    if loaded == 0:
+    extra = [k for k in state if k not in own and k not in classifier]
+    if not any(k in own for k in state):
         raise PretrainedError(
-            f"--pretrained {pretrained}: none of its {len(state)} keys belongs to backbone "
-            f"{model.config.backbone} (first key: {next(iter(state), None)!r})"
+            f"--pretrained {pretrained}: none of its {len(state)} keys belongs to backbone {name} "
+            f"(first key: {next(iter(state), None)!r})"
         )
-    return {"loaded": loaded, "missing": len(result.missing_keys), "unexpected": len(result.unexpected_keys)}
+
+    def refuse(problem: str) -> PretrainedError:
+        fits = guess_backbone(state)
+        if fits is not None and fits != name:
+            hint = f"; it is a checkpoint of --backbone {fits}"
+        else:
+            hint = "; is it a checkpoint of another backbone?"
+        if arch:
+            hint += f" (its arch entry says {arch!r})"
+        return PretrainedError(f"--pretrained {pretrained}: {problem}{hint}")
+
+    missing = []
+    for key, value in own.items():
+        if key not in state:
+            if not _is_step_counter(key):
+                raise refuse(f"the checkpoint lacks {key} {tuple(value.shape)}, which backbone {name} needs")
+            missing.append(key)
+        elif state[key].shape != value.shape:
+            raise refuse(
+                f"{key} has shape {tuple(state[key].shape)} but backbone {name} needs {tuple(value.shape)}"
+            )
+    if extra:
+        raise refuse(
+            f"the checkpoint has {extra[0]} {tuple(state[extra[0]].shape)}, which backbone {name} does not"
+            + (f" (and {len(extra) - 1} more such keys)" if len(extra) > 1 else "")
+        )
+    model.backbone.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    return PretrainedReport(
+        source=pretrained,
+        loaded=tuple(k for k in own if k in state),
+        missing=tuple(missing),
+        unexpected=tuple(classifier + left_out),
+        classifier_classes=classes,
+        arch=arch,
+    )
 
 
 def build_model(config: ModelConfig) -> AMTModel:

@@ -3,14 +3,21 @@
 Owns the loop over epochs, the run folder (config.json, metrics.jsonl,
 checkpoint.pt, best.pt, the pre-flight report), exact resume, the learning-rate
 schedule and early stopping. Every check of the inputs (options, split folder,
-videos directory, pre-flight) runs before the model is built. One epoch is
+videos directory, pretrained weights, pre-flight) runs before training starts. One epoch is
 :func:`trainer.engine.train_one_epoch`, validation is :func:`trainer.engine.evaluate`.
-Single process; only this module writes files during training. Never imports ``hvuaudit``.
+Only this module writes files during training.
+
+One process, or several started by torchrun (``python -m torch.distributed.run
+... -m trainer train``, or ``hvuaudit train --nproc-per-node N``): then the
+model trains under DistributedDataParallel, each process decodes its share of
+the clips, the metrics are reduced over all processes, the learning rate is
+scaled by the number of processes, and only rank 0 writes. Never imports ``hvuaudit``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import subprocess
@@ -24,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from trainer.config import ConfigError, TrainConfig, diff_for_resume, resolve_config
 from trainer.data import (
@@ -33,12 +42,14 @@ from trainer.data import (
     build_table,
     load_split,
     make_loader,
+    merge_preflight,
     preflight,
     require_usable,
     resolve_name_template,
     resolve_videos_dir,
     write_preflight,
 )
+from trainer.distributed import DistContext, context_from_env, init_distributed, shutdown_distributed
 from trainer.engine import evaluate, train_one_epoch
 from trainer.errors import ConflictError, MissingArtifactError, TrainerError
 from trainer.losses import Objective
@@ -68,6 +79,10 @@ class ResumeMismatchError(TrainerError):
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _quiet(message: str) -> None:
+    """The log of every process but rank 0."""
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -185,7 +200,8 @@ def default_out(split: Split, cfg: TrainConfig) -> str:
     return str(Path("runs") / f"{variant}_{cfg.method}_{cfg.backbone}_seed{cfg.seed}")
 
 
-def _prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
+def _check_run_dir(out: Path, *, resume: bool, force: bool) -> None:
+    """Refuse to start a run in a folder that holds one, unless told to overwrite it."""
     if resume:
         return
     existing = [name for name in ("config.json", "checkpoint.pt", "best.pt") if (out / name).exists()]
@@ -194,6 +210,12 @@ def _prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
             f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue it, "
             "--force to overwrite it, or choose another --out"
         )
+
+
+def _prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
+    if resume:
+        return
+    _check_run_dir(out, resume=resume, force=force)
     out.mkdir(parents=True, exist_ok=True)
     if force:
         for name in RUN_FILES:
@@ -212,6 +234,14 @@ def _check_resume(out: Path, cfg: TrainConfig, split: Split) -> dict[str, Any]:
         diffs.append(("epochs", saved.epochs, cfg.epochs))
     if ckpt["split"] != split.manifest:
         diffs.append(("split (manifest.json)", "the run's split", f"{split.dir}/manifest.json"))
+    processes = next((d for d in diffs if d[0] == "world_size"), None)
+    if processes is not None:
+        _, was, now = processes
+        raise ResumeMismatchError(
+            f"--resume: the run in {out} was trained by {was} process(es), this command starts {now}; "
+            f"the global batch and the learning rate depend on it, so resume it with {was} "
+            f"(`hvuaudit train --nproc-per-node {was} --out {out} --resume`)"
+        )
     if diffs:
         name, was, now = diffs[0]
         more = f" (and {len(diffs) - 1} more: {', '.join(d[0] for d in diffs[1:])})" if len(diffs) > 1 else ""
@@ -255,11 +285,11 @@ def epoch_summary(line: dict[str, Any], epochs: int) -> str:
 
 
 class _Progress:
-    """A rich progress bar on a terminal, nothing otherwise."""
+    """A rich progress bar on a terminal (of rank 0), nothing otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, enabled: bool = True) -> None:
         self.bar = None
-        if sys.stderr.isatty():
+        if enabled and sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -310,20 +340,30 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- the run
-def train(
-    cfg: TrainConfig,
-    *,
-    resume: bool = False,
-    force: bool = False,
-    stop_after: int | None = None,
-    log: Log | None = None,
-) -> TrainResult:
-    """Train ``cfg`` into its run folder; with ``resume`` continue it exactly from checkpoint.pt.
+@dataclass(frozen=True)
+class CheckedInputs:
+    """What :func:`check_inputs` found: everything the run needs before it touches a clip."""
 
-    ``stop_after`` ends this call after that many epochs (resume later with
-    ``resume=True``). Raises :class:`trainer.errors.TrainerError` subclasses for
-    every problem the user can fix, all before training starts, except
-    :class:`trainer.errors.DivergedError` (a non-finite loss).
+    cfg: TrainConfig
+    """Resolved, with the name template and the run folder filled in."""
+    split: Split
+    out: Path
+    checkpoint: dict[str, Any] | None
+    """The checkpoint to continue from (with ``resume``)."""
+    videos_dir: Path
+    videos_source: str
+    device: torch.device
+    model_config: ModelConfig
+
+
+def check_inputs(
+    cfg: TrainConfig, *, resume: bool = False, force: bool = False, log: Log | None = None
+) -> CheckedInputs:
+    """Every check of the options, the split folder, the videos directory and the run folder.
+
+    Reads but writes nothing. :func:`train` runs it first; ``hvuaudit train
+    --nproc-per-node`` runs it before it starts torchrun, so that a bad option
+    stops with its own message and exit code rather than inside every process.
     """
     log = log or _stderr
     cfg = resolve_config(cfg, log=log)
@@ -339,7 +379,6 @@ def train(
     ckpt = _check_resume(out, cfg, split) if resume else None
     videos_dir, videos_source = resolve_videos_dir(cfg.videos, split.manifest)
     device = resolve_device(cfg.device)
-    amp_dtype = resolve_amp(cfg.amp, device)
     model_config = ModelConfig(
         backbone=cfg.backbone,
         n_actions=len(split.labels["action"]),
@@ -357,15 +396,82 @@ def train(
         raise ConfigError(
             f"{split.dir / 'labels.json'}: no object labels, so no object head; drop it (--gamma 0)"
         )
-    _prepare_run_dir(out, resume=resume, force=force)
+    _check_run_dir(out, resume=resume, force=force)
+    return CheckedInputs(cfg, split, out, ckpt, videos_dir, videos_source, device, model_config)
 
-    # Pre-flight: which clip files exist and open, before anything is trained.
+
+def train(
+    cfg: TrainConfig,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    stop_after: int | None = None,
+    log: Log | None = None,
+) -> TrainResult:
+    """Train ``cfg`` into its run folder; with ``resume`` continue it exactly from checkpoint.pt.
+
+    ``stop_after`` ends this call after that many epochs (resume later with
+    ``resume=True``). Raises :class:`trainer.errors.TrainerError` subclasses for
+    every problem the user can fix, all before training starts, except
+    :class:`trainer.errors.DivergedError` (a non-finite loss).
+
+    Started by torchrun (``WORLD_SIZE`` > 1), each process trains its share of
+    every batch under DistributedDataParallel; they all return the same result,
+    and only rank 0 logs and writes files.
+    """
+    dist_ctx = context_from_env()
+    try:
+        return _train(cfg, dist_ctx, resume=resume, force=force, stop_after=stop_after, log=log or _stderr)
+    finally:
+        shutdown_distributed()
+
+
+def _train(
+    cfg: TrainConfig,
+    dist_ctx: DistContext,
+    *,
+    resume: bool,
+    force: bool,
+    stop_after: int | None,
+    log: Log,
+) -> TrainResult:
+    if not dist_ctx.is_main:
+        log = _quiet  # every process reaches the same conclusions; rank 0 reports them
+    checked = check_inputs(replace(cfg, world_size=dist_ctx.world_size), resume=resume, force=force, log=log)
+    cfg, split, out, ckpt = checked.cfg, checked.split, checked.out, checked.checkpoint
+    videos_dir, model_config = checked.videos_dir, checked.model_config
+    device = checked.device
+    if device.type == "cuda" and dist_ctx.enabled:
+        device = torch.device("cuda", dist_ctx.local_rank)  # one GPU per process
+    init_distributed(dist_ctx, device)
+    amp_dtype = resolve_amp(cfg.amp, device)
+    if amp_dtype is not None and device.type == "cpu":
+        log(
+            f"warning: --amp {cfg.amp} on CPU: torch's oneDNN kernels for the gradient of a 3D convolution in "
+            "reduced precision are non-deterministic, and can corrupt memory, when the kernel is longer in time "
+            "than its input (e.g. a 3×3×3 convolution over 2 frames deep in a 3D-ResNet); use --amp off on CPU"
+        )
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # clip shapes are fixed: let cuDNN pick its fastest kernels
+    # The model first: pretrained weights that do not fit stop the run before it writes anything.
+    seed_everything(cfg.seed)
+    model = build_model(model_config)
+    if cfg.pretrained and ckpt is None:
+        log(load_pretrained(model, cfg.pretrained).summary())
+    dist_ctx.run_on_main(lambda: _prepare_run_dir(out, resume=resume, force=force))
+
+    # Pre-flight: which clip files exist and open, before anything is trained (each process
+    # probes its share of the rows).
     tables = {
         name: build_table(split.sets[name], split.labels, videos_dir, cfg.name_template)
         for name in ("train", "val")
     }
-    checks = preflight(tables, threads=max(1, cfg.workers))
-    write_preflight(out, checks, videos_dir=videos_dir, template=cfg.name_template)
+    share = preflight(tables, threads=max(1, cfg.workers), rank=dist_ctx.rank, world_size=dist_ctx.world_size)
+    checks = merge_preflight(dist_ctx.all_gather(share), tables) if dist_ctx.enabled else share
+    if dist_ctx.is_main:
+        write_preflight(out, checks, videos_dir=videos_dir, template=cfg.name_template)
     require_usable(
         checks,
         min_found=cfg.min_found,
@@ -381,16 +487,27 @@ def train(
         tables[name] = tables[name].subset(check.usable)
 
     # Set-up.
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    seed_everything(cfg.seed)
-    model = build_model(model_config)
-    if cfg.pretrained and ckpt is None:
-        counts = load_pretrained(model, cfg.pretrained)
-        log(f"loaded {counts['loaded']} backbone tensors from {cfg.pretrained} ({counts['missing']} missing)")
-    model.to(device)
+    if cfg.sync_bn:
+        if dist_ctx.enabled and device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            log("note: --sync-bn needs several CUDA processes (torchrun); BatchNorm stays per process here")
+    memory_format = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
+    if cfg.compile:
+        # the backbone only: its convolutions are the cost, and the heads take a gradient-reversal
+        # coefficient that changes every step; compiling in place keeps the state-dict keys
+        model.backbone.compile()
+    # The forward/backward of training goes through DDP (gradients averaged over the processes);
+    # evaluation and the checkpoints use the plain model.
+    train_model: nn.Module = model
+    if dist_ctx.enabled:
+        train_model = DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            # pretrain-adv stops using the scene head after pre-training
+            find_unused_parameters=cfg.method == "pretrain-adv",
+        )
     spec = BACKBONES[cfg.backbone]
     mean = torch.tensor(spec.mean, device=device)
     std = torch.tensor(spec.std, device=device)
@@ -410,35 +527,42 @@ def train(
         tables["train"], n_scenes=n_sc, n_objects=n_ob, settings=clip_settings, train=True, seed=cfg.seed
     )
     val_ds = ClipDataset(tables["val"], n_scenes=n_sc, n_objects=n_ob, settings=clip_settings, train=False)
-    pin = device.type == "cuda"
+    loader_options = dict(
+        workers=cfg.workers,
+        seed=cfg.seed,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=cfg.prefetch_factor,
+        rank=dist_ctx.rank,
+        world_size=dist_ctx.world_size,
+    )
+    clips_per_process = math.ceil(len(train_ds) / dist_ctx.world_size)
     train_loader = make_loader(
         train_ds,
         batch_size=cfg.batch_size,
-        workers=cfg.workers,
-        seed=cfg.seed,
         shuffle=True,
-        drop_last=len(train_ds) > cfg.batch_size,
-        pin_memory=pin,
+        drop_last=clips_per_process > cfg.batch_size,
+        **loader_options,
     )
-    val_loader = make_loader(
-        val_ds,
-        batch_size=cfg.eval_batch_size,
-        workers=cfg.workers,
-        seed=cfg.seed,
-        shuffle=False,
-        pin_memory=pin,
-    )
+    val_loader = make_loader(val_ds, batch_size=cfg.eval_batch_size, shuffle=False, **loader_options)
     steps_per_epoch = len(train_loader)
 
+    # --lr is the rate for one process's batch; N processes make an N times larger global batch,
+    # and the linear scaling rule (Goyal et al., 2017) multiplies the rate by N.
+    lr, max_lr = cfg.lr * cfg.world_size, (cfg.max_lr or 0.0) * cfg.world_size
+    if dist_ctx.enabled:
+        log(
+            f"note: {cfg.world_size} processes × --batch-size {cfg.batch_size} = global batch "
+            f"{cfg.world_size * cfg.batch_size}; learning rate {cfg.lr:g} × {cfg.world_size} = {lr:g}"
+        )
     if cfg.optimizer == "sgd":
         optimizer = torch.optim.SGD(
-            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
     else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     if cfg.schedule == "onecycle":
         step_scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=cfg.max_lr, total_steps=cfg.epochs * steps_per_epoch
+            optimizer, max_lr=max_lr, total_steps=cfg.epochs * steps_per_epoch
         )
         scheduler: Any = step_scheduler
     else:
@@ -464,9 +588,10 @@ def train(
         scaler.load_state_dict(ckpt["scaler"])
         state.update(ckpt["state"])
         set_rng_state(ckpt["rng"])
-        _truncate_metrics(metrics_path, state["epoch"])
+        if dist_ctx.is_main:
+            _truncate_metrics(metrics_path, state["epoch"])
         log(f"resumed {out} after epoch {state['epoch']}")
-    else:
+    elif dist_ctx.is_main:
         metrics_path.unlink(missing_ok=True)
 
     run_config = {
@@ -476,12 +601,13 @@ def train(
         "split_dir": str(split.dir),
         "labels": split.labels,
         "videos_dir": str(videos_dir.resolve()),
-        "videos_source": videos_source,
+        "videos_source": checked.videos_source,
         "model": model_config.to_json(),
         "code_version": code_version(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    write_json_atomic(run_config, out / "config.json")
+    if dist_ctx.is_main:
+        write_json_atomic(run_config, out / "config.json")
 
     def checkpoint_payload() -> dict[str, Any]:
         return {
@@ -502,7 +628,7 @@ def train(
     stopped_early = bool(state["stopped_early"])
     if stopped_early or state["epoch"] >= cfg.epochs:
         log(f"{out}: nothing to do, the run already ended after epoch {state['epoch']}")
-    progress = _Progress()
+    progress = _Progress(enabled=dist_ctx.is_main)
     log = progress.wrap(log)
     done_here = 0
     try:
@@ -517,7 +643,7 @@ def train(
             ramp_epochs = pretrain if pretrain is not None else cfg.epochs
             train_loader.sampler.set_epoch(epoch)
             train_metrics = train_one_epoch(
-                model,
+                train_model,
                 objective,
                 optimizer,
                 train_loader,
@@ -531,9 +657,12 @@ def train(
                 scheduler=step_scheduler,
                 scaler=scaler,
                 amp_dtype=amp_dtype,
+                memory_format=memory_format,
+                dist_ctx=dist_ctx,
                 on_step=progress.task(f"epoch {epoch} train", steps_per_epoch),
             )
             lambda_eff = train_metrics.pop("lambda_eff")
+            dist_ctx.broadcast_buffers(model)  # validate with rank 0's BatchNorm statistics
             val_metrics = evaluate(
                 model,
                 objective,
@@ -543,6 +672,8 @@ def train(
                 std=std,
                 scene=scene_on,
                 amp_dtype=amp_dtype,
+                memory_format=memory_format,
+                dist_ctx=dist_ctx,
                 on_step=progress.task(f"epoch {epoch} val", len(val_loader)),
             ).metrics
             val_acc = val_metrics["action_acc"] or 0.0
@@ -575,12 +706,13 @@ def train(
             in_pretrain = pretrain is not None and epoch <= pretrain
             stopped_early = bool(cfg.patience) and not in_pretrain and state["bad_epochs"] >= cfg.patience
             state.update(epoch=epoch, stopped_early=stopped_early)
-            with open(metrics_path, "a") as fh:
-                fh.write(json.dumps(line) + "\n")
-            payload = checkpoint_payload()
-            save_atomic(payload, out / "checkpoint.pt")
-            if improved:
-                save_atomic(payload, out / "best.pt")
+            if dist_ctx.is_main:
+                with open(metrics_path, "a") as fh:
+                    fh.write(json.dumps(line) + "\n")
+                payload = checkpoint_payload()
+                save_atomic(payload, out / "checkpoint.pt")
+                if improved:
+                    save_atomic(payload, out / "best.pt")
             log(epoch_summary(line, cfg.epochs))
             if stopped_early:
                 log(f"stopped early: no better val accuracy for {cfg.patience} epochs (--patience)")
