@@ -242,3 +242,18 @@ def test_a_set_without_accuracy_is_not_evaluated(runs):
         "- runs/amt_s1 (AMT, r3d18, SI-2, seed 1): eval.json has no top-1 accuracy for set 'val'"
         in result.stdout
     )
+
+
+def test_ramped_and_constant_adversaries_are_different_rows(tmp_path):
+    amt = {"method": "amt", "variant": "si2", "scene": "adversarial", "object_role": "auxiliary",
+           "weights": (-0.3, 1.0)}
+    for name, schedule, top1 in (("ramp", "dann", 0.9), ("flat", "constant", 0.6)):
+        folder = _write_run(tmp_path, name, seed=0, val={"top1": top1, "dcorr2": 0.1}, **amt)
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "adv_schedule": schedule}))
+    result = _report(str(tmp_path / "ramp"), str(tmp_path / "flat"))
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| AMT")]
+    assert len(rows) == 2  # not averaged together
+    assert "| grl | " in rows[0] + rows[1] and "| grl+dann | " in rows[0] + rows[1]
+    assert any("| grl+dann |" in r and "90.0 (1)" in r for r in rows)

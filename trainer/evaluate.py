@@ -196,6 +196,10 @@ def evaluate_run(
     if split.manifest != ckpt["split"]:
         log(f"warning: {split.dir}/manifest.json changed since {run_dir} was trained")
     names = sets or list(split.eval_sets)
+    if checkpoint == "best" and "val" in names:
+        # best.pt was selected on val's accuracy, so val's numbers for it are optimistic.
+        log("warning: best.pt was chosen on the val set, so its val scores are optimistic; "
+            "use --checkpoint last (or another eval set) for an unbiased estimate")
     unknown = [n for n in names if n not in split.sets or n == "train"]
     if unknown:
         raise TrainerError(

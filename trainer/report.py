@@ -59,7 +59,7 @@ class Setting:
     object_role: str | None
     scene_weight: float | None  # λ, signed as in config.json
     object_weight: float | None  # γ
-    adversary: str | None  # "grl" or "negative", when some head is adversarial
+    adversary: str | None  # "grl" or "negative" (+ "+dann" when |λ| is ramped), when some head is adversarial
 
     def sort_key(self) -> tuple:
         """Paper order of methods, then backbone, roles and weights (None sorts first)."""
@@ -169,7 +169,7 @@ def read_run(folder: Path, eval_set: str = "val") -> Run:
         object_role=roles["object"],
         scene_weight=_weight(config, config_path, "lambda") if roles["scene"] else None,
         object_weight=_weight(config, config_path, "gamma") if roles["object"] else None,
-        adversary=_require(config, config_path, "adversary") if has_adversary else None,
+        adversary=_adversary_label(config, config_path) if has_adversary else None,
     )
     scores, missing_reason = _read_scores(folder / "eval.json", eval_set)
     return Run(
@@ -266,6 +266,13 @@ def render_report(report: Report, output_format: str) -> str:
     if output_format == "json":
         return json.dumps(_as_json(report), indent=2, ensure_ascii=False) + "\n"
     raise TrainerError(f"unknown report format {output_format!r}; use one of {', '.join(FORMATS)}")
+
+
+def _adversary_label(config: dict, config_path: Path) -> str:
+    """``grl``, or ``grl+dann`` when |λ| is ramped: a ramped and a constant adversary are different rows."""
+    adversary = _require(config, config_path, "adversary")
+    schedule = config.get("adv_schedule")
+    return adversary if schedule in (None, "constant") else f"{adversary}+{schedule}"
 
 
 def _number(value: float | None) -> str:
