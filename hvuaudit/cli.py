@@ -748,7 +748,7 @@ def synth_annotations(clips, seed, val_fraction, out):
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes that render clips.")
 @click.option("--force", is_flag=True, help="Replace a benchmark already in --out.")
 def synth_videos(out, workers, force, **options):
-    """Write the scene-biased video benchmark: mp4 clips plus HVU-format CSVs (see docs/demo.md).
+    """Write the scene-biased video benchmark: mp4 clips plus HVU-format CSVs (see README.md, section 9).
 
     Subsets: train (HVU_Train_Benchmark.csv: the biased pairs and the rare pairs SI-2 holds
     out), indist, uniform and control (ingest those with --subset NAME). Clips are named for

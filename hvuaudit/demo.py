@@ -164,6 +164,7 @@ def run_demo(out: Path | str, settings: DemoSettings, *, jobs: int = 2, force: b
         _run_jobs(train_jobs, jobs, log)
     with _step(log, 7, "report"):
         summary = summarise(out, settings, train_jobs, facts)
+        summary["figures"] = _figures(out, settings, log)
         summary["seconds"] = round(time.perf_counter() - started, 1)
         report = write_report(out, settings, summary)
         log(f"    wrote {report} and {out / 'results.json'}")
@@ -663,6 +664,16 @@ def _ms(stat: dict, *, percent: bool = True, digits: int = 3) -> str:
 # ----------------------------------------------------------------------------- REPORT.md
 
 
+def _figures(out: Path, settings: DemoSettings, log: Log) -> list[str]:
+    """Fig. 4–6 for the first seed's baseline and AMT runs (paths relative to ``out``, for REPORT.md)."""
+    from trainer.figures import write_run_figures
+
+    first = settings.seeds[0]
+    runs = [out / "runs" / "main" / f"{method}_seed{first}" for method in ("baseline", "amt")]
+    written = write_run_figures(runs, out / "figures", gradcam_clips=2, seed=first, log=lambda m: log(f"    {m}"))
+    return [str(path.relative_to(out)) for path in written if path.suffix == ".png"]
+
+
 def write_report(out: Path, settings: DemoSettings, summary: dict) -> Path:
     from trainer.report import build_report, find_runs, render_report
 
@@ -791,6 +802,12 @@ def render_markdown(settings: DemoSettings, summary: dict, tables: dict[str, str
     elif settings.quick:
         lines += ["", "The λ sensitivity sweep and the literal Eq. 3 run are left out of `--quick`; the full "
                   "demo (`hvuaudit demo`) runs them."]
+    if summary.get("figures"):
+        lines += ["", f"## Figures (seed {first}: baseline, then AMT)", "",
+                  "Training curves (paper Fig. 4: action accuracy rises while the adversarial scene head's falls), "
+                  "t-SNE of the `val` features coloured by action and by scene (Fig. 5), and Grad-CAM on clips "
+                  "the baseline gets wrong and AMT right (Fig. 6).", ""]
+        lines += [f"![{Path(path).stem}]({path})" for path in summary["figures"]]
     lines += ["", "## Table 2 (`hvuaudit report`), one table per evaluation set", "",
               "The column names say SI-2 because every run was trained on the SI-2 split; the set each table "
               "scores is named above it.", ""]

@@ -2,7 +2,7 @@
 
 The generator tests are fast. ``test_demo_quick`` runs the whole quick demo (about
 2 minutes on a 2-core machine) and checks properties of its seeded run with margins
-measured over 5 seeds (see docs/demo.md, "Measured").
+measured over 5 seeds (see README.md, section 9, "Measured").
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def test_benchmark_and_demo_modules_do_not_import_torch():
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-# Margins measured over seeds 0-4 of the quick demo (docs/demo.md): the smallest gap
+# Margins measured over seeds 0-4 of the quick demo (README.md, section 9): the smallest gap
 # between the baseline's in-distribution and scene-invariant accuracy was 0.30, and
 # AMT's uniform-set dcorr² was below the baseline's by at least 0.03.
 GAP_MARGIN = 0.15
@@ -178,8 +178,11 @@ def test_demo_quick(tmp_path):
             assert (run / name).is_file(), run / name
         assert set(json.loads((run / "eval.json").read_text())["sets"]) == {"val", "indist", "uniform"}
     report = (out / "REPORT.md").read_text()
-    for needle in ("## Validity checks", "scene-invariant", "Seed by seed", "| Baseline |", "left out of `--quick`"):
+    for needle in ("## Validity checks", "scene-invariant", "Seed by seed", "| Baseline |", "left out of `--quick`",
+                   "## Figures", "](figures/curves.png)", "](figures/tsne_scene.png)"):
         assert needle in report, needle
+    for figure in summary["figures"]:
+        assert (out / figure).read_bytes()[:4] == b"\x89PNG", figure
 
     # a rerun reuses every finished step
     again = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out)])

@@ -185,7 +185,7 @@ def test_bf16_autocast_trains_a_hara_backbone_on_cpu():
     48 frames keep every convolution at least as long in time as its kernel (48, 24, 24, 12, 6, 3
     frames through the stages): torch 2.14's oneDNN bf16 weight gradient of a Conv3d whose kernel is
     longer than its input in time is non-deterministic (3×3×3 on 2 frames) or corrupts the heap
-    (7×7×7 on 4 frames), see docs/trainer.md.
+    (7×7×7 on 4 frames), see README.md, section 5.
     """
     torch.manual_seed(0)
     model = build_model(_model_config("r3d10"))

@@ -31,7 +31,7 @@ class _TrainerGroup(click.Group):
 
 @click.group(cls=_TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Train and evaluate AMT models from a split folder (see docs/trainer.md)."""
+    """Train and evaluate AMT models from a split folder (see README.md, section 5)."""
 
 
 for command in (train, eval_command, report, dcorr, plot, explain):

@@ -153,7 +153,7 @@ def train(
     nproc_per_node: int | None,
     **values,
 ) -> None:
-    """Train a model on a split folder into a run folder (see docs/trainer.md).
+    """Train a model on a split folder into a run folder (see README.md, section 5).
 
     \b
     Examples:

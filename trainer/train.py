@@ -696,7 +696,7 @@ def _train(
                     log(
                         f"warning: the scene loss ran away ({first:.3g} at epoch 1, {loss_scene:.3g} now): "
                         f"with --adversary {cfg.adversary} the scene head is learning to be wrong rather than "
-                        "the features losing scene information (see docs/trainer.md)"
+                        "the features losing scene information (see README.md, section 5)"
                     )
             improved = val_acc > state["best_val_acc"]
             if improved:
