@@ -20,8 +20,14 @@ lint: install
 test: lint
 	$(PY) -m pytest -q
 
+# The audit on the real HVU validation annotations (when present), then the end-to-end video demo.
 demo: install
-	HVUAUDIT_HVU_DIR=$(HVU_DIR) $(VENV)/bin/hvuaudit demo
+	@if [ -f "$(HVU_DIR)/HVU_Val_V1.0.csv" ]; then \
+	  $(VENV)/bin/hvuaudit ingest "$(HVU_DIR)/HVU_Val_V1.0.csv" --categories "$(HVU_DIR)/HVU_Tags_Categories_V1.0.csv" --db hvu_val.duckdb && \
+	  $(VENV)/bin/hvuaudit stats --db hvu_val.duckdb && \
+	  $(VENV)/bin/hvuaudit nca roles --threshold 1.0 --db hvu_val.duckdb --output tasks_hvu_val.json; \
+	else echo "no HVU annotations in $(HVU_DIR): skipping the real-data audit (set HVUAUDIT_HVU_DIR)"; fi
+	$(VENV)/bin/hvuaudit demo
 
 bench: install
 	$(PY) bench/store.py
