@@ -27,6 +27,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from benchmarks_md import replace_section
+
 DIMENSIONS = 512
 SCENES = 248
 SECTION_TITLE = "## dcorr² (bench/dcorr.py)"
@@ -223,7 +225,7 @@ def main() -> None:
     section = _section(sgemm, rows, load_before, os.getloadavg(), time.perf_counter() - started)
     print(section)
     if args.write:
-        _replace_section(args.write, section)
+        replace_section(args.write, SECTION_TITLE, section)
 
 
 def _section(sgemm: dict, rows: list, load_before: tuple, load_after: tuple, total_seconds: float) -> str:
@@ -299,17 +301,6 @@ def _section(sgemm: dict, rows: list, load_before: tuple, load_after: tuple, tot
         "float32 matmuls forced) is written and tested only where a GPU exists (`test_cuda_matches_cpu`).",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _replace_section(path: Path, section: str) -> None:
-    """Replace our section (up to the next '## ' heading) or append it; other sections stay as they are."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ from datetime import date
 from pathlib import Path
 
 import torch
+from benchmarks_md import replace_section
 from synthetic_clips import write_split
-from train_throughput import Trainer, replace_section, synchronize, synthetic_batch
+from train_throughput import Trainer, synchronize, synthetic_batch
 
 from trainer.config import TrainConfig
 from trainer.data import ClipSettings

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks_md import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Store, NCA and splits (bench/store.py)"
@@ -159,12 +160,7 @@ def main() -> None:
     )
     print(text)
     if not args.no_write:
-        path = ROOT / "BENCHMARKS.md"
-        current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-        pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-        current = pattern.sub(lambda _m: text.rstrip() + "\n", current) if SECTION in current else current.rstrip() + "\n\n" + text
-        path.write_text(current, encoding="utf-8")
-
+        replace_section(ROOT / "BENCHMARKS.md", SECTION, text)
 
 if __name__ == "__main__":
     main()

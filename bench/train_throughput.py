@@ -20,7 +20,6 @@ import argparse
 import itertools
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from benchmarks_md import replace_section
 from synthetic_clips import CODEC, write_video
 
 from trainer.data import ClipDataset, ClipSettings, ClipTable, decode_clip, make_loader
@@ -300,17 +300,6 @@ def section(args, device, settings, decode_rows, seek_rows, case_rows, total_sec
         f"whole benchmark {total_seconds / 60:.1f} min."
     )
     return "\n".join(lines) + "\n"
-
-
-def replace_section(path: Path, title: str, text: str) -> None:
-    """Replace the section headed ``title`` in ``path`` (or append it), leaving the other sections alone."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text + "\n", old, count=1).rstrip("\n") + "\n"
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.write_text(new)
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -32,6 +31,8 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+from benchmarks_md import replace_section
 
 SECTION_TITLE = "## TUI (bench/tui.py)"
 SIZE = (120, 36)
@@ -364,16 +365,6 @@ def section(
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, text: str) -> None:
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text + "\n", current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -405,7 +396,7 @@ def main() -> None:
     text = section(args, store_s, tmux_runs, headless_runs, timings, (load_before, os.getloadavg()[0]))
     print(text)
     if args.write:
-        write_section(args.write, text)
+        replace_section(args.write, SECTION_TITLE, text)
         print(f"wrote the section to {args.write}", file=sys.stderr)
 
 
