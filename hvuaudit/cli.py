@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from hvuaudit import __version__
-from hvuaudit.output import FORMATS, emit_json, emit_table
+from hvuaudit.output import FORMATS, emit_json, emit_table, emit_tables
 
 # Commands implemented outside the audit core, imported only when invoked.
 # name -> ("module:attribute", one-line help shown by `hvuaudit --help`).
@@ -253,20 +253,10 @@ def stats(fmt, output, db):
 
     with open_store(db, read_only=True) as con:
         tables = store_stats(con)
-    if fmt == "json" and output is None:
-        from hvuaudit.output import rows_as_json
-
-        click.echo("{" + ",".join(f'"{k}": {rows_as_json(v)}' for k, v in tables.items()) + "}")
-        return
-    for name, frame in tables.items():
-        emit_table(frame, fmt, output.with_name(f"{output.stem}_{name}{output.suffix}") if output else None,
-                   title=name.replace("_", " "))
+    emit_tables(tables, fmt, output)
 
 
 # ---------------------------------------------------------------- NCA
-
-CATEGORY_CHOICE = click.Choice(["scene", "object", "event", "attribute", "concept"])
-
 
 def subset_option(func: Callable) -> Callable:
     return click.option("--subset", default=None, help="Restrict to one subset (e.g. val) [default: all clips].")(func)
@@ -656,18 +646,13 @@ def annotate_stats(categories, threshold, fmt, db):
       hvuaudit annotate stats --category scene --category object --format json
     """
     from hvuaudit.annotations import annotation_stats
-    from hvuaudit.output import rows_as_json
     from hvuaudit.store import open_store
 
     with open_store(db, read_only=True) as con:
         tables = annotation_stats(con, list(categories), threshold=_threshold(threshold))
-    if fmt == "json":
-        click.echo("{" + ",".join(f'"{k}": {rows_as_json(v)}' for k, v in tables.items()) + "}")
-        return
-    for name, frame in tables.items():
-        if name == "majority":
-            frame = frame.head(30)
-        emit_table(frame, "table", title=name.replace("_", " "))
+    if fmt == "table":
+        tables["majority"] = tables["majority"].head(30)  # the full list is in --format json
+    emit_tables(tables, fmt)
 
 
 # ---------------------------------------------------------------- TUI

@@ -96,6 +96,23 @@ def emit_table(frame: pl.DataFrame, fmt: str, output: Path | None = None, *, tit
         Console(soft_wrap=False).print(render_table(frame, title))
 
 
+def emit_tables(tables: dict[str, pl.DataFrame], fmt: str, output: Path | None = None) -> None:
+    """Several named tables: JSON is one object {name: [rows]}; other formats print (or save) each in turn.
+
+    With ``--output out.csv`` the tables go to ``out_<name>.csv``.
+    """
+    if fmt == "json":
+        body = "{" + ", ".join(f"{json.dumps(name)}: {rows_as_json(frame)}" for name, frame in tables.items()) + "}"
+        if output is None:
+            click.echo(body)
+        else:
+            write_atomically(Path(output), lambda tmp: tmp.write_text(body + "\n", encoding="utf-8"))
+        return
+    for name, frame in tables.items():
+        target = Path(output).with_name(f"{Path(output).stem}_{name}{Path(output).suffix}") if output else None
+        emit_table(frame, fmt, target, title=name.replace("_", " "))
+
+
 def _table_text(frame: pl.DataFrame, title: str | None) -> str:
     console = Console(record=True, width=200, file=open(os.devnull, "w"))  # noqa: SIM115
     console.print(render_table(frame, title))
