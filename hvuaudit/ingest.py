@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from hvuaudit.errors import InputError, StoreError
+from hvuaudit.errors import InputError
 from hvuaudit.store import fetch_row, load_sql, open_store, run_query, store_sources, transaction
 
 ANNOTATION_COLUMNS = ("Tags", "youtube_id", "time_start", "time_end")
@@ -160,13 +160,14 @@ def ingest(
     subsets = [subset or subset_from_name(p) for p in paths]
     step("checking files")
     scans = [scan_csv(p, ANNOTATION_COLUMNS) for p in paths]
-    category_scan = scan_csv(Path(categories), CATEGORY_COLUMNS) if categories else None
+    if categories is not None:
+        scan_csv(Path(categories), CATEGORY_COLUMNS)
 
     db_path = Path(db) if db is not None else None
     existed = db_path.exists() if db_path is not None else None
     con = open_store(db_path, read_only=False)
     try:
-        summary = _ingest_in_transaction(con, paths, subsets, scans, categories, category_scan, allow_unknown, step)
+        summary = _ingest_in_transaction(con, paths, subsets, scans, categories, allow_unknown, step)
     except BaseException:
         con.close()
         if db_path is not None and not existed:  # leave no half-made store behind
@@ -184,7 +185,6 @@ def _ingest_in_transaction(
     subsets: list[str],
     scans: list[tuple[str, int]],
     categories: Path | str | None,
-    category_scan: tuple[str, int] | None,
     allow_unknown: bool,
     step: Callable[[str], None],
 ) -> IngestSummary:
@@ -284,15 +284,3 @@ def _check_tags(con: duckdb.DuckDBPyConnection, paths: list[Path], allow_unknown
         )
     run_query(con, "internal/add_unknown_tags")
     summary.unknown_tags = unknown.height
-
-
-def ensure_store_exists(db: Path | str | None) -> None:
-    """Raise StoreError if ``db`` is set and exists but is not a DuckDB file (cheap pre-check)."""
-    if db is None:
-        return
-    path = Path(db)
-    if path.exists() and path.is_file():
-        open_store(path, read_only=True).close()
-
-
-__all__ = ["ingest", "IngestSummary", "FileResult", "scan_csv", "subset_from_name", "StoreError"]
