@@ -1,5 +1,5 @@
--- How many clips have 1, 2, 3, ... tags (all categories together).
-SELECT n_tags, count(*) AS clips
-FROM (SELECT clip_key, count(*) AS n_tags FROM clip_tag_ids GROUP BY clip_key)
-GROUP BY n_tags
-ORDER BY n_tags;
+-- How many clips have 0, 1, 2, ... tags of each category ('all' = every tag together).
+SELECT category, n_tags, count(*) AS clips
+FROM tags_per_clip
+GROUP BY category, n_tags
+ORDER BY category = 'all', category, n_tags;

@@ -129,6 +129,35 @@ def test_stats_json(tiny_store):
     assert scenes == {"category": "scene", "tags_defined": 4, "tags_present": 4, "clip_tag_links": 10}
 
 
+def test_tags_per_clip_histogram_and_quartiles_match_the_csv(real_store):
+    """Both tags-per-clip queries agree with a count made directly from the CSV and the category file."""
+    import numpy as np
+    import polars as pl
+
+    from tests.conftest import HVU_CATEGORIES, HVU_VAL
+
+    category_of = dict(pl.read_csv(HVU_CATEGORIES).select("Tag", "Category").iter_rows())
+    categories = ("action", "attribute", "concept", "event", "object", "scene")
+    per_clip = {c: [] for c in ("all", *categories)}
+    for tags in pl.read_csv(HVU_VAL)["Tags"]:
+        found = [category_of[t] for t in tags.split("|")]
+        per_clip["all"].append(len(found))
+        for c in categories:
+            per_clip[c].append(found.count(c))
+    expected_histogram = {(c, int(n)): int(k) for c, values in per_clip.items()
+                          for n, k in zip(*np.unique(values, return_counts=True), strict=True)}
+
+    with open_store(real_store) as con:
+        histogram = run_query(con, "tags_per_clip_histogram")
+        quartiles = {row["category"]: row for row in run_query(con, "stats_tags_per_clip").iter_rows(named=True)}
+    assert {(c, n): k for c, n, k in histogram.iter_rows()} == expected_histogram
+    assert histogram.filter(pl.col("category") == "scene").row(0) == ("scene", 0, 14_971)  # clips without a scene
+    for c, values in per_clip.items():
+        assert quartiles[c]["median"] == np.median(values)
+        assert (quartiles[c]["min"], quartiles[c]["max"]) == (min(values), max(values))
+        assert quartiles[c]["mean"] == pytest.approx(np.mean(values), abs=0.005)
+
+
 def test_nca_cli_json_keys_and_errors(tiny_store):
     runner = CliRunner()
     result = runner.invoke(cli, ["nca", "--category", "object", "--format", "json", "--db", str(tiny_store)])

@@ -195,8 +195,16 @@ async def test_overview_shows_the_store(store):
         assert dict(zip(categories.frame["category"], categories.frame["tags_present"], strict=True))["scene"] == 7
         text = screen_text(app)
         assert "22 clips in 1 source file(s)" in text
-        assert "tags per clip" in text  # the histogram's axis label
+        assert "clips by number of tags" in text and "tags per clip" in text  # the histogram of all tags
         assert not app.screen.query_one(Notice).display
+        await press(pilot, "]", "]", "]", "]", "]", "]")  # all → action → ... → scene
+        text = screen_text(app)
+        assert "clips by number of scene tags" in text and "scene tags per clip" in text
+        shown = app.screen.histogram.filter(pl.col("category") == "scene")
+        # of the 22 clips in CLIPS_CSV only yt_surf_006 has no scene; every other clip has exactly one
+        assert dict(zip(shown["n_tags"], shown["clips"], strict=True)) == {0: 1, 1: 21}
+        quartiles = app.screen.query_one("#tags-per-clip", FrameTable).frame
+        assert quartiles.filter(pl.col("category") == "scene")["max"].item() == 1
 
 
 @pilot_test

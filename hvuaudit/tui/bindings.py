@@ -11,7 +11,7 @@ from textual.binding import Binding
 
 # Screens, in the order of their keys 1..5: (mode name, footer label, description).
 SCREENS: tuple[tuple[str, str, str], ...] = (
-    ("overview", "Overview", "the store's sources, clip counts, tags per category, tags-per-clip histogram"),
+    ("overview", "Overview", "the store's sources, clip counts, tags per category, tags-per-clip histograms"),
     ("browser", "Browse", "actions and their scenes/objects: co-occurrence, NCA cells, clips, reverse view"),
     ("nca", "NCA", "necessary condition analysis per category, threshold sweep, task roles"),
     ("annotate", "Annotate", "answer 'is this tag necessary for this action?' one pair at a time"),
@@ -26,6 +26,13 @@ APP = [
     Binding("f1", "help", "Help", show=False),
     Binding("escape", "leave_field", "Leave a text field (letter keys act again); also closes dialogs",
             key_display="esc", show=False),
+]
+
+OVERVIEW = [
+    Binding("left_square_bracket", "category(-1)", "Previous category of the histogram", key_display="[",
+            show=False),
+    Binding("right_square_bracket", "category(1)", "Histogram", tooltip="Next category of the tags-per-clip histogram",
+            key_display="]"),
 ]
 
 BROWSER = [
@@ -85,6 +92,7 @@ MODAL = [
 # (section title, bindings) for the help screen.
 HELP_SECTIONS: tuple[tuple[str, list[Binding]], ...] = (
     ("Everywhere", APP),
+    ("Overview", OVERVIEW),
     ("Co-occurrence browser", BROWSER),
     ("Clips of a pair", CLIPS),
     ("NCA", NCA),

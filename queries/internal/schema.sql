@@ -81,6 +81,22 @@ FROM clip_tag_ids ct
 JOIN clips c USING (clip_key)
 JOIN tags t USING (tag_id);
 
+-- How many tags of each category every clip has, one row per (clip, category); 'all' counts
+-- every tag, and a category the clip lacks counts 0. Feeds the tags-per-clip statistics.
+CREATE OR REPLACE VIEW tags_per_clip AS
+UNPIVOT (
+    SELECT ct.clip_key,
+           count(*) AS "all",
+           count(*) FILTER (WHERE t.category = 'action') AS action,
+           count(*) FILTER (WHERE t.category = 'attribute') AS attribute,
+           count(*) FILTER (WHERE t.category = 'concept') AS concept,
+           count(*) FILTER (WHERE t.category = 'event') AS event,
+           count(*) FILTER (WHERE t.category = 'object') AS object,
+           count(*) FILTER (WHERE t.category = 'scene') AS scene
+    FROM clip_tag_ids ct JOIN tags t USING (tag_id)
+    GROUP BY ct.clip_key
+) ON "all", action, attribute, concept, event, object, scene INTO NAME category VALUE n_tags;
+
 -- tag_counts_in(NULL) = all subsets; tag_counts_in('val') = one subset. Tags absent there count 0.
 CREATE OR REPLACE MACRO tag_counts_in(subset_name) AS TABLE
 SELECT t.tag, t.category, coalesce(sum(s.n_clips), 0)::BIGINT AS n_clips

@@ -1,8 +1,9 @@
 """Overview: what the store holds (sources, clips per subset, tags per category, tags per clip).
 
 Reads :func:`hvuaudit.store.store_sources`, :func:`hvuaudit.cooccurrence.store_stats`
-and the bundled ``tags_per_clip_histogram`` query in one worker. An empty or
-missing store is shown in place, with the command that fills it.
+and the bundled ``tags_per_clip_histogram`` query in one worker. The histogram of
+tags per clip is drawn for one category at a time (tabs, ``[``/``]``), from the rows
+already loaded. An empty or missing store is shown in place, with the command that fills it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header, Label, Static
+from textual.widgets import Footer, Header, Label, Static, Tab, Tabs
 
 from hvuaudit.errors import StoreError
+from hvuaudit.store import HVU_CATEGORIES
+from hvuaudit.tui import bindings
 from hvuaudit.tui.screens.base import CoreScreen, reports_errors
 from hvuaudit.tui.widgets import FrameTable, HistogramPlot, Notice
 
@@ -25,6 +28,8 @@ class OverviewScreen(CoreScreen):
     """The first screen: the store at a glance."""
 
     AUTO_FOCUS = "#sources"
+    BINDINGS = bindings.OVERVIEW
+    HISTOGRAM_CATEGORIES = ("all", *HVU_CATEGORIES)
 
     class OverviewLoaded(Message):
         def __init__(self, sources: pl.DataFrame, stats: dict[str, pl.DataFrame], histogram: pl.DataFrame) -> None:
@@ -50,9 +55,13 @@ class OverviewScreen(CoreScreen):
             with Vertical(classes="pane"):
                 yield Label("Tags per clip, by category", classes="pane-title")
                 yield FrameTable(id="tags-per-clip", classes="short-table")
+                yield Tabs(*[Tab(c, id=c) for c in self.HISTOGRAM_CATEGORIES],
+                           id="histogram-categories")
                 yield HistogramPlot(id="histogram")
         yield Static(id="overview-status", classes="status-line")
         yield Footer(compact=True)
+
+    histogram = pl.DataFrame()  # every category's rows of tags_per_clip_histogram, once loaded
 
     def on_mount(self) -> None:
         self.reload()
@@ -100,12 +109,24 @@ class OverviewScreen(CoreScreen):
                                                "clip_tag_links": "clip-tag links"},
         )
         self.query_one("#tags-per-clip", FrameTable).show_frame(event.stats["tags_per_clip"], digits={"mean": 2, "median": 1})
-        self.query_one(HistogramPlot).show_histogram(event.histogram)
+        self.histogram = event.histogram
+        self.show_histogram()
         clips = int(event.stats["subsets"]["clips"].sum())
         self.query_one("#overview-status", Static).update(
             f"{clips:,} clips in {event.sources.height} source file(s). "
             "Press 2 to browse co-occurrences, 3 for NCA, ? for help."
         )
+
+    @on(Tabs.TabActivated, "#histogram-categories")
+    def show_histogram(self) -> None:
+        category = self.query_one("#histogram-categories", Tabs).active or "all"
+        rows = self.histogram.filter(pl.col("category") == category) if not self.histogram.is_empty() else self.histogram
+        tags = "tags" if category == "all" else f"{category} tags"
+        self.query_one(HistogramPlot).show_histogram(rows, title=f"clips by number of {tags}", xlabel=f"{tags} per clip")
+
+    def action_category(self, step: int) -> None:
+        tabs = self.query_one("#histogram-categories", Tabs)
+        tabs.action_next_tab() if step > 0 else tabs.action_previous_tab()
 
     @on(StoreFoundEmpty)
     def show_empty(self) -> None:

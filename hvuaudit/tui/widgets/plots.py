@@ -7,17 +7,21 @@ from textual_plotext import PlotextPlot
 
 
 class HistogramPlot(PlotextPlot):
-    """Bar chart of how many clips have 1, 2, 3, ... tags."""
+    """Bar chart of how many clips have 0, 1, 2, ... tags (of one category, or all)."""
 
-    def show_histogram(self, histogram: pl.DataFrame, *, title: str = "clips by number of tags") -> None:
+    def show_histogram(self, histogram: pl.DataFrame, *, title: str, xlabel: str) -> None:
+        """Bars of ``histogram`` (columns ``n_tags``, ``clips``), with whole-number clip counts on the y axis."""
         plt = self.plt
         plt.clear_figure()
         if histogram.is_empty():
             plt.title(f"{title}: no clips")
         else:
-            plt.bar([str(n) for n in histogram["n_tags"].to_list()], histogram["clips"].to_list(), marker="hd")
+            clips = histogram["clips"].to_list()
+            plt.bar([str(n) for n in histogram["n_tags"].to_list()], clips, marker="hd")
+            ticks = sorted({round(max(clips) * i / 4) for i in range(5)})
+            plt.yticks(ticks, [f"{t:,}" for t in ticks])
             plt.title(title)
-            plt.xlabel("tags per clip")
+            plt.xlabel(xlabel)
         self.refresh()
 
 
