@@ -6,7 +6,9 @@ Every other core module reaches the database through this one. It owns:
 * opening it read-write (ingest, annotations, split saving) or read-only
   (everything else; ``hvuaudit sql`` also turns off file access so that
   ``COPY ... TO`` and ``ATTACH`` are refused);
-* the schema, created idempotently from ``queries/internal/schema.sql``;
+* the schema: tables created idempotently from ``queries/internal/schema.sql``, and
+  the views and macros of ``queries/internal/views.sql``, which are code, not data
+  (see :func:`has_stale_views`);
 * loading ``.sql`` files by name and running them with ``$name`` parameters.
 
 It never formats values into SQL strings, and never imports torch or textual.
@@ -14,6 +16,7 @@ It never formats values into SQL strings, and never imports torch or textual.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -95,13 +98,59 @@ def open_store(
         else:
             hint = f"--db must point to a DuckDB file made by hvuaudit ingest; '{db}' is not one"
         raise StoreError(f"cannot open store {db}: {text.splitlines()[0]}", hint=hint) from exc
-    con.execute("SET enable_progress_bar = false")  # it would draw over our own output
-    if sandboxed:  # user-typed SQL: no COPY ... TO, ATTACH, or reading other files
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-    if not read_only:
-        con.execute(load_sql("internal/schema"))
+    try:
+        con.execute("SET enable_progress_bar = false")  # it would draw over our own output
+        if sandboxed:  # user-typed SQL: no COPY ... TO, ATTACH, or reading other files
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        if not read_only:
+            con.execute(load_sql("internal/schema"))
+            create_views(con)
+            run_query(con, "internal/set_meta", key="views_sha256", value=views_fingerprint())
+        elif has_stale_views(con):
+            create_views(con, temporary=True)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def views_fingerprint() -> str:
+    """Identifies this version's views.sql; a store records the one its views were made from."""
+    return hashlib.sha256(load_sql("internal/views").encode()).hexdigest()[:16]
+
+
+def has_stale_views(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the store's views (``cooccurrence``, ``tags_per_clip``, ...) are not this version's.
+
+    A store written by an older hvuaudit may hold older views or miss new ones. Opened
+    read-write it is brought up to date; opened read-only it cannot be changed, so its
+    views are made again as TEMP objects of the connection (:func:`create_views`).
+    """
+    if not has_table(con, "clips"):
+        return False  # not filled yet: require_clips says so when it matters
+    if not has_table(con, "store_meta"):
+        return True
+    recorded = run_query(con, "internal/get_meta", key="views_sha256")
+    return recorded.is_empty() or recorded.item() != views_fingerprint()
+
+
+def create_views(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> None:
+    """Create this version's views and macros, in the store or (``temporary``) for ``con`` only.
+
+    TEMP objects shadow the store's own for this connection. DuckDB keeps them per
+    connection, so every ``con.cursor()`` of a stale read-only store needs this call too.
+    """
+    sql = load_sql("internal/views")
+    if temporary:
+        sql = re.sub(r"\bCREATE OR REPLACE (VIEW|MACRO)\b", r"CREATE OR REPLACE TEMP \1", sql)
+    try:
+        con.execute(sql)
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"cannot create the store's views: {str(exc).splitlines()[0]}",
+            hint="the file was not made by hvuaudit ingest, or is damaged; rebuild it with hvuaudit ingest",
+        ) from exc
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:

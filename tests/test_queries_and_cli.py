@@ -129,6 +129,35 @@ def test_stats_json(tiny_store):
     assert scenes == {"category": "scene", "tags_defined": 4, "tags_present": 4, "clip_tag_links": 10}
 
 
+def test_store_from_an_older_version_gets_this_versions_views(tiny_store):
+    """A store whose views are older (or missing) still reads right: read-only via TEMP views, read-write for good."""
+    from hvuaudit.store import has_stale_views, views_fingerprint
+    from hvuaudit.tui.session import StoreSession
+
+    with open_store(tiny_store) as con:
+        expected = run_query(con, "stats_tags_per_clip")
+        assert not has_stale_views(con)
+    with duckdb.connect(str(tiny_store)) as con:  # what an earlier hvuaudit left behind
+        con.execute("DROP VIEW tags_per_clip; DROP TABLE store_meta")
+        con.execute("CREATE OR REPLACE VIEW necessity AS SELECT 'stale' AS action")
+    with open_store(tiny_store) as con:
+        assert has_stale_views(con)
+        assert run_query(con, "stats_tags_per_clip").equals(expected)
+        assert "n11" in run_query(con, "necessary_pairs", category="scene", threshold=1.0).columns
+    session = StoreSession(tiny_store, read_only=True)  # the TUI reads through cursors
+    with session.cursor() as cur:
+        assert run_query(cur, "stats_tags_per_clip").equals(expected)
+    session.close()
+    with duckdb.connect(str(tiny_store), read_only=True) as con:  # read-only opens changed nothing
+        assert con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'tags_per_clip'").fetchone() == (0,)
+    open_store(tiny_store, read_only=False).close()
+    with duckdb.connect(str(tiny_store), read_only=True) as con:
+        assert con.execute("SELECT value FROM store_meta").fetchall() == [(views_fingerprint(),)]
+        assert con.execute("SELECT count(*) FROM necessity WHERE action = 'stale'").fetchone() == (0,)
+    with open_store(tiny_store) as con:
+        assert not has_stale_views(con)
+
+
 def test_tags_per_clip_histogram_and_quartiles_match_the_csv(real_store):
     """Both tags-per-clip queries agree with a count made directly from the CSV and the category file."""
     import numpy as np

@@ -40,15 +40,16 @@ class Terminal:
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", self.name)
 
-    def wait_for(self, text: str, timeout: float = 20.0) -> str:
+    def wait_for(self, *texts: str, timeout: float = 20.0) -> str:
+        """The pane once it shows every one of ``texts`` (a frame may be captured half-drawn)."""
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:
             screen = self.screen()
-            if text in screen:
+            if all(text in screen for text in texts):
                 return screen
             time.sleep(0.1)
-        raise AssertionError(f"{text!r} did not appear within {timeout}s; the terminal shows:\n{screen}")
+        raise AssertionError(f"{texts!r} did not all appear within {timeout}s; the terminal shows:\n{screen}")
 
     def wait_gone(self, text: str, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -77,15 +78,13 @@ def test_tui_in_a_real_terminal(tmp_path):
     db = build_store(tmp_path)
     terminal = Terminal(f"env -u COLUMNS -u LINES TERM=xterm-256color {hvuaudit_command('tui', '--db', str(db), '--read-only')}")
     try:
-        screen = terminal.wait_for("22 clips in 1 source file(s)")
-        assert "read-only" in screen and "HVU_Val_tui.csv" in screen
+        terminal.wait_for("22 clips in 1 source file(s)", "read-only", "HVU_Val_tui.csv")
         terminal.send("2")
         terminal.wait_for("search actions")
         terminal.send("/")
         terminal.send("-l", "viol")
         terminal.send("Enter")
-        screen = terminal.wait_for("NCA top scene: concert_hall")
-        assert "playing_violin" in screen
+        terminal.wait_for("NCA top scene: concert_hall", "playing_violin")
         terminal.send("3")
         terminal.wait_for("0 of 5 actions have a necessary")
         terminal.send("+")

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from hvuaudit.errors import StoreError
-from hvuaudit.store import default_db_path, open_store
+from hvuaudit.store import create_views, default_db_path, has_stale_views, open_store
 
 INGEST_COMMAND = "hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}"
 READ_ONLY_REASON = "the store is open read-only (hvuaudit tui --read-only); restart without --read-only to change it"
@@ -72,6 +72,7 @@ class StoreSession:
         self._access = _ReadWriteLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._open_error: StoreError | None = None
+        self._temp_views = False  # a read-only store from an older hvuaudit: views made per cursor
 
     @property
     def open_error(self) -> StoreError | None:
@@ -98,6 +99,7 @@ class StoreSession:
             except StoreError as exc:
                 self._open_error = exc
                 raise
+            self._temp_views = self.read_only and has_stale_views(self._con)
             return self._con
 
     @contextmanager
@@ -107,6 +109,8 @@ class StoreSession:
             raise StoreError(f"cannot write: {READ_ONLY_REASON}")
         with self._access.writing() if write else self._access.reading():
             cur = self._connection().cursor()
+            if self._temp_views:  # DuckDB's temp views do not carry over to a cursor
+                create_views(cur, temporary=True)
             try:
                 yield cur
             finally:
