@@ -263,6 +263,60 @@ async def test_store_locked_by_another_process_is_a_modal_with_a_hint(store):
         holder.wait()
 
 
+@pilot_test
+async def test_full_garbage_collections_wait_for_idle_and_settings_are_restored(store):
+    import gc
+
+    before = gc.get_threshold()
+    app = make_app(store, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert gc.get_threshold()[2] > before[2]  # no automatic full collection while the app runs
+        assert gc.get_freeze_count() > 0  # the libraries loaded at start are out of them for good
+        gc.collect(1)  # a younger collection has passed objects on
+        full_before = gc.get_stats()[2]["collections"]
+        await press(pilot, "2")
+        app._full_collection_if_idle()  # a key just came: not now
+        assert gc.get_stats()[2]["collections"] == full_before
+        app._last_input -= 10  # idle for a while
+        app._full_collection_if_idle()
+        assert gc.get_stats()[2]["collections"] == full_before + 1
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_closing_the_session_interrupts_a_running_read(store):
+    """Quitting while a worker's query runs must not hang or raise (the connection is busy then)."""
+    import threading
+    import time
+
+    from hvuaudit.errors import StoreError
+    from hvuaudit.store import run_sql
+    from hvuaudit.tui.session import StoreSession
+
+    session = StoreSession(store, read_only=True)
+    outcome: list[BaseException | None] = []
+
+    def long_read() -> None:
+        try:
+            with session.cursor() as cur:
+                run_sql(cur, "SELECT sum(i) FROM range(100000000000) t(i)")  # minutes, unless interrupted
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            outcome.append(exc)
+
+    worker = threading.Thread(target=long_read)
+    worker.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    session.close()
+    worker.join(10)
+    assert time.monotonic() - started < 5 and not worker.is_alive()
+    assert isinstance(outcome[0], StoreError) and "Interrupt" in outcome[0].message
+    with session.cursor() as cur:  # the session opens the store again when next asked
+        assert run_sql(cur, "SELECT count(*) AS n FROM clips")["n"].item() == 22
+    session.close()
+
+
 # ------------------------------------------------------------------ co-occurrence browser
 
 
@@ -326,6 +380,50 @@ async def test_browser_search_pair_cells_clips_and_reverse_view(store):
         shoe_actions.move_cursor(row=1)
         await press(pilot, "enter")  # opens skiing in the browser
         assert app.screen is browser and browser.action == "skiing"
+
+
+@pilot_test
+async def test_enter_during_a_prefetch_waits_for_it_instead_of_querying_again(store, monkeypatch):
+    """Two copies of one query side by side each take twice as long: the clips screen takes the prefetch's rows."""
+    import threading
+
+    import hvuaudit.cooccurrence as cooccurrence
+
+    release = threading.Event()
+    calls: list[tuple[str, str]] = []
+    real_clips_of_pair = cooccurrence.clips_of_pair
+
+    def slow_clips_of_pair(con, action, tag):
+        calls.append((action, tag))
+        release.wait(10)
+        return real_clips_of_pair(con, action, tag)
+
+    app = make_app(store, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "2")
+        browser = app.screen
+        browser.open_action("surfing")
+        await settle(pilot)
+        await press(pilot, "enter")  # to the scenes of surfing (the first one's clips are prefetched)
+        await asyncio.sleep(0.3)
+        await settle(pilot)
+        monkeypatch.setattr(cooccurrence, "clips_of_pair", slow_clips_of_pair)
+        pairs = browser.query_one("#pairs", FrameTable)
+        pairs.move_cursor(row=pairs.get_row_index("ocean"))
+        deadline = asyncio.get_running_loop().time() + 5
+        while not calls and asyncio.get_running_loop().time() < deadline:  # the prefetch starts after a moment
+            await asyncio.sleep(0.02)
+        assert calls == [("surfing", "ocean")]
+        await pilot.press("enter")  # while the prefetch is still running
+        await pilot.pause()
+        clips_screen = app.screen
+        assert isinstance(clips_screen, ClipsScreen) and clips_screen.clips.is_empty()
+        release.set()
+        await settle(pilot)
+        assert calls == [("surfing", "ocean")]  # no second query
+        assert sorted(clips_screen.clips["youtube_id"]) == ["yt_surf_004", "yt_surf_005"]
+        assert table_column(clips_screen.query_one("#clips", FrameTable), "youtube_id") == ["yt_surf_004", "yt_surf_005"]
 
 
 @pilot_test

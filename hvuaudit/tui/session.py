@@ -13,6 +13,7 @@ transaction is open. This module imports no ``textual``.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from hvuaudit.errors import StoreError
 from hvuaudit.store import create_views, default_db_path, has_stale_views, open_store
 
 INGEST_COMMAND = "hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}"
+CLOSE_WAIT_SECONDS = 2.0  # how long close() waits for interrupted queries to return
 READ_ONLY_REASON = "the store is open read-only (hvuaudit tui --read-only); restart without --read-only to change it"
 
 
@@ -73,6 +75,7 @@ class StoreSession:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._open_error: StoreError | None = None
         self._temp_views = False  # a read-only store from an older hvuaudit: views made per cursor
+        self._live_cursors: dict[duckdb.DuckDBPyConnection, bool] = {}  # cursor -> is it writing
 
     @property
     def open_error(self) -> StoreError | None:
@@ -109,18 +112,34 @@ class StoreSession:
             raise StoreError(f"cannot write: {READ_ONLY_REASON}")
         with self._access.writing() if write else self._access.reading():
             cur = self._connection().cursor()
-            if self._temp_views:  # DuckDB's temp views do not carry over to a cursor
-                create_views(cur, temporary=True)
+            self._live_cursors[cur] = write
             try:
+                if self._temp_views:  # DuckDB's temp views do not carry over to a cursor
+                    create_views(cur, temporary=True)
                 yield cur
             finally:
+                self._live_cursors.pop(cur, None)
                 cur.close()
 
     def close(self) -> None:
+        """Close the store. A read still running in a worker (the user quit meanwhile) is interrupted;
+        a write (an answer, a split) is left to finish, so that nothing the user saved is lost."""
         with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+            if self._con is None:
+                return
+            for cur, writing in list(self._live_cursors.items()):
+                if not writing:
+                    cur.interrupt()  # its worker gets an InterruptException, shown nowhere: the app is closing
+            deadline = time.monotonic() + CLOSE_WAIT_SECONDS
+            while True:
+                try:
+                    self._con.close()  # refused while a cursor is inside a call
+                    break
+                except duckdb.Error:
+                    if time.monotonic() > deadline:
+                        break  # the process ends soon; DuckDB replays its log at the next open
+                    time.sleep(0.01)
+            self._con = None
 
     def reset(self) -> None:
         """Forget a failed open (for example after the other process released its lock)."""

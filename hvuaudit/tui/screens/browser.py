@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static, Tab, Tabs
+from textual.worker import Worker
 
 from hvuaudit.tui import bindings
 from hvuaudit.tui.screens.base import CoreScreen, reports_errors
@@ -93,6 +94,7 @@ class BrowserScreen(CoreScreen):
         self._top_tags_started = False
         # clips of the highlighted pair, fetched once it stays highlighted a moment, so that enter is instant
         self.clips_cache: dict[tuple[str, str], pl.DataFrame] = {}
+        self._prefetch: tuple[tuple[str, str], Worker] | None = None  # the last prefetch: pair, worker
         self._prefetch_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -170,6 +172,10 @@ class BrowserScreen(CoreScreen):
         if len(self.clips_cache) > 50:
             self.clips_cache.clear()
         self.clips_cache[(event.action, event.tag)] = event.clips
+        if self.app.is_screen_installed("clips"):  # opened while this fetch was under way: it waits for these
+            clips = self.app.get_screen("clips")
+            assert isinstance(clips, ClipsScreen)
+            clips.deliver(event.action, event.tag, event.clips)
 
     @on(ActionsLoaded)
     def show_actions(self, event: ActionsLoaded) -> None:
@@ -302,8 +308,15 @@ class BrowserScreen(CoreScreen):
 
     def _prefetch_highlighted_clips(self) -> None:
         row = self.query_one("#pairs", FrameTable).current_row()
-        if row is not None and self.action and (self.action, row["tag"]) not in self.clips_cache:
-            self.prefetch_clips(self.action, row["tag"])
+        if row is None or not self.action:
+            return
+        pair = (self.action, row["tag"])
+        if pair not in self.clips_cache and not self._prefetching(pair):
+            self._prefetch = (pair, self.prefetch_clips(*pair))
+
+    def _prefetching(self, pair: tuple[str, str]) -> bool:
+        """Whether a worker is fetching the clips of ``pair`` right now (a failed one has finished)."""
+        return self._prefetch is not None and self._prefetch[0] == pair and self._prefetch[1].is_running
 
     def _show_pair_detail(self) -> None:
         row = self.query_one("#pairs", FrameTable).current_row()
@@ -325,7 +338,11 @@ class BrowserScreen(CoreScreen):
                 self.app.install_screen(ClipsScreen(), "clips")
             clips = self.app.get_screen("clips")
             assert isinstance(clips, ClipsScreen)
-            clips.show_pair(self.action, tag, self.clips_cache.get((self.action, tag)))
+            if self._prefetch_timer is not None:
+                self._prefetch_timer.stop()  # the clips screen fetches them now, if no one has
+            pair = (self.action, tag)
+            # two copies of one query side by side would each take twice as long
+            clips.show_pair(*pair, self.clips_cache.get(pair), fetch=not self._prefetching(pair))
             self.app.push_screen(clips)
 
     # ------------------------------------------------------------ actions

@@ -53,6 +53,7 @@ class ClipsScreen(CoreScreen):
         self.tag = tag
         self.clips = pl.DataFrame()
         self._given: pl.DataFrame | None = None
+        self._fetch = True
         self._mounted = False
 
     def compose(self) -> ComposeResult:
@@ -65,13 +66,16 @@ class ClipsScreen(CoreScreen):
     def on_mount(self) -> None:
         self._mounted = True
         if self.action:
-            self.show_pair(self.action, self.tag, self._given)
+            self.show_pair(self.action, self.tag, self._given, fetch=self._fetch)
 
-    def show_pair(self, action: str, tag: str, clips: pl.DataFrame | None = None) -> None:
-        """Show the clips of (action, tag): ``clips`` if the caller has them, else they are loaded."""
+    def show_pair(self, action: str, tag: str, clips: pl.DataFrame | None = None, *, fetch: bool = True) -> None:
+        """Show the clips of (action, tag): ``clips`` if the caller has them, else they are loaded.
+
+        ``fetch=False``: the caller is already fetching them and hands them over with :meth:`deliver`.
+        """
         self.action, self.tag = action, tag
         self.clips = pl.DataFrame()
-        self._given = clips
+        self._given, self._fetch = clips, fetch
         if not self._mounted:
             return  # on_mount comes back here
         self.query_one("#clips-title", Static).update(
@@ -82,7 +86,16 @@ class ClipsScreen(CoreScreen):
         self.query_one("#clips", FrameTable).clear()
         self.start_loading("#clips")
         self._show_detail()
-        self.load_clips(action, tag)
+        if fetch:
+            self.load_clips(action, tag)
+
+    def deliver(self, action: str, tag: str, clips: pl.DataFrame) -> None:
+        """Clips fetched by someone else: shown if this screen is waiting for that pair."""
+        if (action, tag) == (self.action, self.tag) and self.clips.is_empty():
+            if self._mounted:
+                self.show_clips(self.ClipsLoaded(action, tag, clips))
+            else:
+                self._given = clips
 
     @work(thread=True, exclusive=True, group="clips")
     @reports_errors("loading the clips of the pair")

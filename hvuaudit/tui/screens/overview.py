@@ -1,7 +1,8 @@
 """Overview: what the store holds (sources, clips per subset, tags per category, tags per clip).
 
 Reads :func:`hvuaudit.store.store_sources`, :func:`hvuaudit.cooccurrence.store_stats`
-and the bundled ``tags_per_clip_histogram`` query in one worker. The histogram of
+and the bundled ``tags_per_clip_histogram`` query in one worker: the summary first,
+then the slower tags-per-clip statistics. The histogram of
 tags per clip is drawn for one category at a time (tabs, ``[``/``]``), from the rows
 already loaded. An empty or missing store is shown in place, with the command that fills it.
 """
@@ -32,10 +33,15 @@ class OverviewScreen(CoreScreen):
     HISTOGRAM_CATEGORIES = ("all", *HVU_CATEGORIES)
 
     class OverviewLoaded(Message):
-        def __init__(self, sources: pl.DataFrame, stats: dict[str, pl.DataFrame], histogram: pl.DataFrame) -> None:
+        def __init__(self, sources: pl.DataFrame, stats: dict[str, pl.DataFrame]) -> None:
             super().__init__()
             self.sources = sources
             self.stats = stats
+
+    class TagsPerClipLoaded(Message):
+        def __init__(self, quartiles: pl.DataFrame, histogram: pl.DataFrame) -> None:
+            super().__init__()
+            self.quartiles = quartiles
             self.histogram = histogram
 
     class StoreFoundEmpty(Message):
@@ -52,7 +58,7 @@ class OverviewScreen(CoreScreen):
                 yield FrameTable(id="subsets", classes="short-table")
                 yield Label("Tags per category", classes="pane-title")
                 yield FrameTable(id="categories", classes="short-table")
-            with Vertical(classes="pane"):
+            with Vertical(id="tags-per-clip-pane", classes="pane"):
                 yield Label("Tags per clip, by category", classes="pane-title")
                 yield FrameTable(id="tags-per-clip", classes="short-table")
                 yield Tabs(*[Tab(c, id=c) for c in self.HISTOGRAM_CATEGORIES],
@@ -87,14 +93,17 @@ class OverviewScreen(CoreScreen):
                  for s in store_sources(cur)],
                 schema={"file": pl.String, "subset": pl.String, "rows": pl.Int64, "sha256": pl.String},
             )
-            stats = store_stats(cur)
+            self.post_fresh(self.OverviewLoaded(sources, store_stats(cur, tags_per_clip=False)))
+            # the slow part (a pass over every clip-tag per category) follows the summary
+            quartiles = run_query(cur, "stats_tags_per_clip")
             histogram = run_query(cur, "tags_per_clip_histogram")
-        self.post_fresh(self.OverviewLoaded(sources, stats, histogram))
+        self.post_fresh(self.TagsPerClipLoaded(quartiles, histogram))
 
     @on(OverviewLoaded)
     def show_overview(self, event: OverviewLoaded) -> None:
         overview = self.query_one("#overview")
         self.stop_loading("#overview")
+        self.start_loading("#tags-per-clip-pane")  # until TagsPerClipLoaded
         overview.display = True
         self.query_one(Notice).clear()
         self.query_one("#sources", FrameTable).show_frame(event.sources)
@@ -108,14 +117,18 @@ class OverviewScreen(CoreScreen):
             event.stats["categories"], labels={"tags_defined": "defined", "tags_present": "present",
                                                "clip_tag_links": "clip-tag links"},
         )
-        self.query_one("#tags-per-clip", FrameTable).show_frame(event.stats["tags_per_clip"], digits={"mean": 2, "median": 1})
-        self.histogram = event.histogram
-        self.show_histogram()
         clips = int(event.stats["subsets"]["clips"].sum())
         self.query_one("#overview-status", Static).update(
             f"{clips:,} clips in {event.sources.height} source file(s). "
             "Press 2 to browse co-occurrences, 3 for NCA, ? for help."
         )
+
+    @on(TagsPerClipLoaded)
+    def show_tags_per_clip(self, event: TagsPerClipLoaded) -> None:
+        self.stop_loading("#tags-per-clip-pane")
+        self.query_one("#tags-per-clip", FrameTable).show_frame(event.quartiles, digits={"mean": 2, "median": 1})
+        self.histogram = event.histogram
+        self.show_histogram()
 
     @on(Tabs.TabActivated, "#histogram-categories")
     def show_histogram(self) -> None:
@@ -132,6 +145,7 @@ class OverviewScreen(CoreScreen):
     def show_empty(self) -> None:
         overview = self.query_one("#overview")
         self.stop_loading("#overview")
+        self.stop_loading("#tags-per-clip-pane")
         overview.display = False
         self.query_one("#overview-status", Static).update("")
         db = self.session.path
