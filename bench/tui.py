@@ -5,7 +5,8 @@ Measured on one store, in one run:
     command starts to the moment the overview's first screen, then its store summary, appear
     in the pane (capture-pane polled every 10 ms; includes Python start, imports, compose and the
     first paint, and then the overview worker's queries);
-  - startup headless, in a fresh process: time to the first frame and to the overview data,
+  - startup headless, in a fresh process: time to the first frame, to the overview summary and to the
+    tags-per-clip pane (quartiles and histogram, which follow the summary),
     from before `import hvuaudit.tui.app` (so imports are counted);
   - selection latencies, in-process with Pilot (headless, 120x36): from the key press to the
     moment the widgets show the new data, for moving through the action list, switching a
@@ -120,14 +121,18 @@ async def main():
         while table.row_count == 0:
             await asyncio.sleep(0.002)
         data = time.perf_counter() - t0
-    print(f"{imported:.4f} {ready:.4f} {data:.4f}")
+        quartiles = app.screen.query_one("#tags-per-clip", FrameTable)
+        while quartiles.row_count == 0:
+            await asyncio.sleep(0.002)
+        tags_per_clip = time.perf_counter() - t0
+    print(f"{imported:.4f} {ready:.4f} {data:.4f} {tags_per_clip:.4f}")
 
 asyncio.run(main())
 """
 
 
-def startup_headless(db: Path, runs: int) -> list[tuple[float, float, float]]:
-    """(imports, first frame, overview data) seconds in a fresh process, headless."""
+def startup_headless(db: Path, runs: int) -> list[tuple[float, float, float, float]]:
+    """(imports, first frame, overview data, tags-per-clip pane) seconds in a fresh process, headless."""
     results = []
     for _ in range(runs):
         out = subprocess.run(
@@ -342,6 +347,7 @@ def section(
                 "headless: imports (textual, polars, duckdb, app)",
                 "headless: first frame",
                 "headless: overview data shown",
+                "headless: tags-per-clip statistics and histogram shown",
             ]
         ):
             values = [run[index] for run in headless_runs]
