@@ -16,8 +16,8 @@ from hvuaudit.store import require_clips, run_query
 def store_stats(con: duckdb.DuckDBPyConnection, *, tags_per_clip: bool = True) -> dict[str, pl.DataFrame]:
     """The tables behind ``hvuaudit stats`` and the TUI overview.
 
-    ``tags_per_clip=False`` leaves out the slowest one (a pass over every clip-tag per
-    category), which the TUI shows once it is ready.
+    ``tags_per_clip=False`` leaves out the slowest one (a grouped pass over every clip-tag),
+    which the TUI shows once it is ready.
     """
     require_clips(con)
     tables = {"subsets": run_query(con, "stats_subsets"), "categories": run_query(con, "stats_categories")}

@@ -146,6 +146,8 @@ def create_views(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> 
         sql = re.sub(r"\bCREATE OR REPLACE (VIEW|MACRO)\b", r"CREATE OR REPLACE TEMP \1", sql)
     try:
         con.execute(sql)
+    except duckdb.InterruptException as exc:  # the store is being closed (see the TUI's session)
+        raise StoreError("interrupted while creating the store's views") from exc
     except duckdb.Error as exc:
         raise StoreError(
             f"cannot create the store's views: {str(exc).splitlines()[0]}",

@@ -144,6 +144,9 @@ def test_store_from_an_older_version_gets_this_versions_views(tiny_store):
         assert has_stale_views(con)
         assert run_query(con, "stats_tags_per_clip").equals(expected)
         assert "n11" in run_query(con, "necessary_pairs", category="scene", threshold=1.0).columns
+    result = CliRunner().invoke(cli, ["sql", "SELECT count(*) AS n FROM tags_per_clip", "--format", "json",
+                                      "--db", str(tiny_store)])  # sandboxed: no file access, settings locked
+    assert result.exit_code == 0 and json.loads(result.stdout) == [{"n": 12 * 7}]
     session = StoreSession(tiny_store, read_only=True)  # the TUI reads through cursors
     with session.cursor() as cur:
         assert run_query(cur, "stats_tags_per_clip").equals(expected)

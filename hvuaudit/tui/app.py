@@ -62,6 +62,8 @@ class HvuauditApp(App[None]):
         self.session = session
         self.annotator: str | None = None
         self._store_error_shown = False
+        self._gc_thresholds: tuple[int, int, int] | None = None  # the interpreter's, while the app changes them
+        self._last_input = time.monotonic()
 
     def on_mount(self) -> None:
         self._collect_garbage_when_idle()
@@ -70,9 +72,13 @@ class HvuauditApp(App[None]):
         self.switch_mode("overview")
 
     def on_unmount(self) -> None:
-        gc.set_threshold(*self._gc_thresholds)
-        gc.unfreeze()
-        self.session.close()
+        try:
+            if self._gc_thresholds is not None:
+                gc.set_threshold(*self._gc_thresholds)
+                gc.unfreeze()
+                self._gc_thresholds = None
+        finally:
+            self.session.close()
 
     # ------------------------------------------------------------ garbage collection
 
@@ -85,11 +91,17 @@ class HvuauditApp(App[None]):
         collections now stop at generation 1, and a full one runs once the user has been idle
         for GC_IDLE_SECONDS. What exists at start-up (the imported libraries) is frozen out of
         them for good. ``on_unmount`` restores the interpreter's settings.
+
+        Left alone on Python 3.14 and later, whose collector is incremental (its pauses are short
+        and its thresholds mean something else), and where the host has frozen objects itself
+        (``on_unmount`` could not tell its frozen objects from ours).
         """
+        if sys.version_info >= (3, 14) or gc.get_freeze_count():
+            return
         self._gc_thresholds = gc.get_threshold()
+        gc.collect()  # frozen garbage would never be freed
         gc.freeze()
         gc.set_threshold(self._gc_thresholds[0], self._gc_thresholds[1], 1_000_000)
-        self._last_input = time.monotonic()
         self._collections_at_last_full = gc.get_stats()[1]["collections"]
         self.set_interval(GC_IDLE_SECONDS / 2, self._full_collection_if_idle)
 

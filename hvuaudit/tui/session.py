@@ -76,6 +76,7 @@ class StoreSession:
         self._open_error: StoreError | None = None
         self._temp_views = False  # a read-only store from an older hvuaudit: views made per cursor
         self._live_cursors: dict[duckdb.DuckDBPyConnection, bool] = {}  # cursor -> is it writing
+        self._closing = False  # set by close(): no worker may reopen the store until reset()
 
     @property
     def open_error(self) -> StoreError | None:
@@ -97,13 +98,20 @@ class StoreSession:
                 # Opening read-write would create an empty file: say what to do instead.
                 self._open_error = StoreError(f"store {self.path} does not exist", hint=f"create it with: {self.ingest_command}")
                 raise self._open_error
+            if self._closing:
+                raise StoreError("the store is being closed", hint="reopen it: ctrl+p → Reopen the store")
             try:
-                self._con = open_store(self.path, read_only=self.read_only)
+                con = open_store(self.path, read_only=self.read_only)
+                try:
+                    self._temp_views = self.read_only and has_stale_views(con)
+                except BaseException:
+                    con.close()
+                    raise
             except StoreError as exc:
                 self._open_error = exc
                 raise
-            self._temp_views = self.read_only and has_stale_views(self._con)
-            return self._con
+            self._con = con
+            return con
 
     @contextmanager
     def cursor(self, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -122,16 +130,22 @@ class StoreSession:
                 cur.close()
 
     def close(self) -> None:
-        """Close the store. A read still running in a worker (the user quit meanwhile) is interrupted;
-        a write (an answer, a split) is left to finish, so that nothing the user saved is lost."""
+        """Close the store, for good until :meth:`reset` (no worker reopens it meanwhile).
+
+        A read still running in a worker (the user quit, or asked to reopen the store) is
+        interrupted; its worker fails with an interruption error. A write (an answer, a split)
+        is left to finish, so that nothing the user saved is lost.
+        """
         with self._lock:
+            self._closing = True
             if self._con is None:
                 return
-            for cur, writing in list(self._live_cursors.items()):
-                if not writing:
-                    cur.interrupt()  # its worker gets an InterruptException, shown nowhere: the app is closing
             deadline = time.monotonic() + CLOSE_WAIT_SECONDS
             while True:
+                # again at every try: DuckDB ignores an interrupt that comes between two statements
+                for cur, writing in list(self._live_cursors.items()):
+                    if not writing:
+                        cur.interrupt()
                 try:
                     self._con.close()  # refused while a cursor is inside a call
                     break
@@ -142,6 +156,7 @@ class StoreSession:
             self._con = None
 
     def reset(self) -> None:
-        """Forget a failed open (for example after the other process released its lock)."""
+        """Allow opening again after :meth:`close` or a failed open (the other process released its lock)."""
         with self._lock:
             self._open_error = None
+            self._closing = False

@@ -69,7 +69,7 @@ class BrowserScreen(CoreScreen):
             self.frame = frame
 
     class ClipsPrefetched(Message):
-        def __init__(self, action: str, tag: str, clips: pl.DataFrame) -> None:
+        def __init__(self, action: str, tag: str, clips: pl.DataFrame | None) -> None:
             super().__init__()
             self.action = action
             self.tag = tag
@@ -161,18 +161,25 @@ class BrowserScreen(CoreScreen):
     def prefetch_clips(self, action: str, tag: str) -> None:
         from hvuaudit.cooccurrence import clips_of_pair
 
-        with self.session.cursor() as cur:
-            clips = clips_of_pair(cur, action, tag)
-        self.post_fresh(self.ClipsPrefetched(action, tag, clips))
+        # Posted even when a newer prefetch replaced this one (the rows are right for their pair), and
+        # on failure too (clips=None), so that a clips screen waiting for this pair never waits forever.
+        try:
+            with self.session.cursor() as cur:
+                clips = clips_of_pair(cur, action, tag)
+        except Exception:
+            self.post_message(self.ClipsPrefetched(action, tag, None))
+            raise
+        self.post_message(self.ClipsPrefetched(action, tag, clips))
 
     # ------------------------------------------------------------ handlers
 
     @on(ClipsPrefetched)
     def store_clips(self, event: ClipsPrefetched) -> None:
-        if len(self.clips_cache) > 50:
-            self.clips_cache.clear()
-        self.clips_cache[(event.action, event.tag)] = event.clips
-        if self.app.is_screen_installed("clips"):  # opened while this fetch was under way: it waits for these
+        if event.clips is not None:
+            if len(self.clips_cache) > 50:
+                self.clips_cache.clear()
+            self.clips_cache[(event.action, event.tag)] = event.clips
+        if self.app.is_screen_installed("clips"):  # opened while this fetch was under way: it waits for it
             clips = self.app.get_screen("clips")
             assert isinstance(clips, ClipsScreen)
             clips.deliver(event.action, event.tag, event.clips)

@@ -89,13 +89,20 @@ class ClipsScreen(CoreScreen):
         if fetch:
             self.load_clips(action, tag)
 
-    def deliver(self, action: str, tag: str, clips: pl.DataFrame) -> None:
-        """Clips fetched by someone else: shown if this screen is waiting for that pair."""
-        if (action, tag) == (self.action, self.tag) and self.clips.is_empty():
-            if self._mounted:
-                self.show_clips(self.ClipsLoaded(action, tag, clips))
-            else:
-                self._given = clips
+    def deliver(self, action: str, tag: str, clips: pl.DataFrame | None) -> None:
+        """Clips fetched by someone else: shown if this screen is waiting for that pair.
+
+        ``None``: that fetch failed, so this screen loads them itself.
+        """
+        if (action, tag) != (self.action, self.tag) or not self.clips.is_empty():
+            return
+        if not self._mounted:
+            self._given, self._fetch = clips, clips is None
+        elif clips is not None:
+            self.show_clips(self.ClipsLoaded(action, tag, clips))
+        elif not self._fetch:
+            self._fetch = True
+            self.load_clips(action, tag)
 
     @work(thread=True, exclusive=True, group="clips")
     @reports_errors("loading the clips of the pair")

@@ -94,7 +94,7 @@ class OverviewScreen(CoreScreen):
                 schema={"file": pl.String, "subset": pl.String, "rows": pl.Int64, "sha256": pl.String},
             )
             self.post_fresh(self.OverviewLoaded(sources, store_stats(cur, tags_per_clip=False)))
-            # the slow part (a pass over every clip-tag per category) follows the summary
+            # the slow part (grouped passes over every clip-tag) follows the summary
             quartiles = run_query(cur, "stats_tags_per_clip")
             histogram = run_query(cur, "tags_per_clip_histogram")
         self.post_fresh(self.TagsPerClipLoaded(quartiles, histogram))
@@ -132,8 +132,10 @@ class OverviewScreen(CoreScreen):
 
     @on(Tabs.TabActivated, "#histogram-categories")
     def show_histogram(self) -> None:
+        if self.histogram.is_empty():
+            return  # not counted yet (a store with clips always has rows): TagsPerClipLoaded draws it
         category = self.query_one("#histogram-categories", Tabs).active or "all"
-        rows = self.histogram.filter(pl.col("category") == category) if not self.histogram.is_empty() else self.histogram
+        rows = self.histogram.filter(pl.col("category") == category)
         tags = "tags" if category == "all" else f"{category} tags"
         self.query_one(HistogramPlot).show_histogram(rows, title=f"clips by number of {tags}", xlabel=f"{tags} per clip")
 
