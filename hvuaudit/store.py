@@ -180,10 +180,17 @@ def run_query(con: duckdb.DuckDBPyConnection, name: str, **params) -> pl.DataFra
         statements = con.extract_statements(sql)
         for statement in statements[:-1]:
             con.execute(statement, {k: params[k] for k in statement.named_parameters})
+        last = statements[-1]
+        relation = con.sql(last.query, params={k: params[k] for k in last.named_parameters} or None)
+        return relation.pl() if relation is not None else pl.DataFrame()
+    except duckdb.CatalogException as exc:  # our own SQL names a table or view the store lacks
+        raise StoreError(
+            f"DuckDB raised an error in {name}.sql: {str(exc).splitlines()[0]}",
+            hint="the store was probably written by an older hvuaudit: open it once for writing, which brings "
+            "it up to date (hvuaudit tui without --read-only, or hvuaudit ingest with the same files)",
+        ) from exc
     except duckdb.Error as exc:
         raise StoreError(f"DuckDB raised an error in {name}.sql: {str(exc).splitlines()[0]}") from exc
-    last = statements[-1]
-    return run_sql(con, last.query, {k: params[k] for k in last.named_parameters})
 
 
 @contextmanager

@@ -1,12 +1,12 @@
 -- The clips that carry both $action and $tag (the first 200 in store order), with all their tags and a YouTube link at the right second.
 WITH pair_clips AS (
     SELECT a.clip_key
-    FROM clip_tag_ids a
-    JOIN clip_tag_ids b USING (clip_key)
+    FROM tag_clip_ids a  -- in tag order: only the two tags' stretches of it are read
+    JOIN tag_clip_ids b USING (clip_key)
     WHERE a.tag_id = (SELECT tag_id FROM tags WHERE tag = $action)
       AND b.tag_id = (SELECT tag_id FROM tags WHERE tag = $tag)
-    -- the lowest keys, not the lowest clip ids: the 200 clips then sit together in the table and
-    -- the scans below skip most of it (half the time of the same query by clip_id on big pairs)
+    -- the lowest keys, not the lowest clip ids: the 200 clips then sit together in clip_tag_ids
+    -- and the scan below skips most of it
     ORDER BY a.clip_key
     LIMIT 200
 )

@@ -84,6 +84,10 @@ def test_subset_from_file_name_and_override(tmp_path):
     ingest([other], None, db=db, subset="extra")
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT subset, count(*) FROM clips GROUP BY 1 ORDER BY 1").fetchall() == [("extra", 1), ("train", 1)]
+    # the tag-ordered copy follows every ingest, not only the first
+    together = "SELECT tag_id, clip_key FROM {} ORDER BY ALL"
+    assert con.execute(together.format("tag_clip_ids")).fetchall() == con.execute(together.format("clip_tag_ids")).fetchall()
+    assert con.execute("SELECT count(*) FROM tag_clip_ids").fetchone() == (4,)
 
 
 def test_duplicate_tag_within_a_clip_counts_once(tmp_path):

@@ -131,19 +131,26 @@ def test_stats_json(tiny_store):
 
 def test_store_from_an_older_version_gets_this_versions_views(tiny_store):
     """A store whose views are older (or missing) still reads right: read-only via TEMP views, read-write for good."""
+    from hvuaudit.errors import StoreError
     from hvuaudit.store import has_stale_views, views_fingerprint
     from hvuaudit.tui.session import StoreSession
 
     with open_store(tiny_store) as con:
         expected = run_query(con, "stats_tags_per_clip")
         assert not has_stale_views(con)
+    with open_store(tiny_store) as con:
+        expected_clips = run_query(con, "clips_of_pair", action="surfing", tag="beach")
     with duckdb.connect(str(tiny_store)) as con:  # what an earlier hvuaudit left behind
-        con.execute("DROP VIEW tags_per_clip; DROP TABLE store_meta")
+        con.execute("DROP VIEW tags_per_clip; DROP TABLE store_meta; DROP TABLE tag_clip_ids")
         con.execute("CREATE OR REPLACE VIEW necessity AS SELECT 'stale' AS action")
     with open_store(tiny_store) as con:
         assert has_stale_views(con)
         assert run_query(con, "stats_tags_per_clip").equals(expected)
         assert "n11" in run_query(con, "necessary_pairs", category="scene", threshold=1.0).columns
+        # a derived table cannot be made read-only: the error says how to bring the store up to date
+        with pytest.raises(StoreError, match="tag_clip_ids") as raised:
+            run_query(con, "clips_of_pair", action="surfing", tag="beach")
+        assert "open it once for writing" in raised.value.hint
     result = CliRunner().invoke(cli, ["sql", "SELECT count(*) AS n FROM tags_per_clip", "--format", "json",
                                       "--db", str(tiny_store)])  # sandboxed: no file access, settings locked
     assert result.exit_code == 0 and json.loads(result.stdout) == [{"n": 12 * 7}]
@@ -154,8 +161,11 @@ def test_store_from_an_older_version_gets_this_versions_views(tiny_store):
     with duckdb.connect(str(tiny_store), read_only=True) as con:  # read-only opens changed nothing
         assert con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'tags_per_clip'").fetchone() == (0,)
     open_store(tiny_store, read_only=False).close()
+    with open_store(tiny_store) as con:
+        assert run_query(con, "clips_of_pair", action="surfing", tag="beach").equals(expected_clips)
     with duckdb.connect(str(tiny_store), read_only=True) as con:
         assert con.execute("SELECT value FROM store_meta").fetchall() == [(views_fingerprint(),)]
+        assert con.execute("SELECT count(*) FROM tag_clip_ids").fetchone() == (41,)
         assert con.execute("SELECT count(*) FROM necessity WHERE action = 'stale'").fetchone() == (0,)
     with open_store(tiny_store) as con:
         assert not has_stale_views(con)

@@ -66,7 +66,7 @@ class HvuauditApp(App[None]):
         self._last_input = time.monotonic()
 
     def on_mount(self) -> None:
-        self._collect_garbage_when_idle()
+        self.call_after_refresh(self._collect_garbage_when_idle)  # after the first frame: it costs ~30 ms
         mode = "read-only" if self.session.read_only else "read-write"
         self.sub_title = f"{mode} · {self.session.path}"
         self.switch_mode("overview")

@@ -16,3 +16,6 @@ JOIN touched_clip_tags o ON o.clip_key = a.clip_key AND NOT o.is_action
 WHERE a.is_action
 GROUP BY a.subset, a.tag_id, o.tag_id;
 DROP TABLE touched_clip_tags;
+-- tag_clip_ids covers every subset; rebuilt whole, in tag order (0.5-1 s for 8M clip-tags).
+DELETE FROM tag_clip_ids;
+INSERT INTO tag_clip_ids SELECT tag_id, clip_key FROM clip_tag_ids ORDER BY tag_id, clip_key;
