@@ -155,11 +155,16 @@ def create_views(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> 
         ) from exc
 
 
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None) -> pl.DataFrame:
+    """The rows of the last statement of ``sql`` (none for a statement that returns none); errors not wrapped."""
+    relation = con.sql(sql, params=params or None)
+    return relation.pl() if relation is not None else pl.DataFrame()
+
+
 def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
     """Run SQL (the last statement's rows come back) as a polars DataFrame; errors wrapped."""
     try:
-        relation = con.sql(sql, params=params or None)
-        return relation.pl() if relation is not None else pl.DataFrame()
+        return _rows(con, sql, params)
     except duckdb.Error as exc:
         raise StoreError(f"DuckDB raised an error: {str(exc).splitlines()[0]}") from exc
 
@@ -181,8 +186,7 @@ def run_query(con: duckdb.DuckDBPyConnection, name: str, **params) -> pl.DataFra
         for statement in statements[:-1]:
             con.execute(statement, {k: params[k] for k in statement.named_parameters})
         last = statements[-1]
-        relation = con.sql(last.query, params={k: params[k] for k in last.named_parameters} or None)
-        return relation.pl() if relation is not None else pl.DataFrame()
+        return _rows(con, last.query, {k: params[k] for k in last.named_parameters})
     except duckdb.CatalogException as exc:  # our own SQL names a table or view the store lacks
         raise StoreError(
             f"DuckDB raised an error in {name}.sql: {str(exc).splitlines()[0]}",
