@@ -210,7 +210,7 @@ def run_prompt(
 
 def export_answers(con: duckdb.DuckDBPyConnection, path: Path, *, annotator: str | None = None) -> int:
     """Write current answers (one annotator or all) as CSV, or JSONL when ``path`` ends in .jsonl."""
-    from hvuaudit.output import write_atomically
+    from hvucontracts.files import write_atomically
 
     frame = run_query(con, "internal/current_answers", annotator=annotator).select(EXCHANGE_COLUMNS).with_columns(pl.col("answered_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f"))
     if Path(path).suffix == ".jsonl":

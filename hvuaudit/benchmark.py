@@ -32,16 +32,17 @@ Never imports torch; numpy and PyAV are imported where the pixels are made.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from hvuaudit.errors import ConflictError, InputError
+from hvuaudit.errors import InputError
+from hvucontracts.files import check_replaceable, remove_owned, write_owner_marker, write_text_atomically
+from hvucontracts.process import die_with_parent
 
 BENCHMARK_FORMAT = "hvuaudit-benchmark/1"
+BENCHMARK_KIND = "benchmark"  # the kind in a benchmark folder's ownership marker
 ACTIONS = ("moving_right", "moving_left", "moving_down", "moving_up", "growing", "shrinking", "blinking", "jittering")
 TRANSLATIONS = ACTIONS[:4]
 # name -> (muted RGB colour in [0, 1], texture); scene i is action i's dominant scene.
@@ -429,15 +430,10 @@ def generate_benchmark(
     if workers < 1:
         raise InputError(f"--workers must be at least 1 (got {workers})")
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder", hint="choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        if not force:
-            raise ConflictError(f"{out} already exists and is not empty",
-                                hint="pass --force to replace the benchmark there, or choose another --out")
-        for name in [*FILE_NAMES.values(), CATEGORIES_FILE, "benchmark.json"]:
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / "videos", ignore_errors=True)
+    if check_replaceable(out, kind=BENCHMARK_KIND, force=force):
+        remove_owned(out)
+    # The marker first, so that a benchmark cut short by a kill can be replaced with --force.
+    write_owner_marker(out, BENCHMARK_KIND, [*FILE_NAMES.values(), CATEGORIES_FILE, "benchmark.json"], ["videos"])
     videos = out / "videos"
     videos.mkdir(parents=True, exist_ok=True)
 
@@ -448,7 +444,7 @@ def generate_benchmark(
         for specs in chunks:
             _render_chunk(config, specs, str(videos))
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent) as pool:
             list(pool.map(_render_chunk, [config] * len(chunks), chunks, [str(videos)] * len(chunks)))
 
     annotations = {}
@@ -460,13 +456,13 @@ def generate_benchmark(
         lines = ["Tags,youtube_id,time_start,time_end"]
         lines += [f"{ACTIONS[s.action]}|{SHAPES[s.shape]}|{list(SCENES)[s.scene]},{s.youtube_id},0,{end}" for s in rows]
         annotations[subset] = out / FILE_NAMES[subset]
-        _write_text(annotations[subset], "\n".join(lines) + "\n")
+        write_text_atomically(annotations[subset], "\n".join(lines) + "\n")
     categories = out / CATEGORIES_FILE
     tag_rows = [f"{a},action" for a in ACTIONS] + [f"{s},scene" for s in SCENES] + [f"{o},object" for o in SHAPES]
-    _write_text(categories, "Tag,Category\n" + "\n".join(tag_rows) + "\n")
+    write_text_atomically(categories, "Tag,Category\n" + "\n".join(tag_rows) + "\n")
 
     manifest = out / "benchmark.json"
-    _write_text(manifest, json.dumps(describe(config, plan), indent=2) + "\n")
+    write_text_atomically(manifest, json.dumps(describe(config, plan), indent=2) + "\n")
     return BenchmarkFiles(out=out, annotations=annotations, categories=categories, videos=videos, manifest=manifest,
                           clips=len(plan), si2_val_fraction=config.si2_val_fraction())
 
@@ -520,7 +516,3 @@ def _hvu_time(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -19,6 +19,7 @@ import click
 
 from hvuaudit import __version__
 from hvuaudit.output import FORMATS, emit_json, emit_table, emit_tables
+from hvucontracts.cli import ErrorHandlingGroup, protect_outputs
 
 # Commands implemented outside the audit core, imported only when invoked.
 # name -> ("module:attribute", one-line help shown by `hvuaudit --help`).
@@ -32,7 +33,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(ErrorHandlingGroup):
     """A click group that imports the heavy (torch) commands only when they run."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -43,17 +44,6 @@ class LazyGroup(click.Group):
             target, short_help = LAZY_COMMANDS[cmd_name]
             return _LazyCommand(cmd_name, target, short_help)
         return super().get_command(ctx, cmd_name)
-
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        """Run the subcommand; user-facing errors become a message and an exit code."""
-        try:
-            return super().invoke(ctx)
-        except Exception as exc:
-            code = getattr(exc, "exit_code", None)
-            if code is None or isinstance(exc, click.ClickException | click.exceptions.Exit):
-                raise
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(int(code))
 
 
 class _LazyCommand(click.Command):
@@ -74,7 +64,7 @@ class _LazyCommand(click.Command):
                     f"'{self.name}' needs the training extra ({exc.name} is not installed); "
                     "install it with: pip install -e '.[train]'"
                 ) from exc
-            self._real = getattr(module, attribute)
+            self._real = protect_outputs(getattr(module, attribute), _store_files)
         return self._real
 
     def get_short_help_str(self, limit: int = 150) -> str:
@@ -783,6 +773,17 @@ def demo(out, quick, seeds, jobs, force):
     result = run_demo(out, settings, jobs=jobs, force=force, log=lambda message: click.echo(message, err=True))
     click.echo("\n".join(results_table(settings, result.summary)))
     click.echo(f"the numbers explained: {result.report}", err=True)
+
+
+def _store_files(params: dict) -> list[Path]:
+    """The store a command works on and its write-ahead log: never an output."""
+    from hvuaudit.store import default_db_path
+
+    db = Path(params["db"]) if params.get("db") else default_db_path()
+    return [db, db.with_name(db.name + ".wal")]
+
+
+protect_outputs(cli, _store_files)
 
 
 def main() -> None:

@@ -26,8 +26,6 @@ import contextlib
 import json
 import math
 import multiprocessing
-import os
-import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -38,8 +36,19 @@ from pathlib import Path
 
 from hvuaudit.benchmark import BenchmarkConfig, generate_benchmark, read_benchmark, require_modules
 from hvuaudit.errors import ConflictError, ExitCode, HvuauditError, InputError
+from hvucontracts.files import (
+    check_replaceable,
+    read_json,
+    read_owner_marker,
+    remove_owned,
+    write_json_atomically,
+    write_owner_marker,
+    write_text_atomically,
+)
+from hvucontracts.process import die_with_parent
 
 DEMO_FORMAT = "hvuaudit-demo/1"
+DEMO_KIND = "demo"  # the kind in a demo folder's ownership marker
 METHODS = ("baseline", "mtl", "amt-no-object", "amt")
 METHOD_NAMES = {"baseline": "Baseline", "mtl": "MTL (scene learned)", "amt-no-object": "AMT w/o object",
                 "amt": "AMT"}
@@ -179,24 +188,32 @@ def _step(log: Log, number: int, title: str):
     log(f"    ({time.perf_counter() - started:.1f} s)")
 
 
+# What a demo folder holds; its ownership marker lists these, so --force deletes nothing else.
+DEMO_FILES = ("demo.json", "REPORT.md", "results.json")
+DEMO_TREES = ("runs", "logs", "analysis", "figures")
+
+
 def _prepare_out(out: Path, settings: DemoSettings, *, force: bool) -> None:
-    """Refuse to mix settings in one folder; ``force`` empties a demo folder (never any other)."""
+    """Refuse to mix settings in one folder; ``force`` replaces a demo folder that holds nothing else.
+
+    A folder is a demo folder when it carries hvuaudit's ownership marker of kind "demo"
+    (:mod:`hvucontracts.files`); a ``demo.json`` alone proves nothing.
+    """
     marker = out / "demo.json"
     wanted = {"format": DEMO_FORMAT, "settings": settings.as_json()}
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder", hint="choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        if not marker.is_file():
-            raise ConflictError(f"{out} is not empty and holds no demo (no demo.json)",
-                                hint="choose another --out; --force only replaces a folder written by hvuaudit demo")
-        same = json.loads(marker.read_text(encoding="utf-8")) == wanted
-        if force:
-            shutil.rmtree(out)
-        elif not same:
+    owner = read_owner_marker(out) if out.is_dir() else None
+    if owner is None or owner["kind"] != DEMO_KIND or force:
+        # Not ours: refused unless empty. Ours with --force: refused if it holds anything foreign.
+        if check_replaceable(out, kind=DEMO_KIND, force=force):
+            remove_owned(out)
+    else:
+        hint = f"start over with: hvuaudit demo --out {out} --force"
+        if read_json(marker, "demo description", hint=hint) != wanted:
             raise ConflictError(f"{out} holds a demo with other settings ({marker})",
                                 hint="pass --force to start it over, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(marker, wanted)
+    trees = [*DEMO_TREES, *(_seed_dir(out, seed).name for seed in settings.seeds)]
+    write_owner_marker(out, DEMO_KIND, DEMO_FILES, trees)
+    write_json_atomically(marker, wanted)
 
 
 def _seed_dir(out: Path, seed: int) -> Path:
@@ -382,7 +399,8 @@ def _run_jobs(planned: list[TrainJob], jobs: int, log: Log) -> None:
         f"logs in {Path(todo[0].log).parent}/")
     # spawn: fresh interpreters that import torch themselves (this process never does)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context,
+                             initializer=die_with_parent) as pool:
         futures = {pool.submit(train_and_evaluate, j): j for j in todo}
         for done, future in enumerate(as_completed(futures), start=1):
             j = futures[future]
@@ -449,13 +467,13 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
             if job.group != "sensitivity":
                 raise
             # an outcome of the sweep (|λ| too large, the literal Eq. 3), reported as such
-            _write_json(Path(job.analysis), {"diverged": str(exc)})
+            write_json_atomically(Path(job.analysis), {"diverged": str(exc)})
             return {"diverged": str(exc)}
     train_seconds = time.perf_counter() - started
     # the last epoch, not best.pt: best.pt is chosen on val, which here is the scene-invariant test set
     doc = evaluate_run(run, checkpoint="last", device="cpu", workers=0, threads=1, log=log)
     analysis = probe_features(run / "features.npz", set_name="uniform", seed=job.seed)
-    _write_json(Path(job.analysis), analysis)
+    write_json_atomically(Path(job.analysis), analysis)
     return {
         "epochs": job.epochs,
         "train_seconds": train_seconds,
@@ -680,8 +698,8 @@ def write_report(out: Path, settings: DemoSettings, summary: dict) -> Path:
     tables = {name: render_report(build_report(find_runs([out / "runs" / "main"]), name), "markdown")
               for name in EVAL_SETS}
     text = render_markdown(settings, summary, tables)
-    _write_text(out / "REPORT.md", text)
-    _write_json(out / "results.json", summary)
+    write_text_atomically(out / "REPORT.md", text)
+    write_json_atomically(out / "results.json", summary)
     return out / "REPORT.md"
 
 
@@ -952,15 +970,6 @@ def _conclusions(settings: DemoSettings, summary: dict, base: dict, amt: dict, g
 # ----------------------------------------------------------------------------- files
 
 
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _write_json(path: Path, data) -> None:
-    _write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def expected_minutes(settings: DemoSettings, jobs: int) -> int:

@@ -182,7 +182,7 @@ def recommend_roles(
 
 
 def write_tasks(roles: TaskRoles, path: Path) -> None:
-    from hvuaudit.output import write_atomically
+    from hvucontracts.files import write_atomically
 
     write_atomically(path, lambda tmp: tmp.write_text(json.dumps(roles.as_json(), indent=2) + "\n", encoding="utf-8"))
 
@@ -234,7 +234,7 @@ def plot_sweep(sweep: pl.DataFrame, path: Path, *, marker: float | None = None) 
 def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    from hvuaudit.output import write_atomically
+    from hvucontracts.files import write_atomically
 
     write_atomically(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png"))
     plt.close(fig)

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hvuaudit.errors import InputError
+from hvucontracts.files import write_atomically
 
 FORMATS = ("table", "csv", "json", "parquet")
 
@@ -54,19 +54,6 @@ def _format_cell(value: Any, float_digits: int) -> str:
     if isinstance(value, list):
         return "|".join(map(str, value))
     return str(value)
-
-
-def write_atomically(path: Path, writer) -> None:
-    """Write through a temp file in the same folder, then rename (no half-written output)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def emit_table(frame: pl.DataFrame, fmt: str, output: Path | None = None, *, title: str | None = None) -> None:

@@ -11,9 +11,7 @@ split from the store and checks the invariants. No per-clip Python loops.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,10 +19,21 @@ import duckdb
 import polars as pl
 
 from hvuaudit import __version__
-from hvuaudit.errors import ConflictError, InputError, StoreError
-from hvuaudit.store import require_clips, run_query, store_sources, transaction
+from hvuaudit.errors import InputError, StoreError
+from hvuaudit.store import require_clips, run_query, store_path, store_sources, transaction
+from hvucontracts.files import (
+    check_replaceable,
+    make_staging_dir,
+    read_json,
+    remove_owned,
+    remove_stale_staging,
+    replace_folder,
+    write_bytes_atomically,
+    write_owner_marker,
+)
 
 SPLIT_FORMAT = "hvuaudit-split/1"
+SPLIT_KIND = "split"  # the kind in a split folder's ownership marker (hvucontracts.files)
 VARIANTS = {"default": "default", "1": "si1", "si1": "si1", "2": "si2", "si2": "si2"}
 CSV_COLUMNS = ["clip_id", "youtube_id", "time_start", "time_end", "action", "scene", "scenes", "objects"]
 NAME_TEMPLATES = ("mmaction", "downloader", "raw")
@@ -248,37 +257,40 @@ def split_files(con: duckdb.DuckDBPyConnection, result: SplitResult, name: str) 
     }
 
 
-def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path, *, force: bool = False) -> Path:
-    """Write the split folder atomically and save the membership in the store (read-write ``con``)."""
+def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path, *, force: bool = False,
+                 protected: Sequence[Path | str | None] = ()) -> Path:
+    """Write the split folder atomically and save the membership in the store (read-write ``con``).
+
+    ``out`` must be absent, empty, or (with ``force``) a split folder that hvuaudit wrote
+    and that holds nothing else (:func:`hvucontracts.files.check_replaceable`). It may
+    never be, or hold, a ``protected`` path (the store, the videos).
+    """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise ConflictError(f"{out} already exists and is not empty", hint="pass --force to replace it, or choose another --out")
+    protected = [*protected, store_path(con), result.params.videos]
+    check_replaceable(out, kind=SPLIT_KIND, protected=protected, force=force)
+    remove_stale_staging(out)
     name = out.name
     files = split_files(con, result, name)
-    out.parent.mkdir(parents=True, exist_ok=True)
     members = pl.concat([result.train.with_columns(side=pl.lit("train")), result.val.with_columns(side=pl.lit("val"))])
     con.register("split_members_frame", members.select("clip_id", "side", "action", "scene"))
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out.parent))
+    staging = make_staging_dir(out)
     try:
+        # The marker first: a staging folder left by a kill is then provably ours.
+        write_owner_marker(staging, SPLIT_KIND, files)
         for filename, data in files.items():
-            (staging / filename).write_bytes(data)
+            write_bytes_atomically(staging / filename, data)
         # The store rows and the folder rename commit together: a failed rename rolls the rows back.
         with transaction(con):
             run_query(con, "internal/save_split", split=name, variant=result.params.variant, out_dir=str(out.resolve()),
                       manifest=files["manifest.json"].decode("utf-8"))
-            if out.exists():
-                retired = out.with_name(f".{name}.old-{os.getpid()}")
-                os.replace(out, retired)
-                os.replace(staging, out)
-                shutil.rmtree(retired, ignore_errors=True)
-            else:
-                os.replace(staging, out)
+            replace_folder(staging, out)
     except (duckdb.Error, StoreError) as exc:
         raise StoreError(f"could not save the split in the store: {exc}",
                          hint="the store must be writable: close other processes using it (a TUI?)") from exc
     finally:
         con.unregister("split_members_frame")
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():
+            remove_owned(staging)
     return out
 
 
@@ -289,13 +301,15 @@ def read_split_folder(folder: Path) -> tuple[dict, pl.DataFrame, pl.DataFrame, d
     if missing:
         raise InputError(f"{folder} is not a split folder: missing {', '.join(missing)}",
                          hint="build one with: hvuaudit split --variant 2 --out " + str(folder))
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    if manifest.get("format") != SPLIT_FORMAT:
-        raise InputError(f"{folder}/manifest.json: format is {manifest.get('format')!r}, expected {SPLIT_FORMAT!r}")
+    manifest = read_json(folder / "manifest.json", "split manifest",
+                         hint="rebuild the folder with: hvuaudit split --out " + str(folder))
+    if not isinstance(manifest, dict) or manifest.get("format") != SPLIT_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise InputError(f"{folder}/manifest.json: format is {found!r}, expected {SPLIT_FORMAT!r}")
     schema = {"youtube_id": pl.String, "scene": pl.String, "scenes": pl.String, "objects": pl.String, "clip_id": pl.String}
     train = pl.read_csv(folder / "train.csv", schema_overrides=schema).with_columns(pl.col("scene", "scenes", "objects").fill_null(""))
     val = pl.read_csv(folder / "val.csv", schema_overrides=schema).with_columns(pl.col("scene", "scenes", "objects").fill_null(""))
-    labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+    labels = read_json(folder / "labels.json", "split labels", hint="rebuild the folder with: hvuaudit split --out " + str(folder))
     return manifest, train, val, labels
 
 

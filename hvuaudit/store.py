@@ -209,6 +209,12 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("COMMIT")
 
 
+def store_path(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The file behind ``con`` (None for an in-memory database)."""
+    row = fetch_row(con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+    return Path(row[0]) if row and row[0] else None
+
+
 def fetch_row(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> tuple:
     """The first row of a small query (fetches everything, so no result is left open)."""
     rows = con.execute(sql, params or {}).fetchall()

@@ -8,34 +8,21 @@ Never imports ``hvuaudit``.
 
 from __future__ import annotations
 
-import os
-
 import click
 
+from hvucontracts.cli import ErrorHandlingGroup, protect_outputs
 from trainer.cli import dcorr, eval_command, report, train
 from trainer.figures_cli import explain, plot
 
 
-class _TrainerGroup(click.Group):
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except Exception as exc:
-            code = getattr(exc, "exit_code", None)
-            if code is None or isinstance(exc, click.ClickException | click.exceptions.Exit):
-                raise
-            if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every process fails alike
-                click.echo(f"error: {exc}", err=True)
-            ctx.exit(int(code))
-
-
-@click.group(cls=_TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorHandlingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train and evaluate AMT models from a split folder (see README.md, section 5)."""
 
 
 for command in (train, eval_command, report, dcorr, plot, explain):
     main.add_command(command)
+protect_outputs(main)
 
 if __name__ == "__main__":
     main(prog_name="python -m trainer")

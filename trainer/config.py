@@ -180,10 +180,10 @@ def read_tasks_file(path: str | Path) -> dict[str, str]:
     """Roles of scene/object from a tasks.json written by ``hvuaudit nca roles``."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such tasks file; write one with `hvuaudit nca roles`") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or not JSON
         raise ConfigError(
             f"{path}: not a readable JSON file ({exc}); rewrite it with `hvuaudit nca roles`"
         ) from exc

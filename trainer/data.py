@@ -86,8 +86,8 @@ def _read_json(path: Path, what: str) -> Any:
     if not path.is_file():
         raise SplitError(f"{path}: missing; {what}. Rebuild the split folder with `hvuaudit split`")
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or not JSON
         raise SplitError(
             f"{path}: not valid JSON ({exc}); rebuild the split folder with `hvuaudit split`"
         ) from exc
@@ -164,6 +164,12 @@ def load_split(path: str | Path) -> Split:
     for name, file in extra.items():
         if name == "train":
             raise SplitError(f"{root / 'manifest.json'}: 'train' cannot be an evaluation set name")
+        inside = (root / file).resolve()
+        if Path(file).is_absolute() or not inside.is_relative_to(root.resolve()) or inside.parent != root.resolve():
+            raise SplitError(
+                f"{root / 'manifest.json'}: eval_sets entry {name!r} points to {file!r}, outside the split folder; "
+                "an evaluation set must be a CSV file in the folder itself (rebuild it with `hvuaudit split`)"
+            )
         files.setdefault(name, file)
     sets = {name: read_split_csv(root / file, labels) for name, file in files.items()}
     for name in ("train", "val"):

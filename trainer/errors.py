@@ -1,26 +1,32 @@
-"""Errors of the trainer package: one family, each with the exit code the CLI uses.
+"""Errors of the trainer package: the one family of :mod:`hvucontracts.errors`, each with its exit code.
 
-Mirrors hvuaudit.errors without importing it (the trainer never imports hvuaudit):
-3 = bad input (split folder, videos, options), 4 = missing artefact (checkpoint,
-eval.json), 5 = refused to overwrite, 6 = training diverged (non-finite loss).
+The trainer never imports hvuaudit; both share the exit-code table of
+:class:`hvucontracts.errors.ExitCode`: 3 = bad input (split folder, videos, options),
+4 = missing or damaged artefact (checkpoint, eval.json), 5 = refused to overwrite,
+6 = training diverged (non-finite loss), 7 = the machine refused a write (disk full).
 """
 
 from __future__ import annotations
 
+from hvucontracts.errors import ExitCode, HvuError, SystemRefusal
 
-class TrainerError(Exception):
+
+class TrainerError(HvuError):
     """A problem the user can fix; ``str()`` says what and how."""
 
-    exit_code = 3
+    exit_code = ExitCode.BAD_INPUT
 
 
 class MissingArtifactError(TrainerError):
-    exit_code = 4
+    exit_code = ExitCode.STORE
 
 
 class ConflictError(TrainerError):
-    exit_code = 5
+    exit_code = ExitCode.CONFLICT
 
 
 class DivergedError(TrainerError):
-    exit_code = 6
+    exit_code = ExitCode.DIVERGED
+
+
+__all__ = ["ConflictError", "DivergedError", "MissingArtifactError", "SystemRefusal", "TrainerError"]

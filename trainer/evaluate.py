@@ -12,7 +12,6 @@ Never imports ``hvuaudit``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hvucontracts.files import write_atomically
 from trainer.config import TrainConfig
 from trainer.data import (
     ClipDataset,
@@ -306,9 +306,10 @@ def evaluate_run(
     }
     arrays["sets"] = np.array(names, dtype=str)
     arrays["action_names"] = np.array(action_names, dtype=str)
-    tmp = run_dir / ".features.npz.tmp"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, run_dir / "features.npz")
+    def save_features(tmp: Path) -> None:
+        with tmp.open("wb") as fh:  # a handle: np.savez would add ".npz" to a path
+            np.savez(fh, **arrays)
+
+    write_atomically(run_dir / "features.npz", save_features)
     write_json_atomic(doc, run_dir / "eval.json")
     return doc

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
+from hvucontracts.files import write_atomically
 from trainer.config import TrainConfig
 from trainer.data import ClipDataset, ClipSettings, Split, build_table, load_split, resolve_videos_dir
 from trainer.engine import to_device
@@ -96,25 +96,19 @@ def save_figure(fig: Figure, path: Path) -> Path:
     """Write ``fig`` atomically; the format follows the suffix (.png, .pdf, .svg)."""
     path = _prepare_output(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(tmp, format=fmt, dpi=DPI)
+        write_atomically(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=DPI))
     except ValueError as exc:  # matplotlib: unknown format
-        tmp.unlink(missing_ok=True)
         raise TrainerError(f"{path}: cannot write a .{fmt} figure ({exc}); use .png, .pdf or .svg") from exc
-    os.replace(tmp, path)
     return path
 
 
 def save_gif(frames: Sequence[Image.Image], path: Path, *, frame_ms: int = GIF_FRAME_MS) -> Path:
     """An endlessly looping animated GIF, written atomically."""
     path = _prepare_output(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        frames[0].save(
-            fh, format="GIF", save_all=True, append_images=list(frames[1:]), duration=frame_ms, loop=0
-        )
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: frames[0].save(
+        tmp, format="GIF", save_all=True, append_images=list(frames[1:]), duration=frame_ms, loop=0
+    ))
     return path
 
 
@@ -135,8 +129,8 @@ def _require_run_dir(run_dir: Path) -> Path:
 def read_run_config(run_dir: Path) -> dict[str, Any]:
     """config.json of a run, or {} when it is missing or unreadable (it only labels figures)."""
     try:
-        data = json.loads((Path(run_dir) / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        data = json.loads((Path(run_dir) / "config.json").read_bytes().decode("utf-8"))
+    except (OSError, ValueError):  # ValueError: not UTF-8, or not JSON
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -16,9 +16,9 @@ scaled by the number of processes, and only rank 0 writes. Never imports ``hvuau
 
 from __future__ import annotations
 
+import errno
 import json
 import math
-import os
 import random
 import subprocess
 import sys
@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from hvucontracts.errors import text_says_disk_full
+from hvucontracts.files import write_atomically, write_json_atomically
 from trainer.config import ConfigError, TrainConfig, diff_for_resume, resolve_config
 from trainer.data import (
     ClipDataset,
@@ -110,16 +112,21 @@ def code_version() -> str:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file next to ``path``, then os.replace."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save through :func:`hvucontracts.files.write_atomically` (a full disk becomes exit 7)."""
+
+    def save(tmp: Path) -> None:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as exc:  # torch reports a failed write (ENOSPC) without an errno
+            if text_says_disk_full(str(exc)):
+                raise OSError(errno.ENOSPC, "no space left on device", str(path)) from exc
+            raise
+
+    write_atomically(path, save, doing=f"could not save {path}")
 
 
 def write_json_atomic(data: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    write_json_atomically(path, data)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,0 +1,11 @@
+"""The contracts between hvuaudit's halves: what the audit core and the trainer both rely on.
+
+Where it sits: below everything. ``hvuaudit`` (the audit core and its CLI), ``trainer``
+and the TUI import it; it imports only the standard library, never duckdb, polars,
+torch, textual, ``hvuaudit`` or ``trainer``. A subprocess test and import-linter keep it so.
+
+* :mod:`hvucontracts.errors`: the one error family (message + hint) and the exit-code table;
+* :mod:`hvucontracts.files`: atomic writes that follow the umask, folders that hvuaudit
+  owns (the marker that lets ``--force`` replace them and nothing else), the paths
+  that no command may ever replace, and JSON documents read with a clear error.
+"""

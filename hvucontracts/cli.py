@@ -1,0 +1,91 @@
+"""The one CLI error handler, shared by ``hvuaudit`` and ``python -m trainer``.
+
+A click group whose ``invoke`` turns every error of the :mod:`hvucontracts.errors`
+family into ``error: <message>`` / ``hint: <hint>`` on stderr and its documented exit
+code. It also turns the two failures that are nobody's bug into messages rather than
+tracebacks: an OSError the machine caused (a full disk, a refused permission: exit 7),
+and Ctrl-C (exit 130, one line; every command undoes what it had half done, so the
+line can say so). Imports only the standard library and click.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import click
+
+from hvucontracts.errors import ExitCode, system_refusal
+from hvucontracts.files import refuse_overwriting
+
+# The options that name an output file; every other path option of a command is an input.
+OUTPUT_PARAMS = ("output", "plot")
+
+
+def _main_process() -> bool:
+    """Under torchrun every process fails alike: only rank 0 prints."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class ErrorHandlingGroup(click.Group):
+    """A click group that prints user-facing errors instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if _main_process():
+                click.echo("interrupted (Ctrl-C): nothing half-done was kept", err=True)
+            sys.stderr.flush()
+            ctx.exit(int(ExitCode.INTERRUPTED))
+        except Exception as exc:
+            if isinstance(exc, click.ClickException | click.exceptions.Exit | click.exceptions.Abort):
+                raise
+            if isinstance(exc, OSError) and not hasattr(exc, "exit_code"):
+                exc = system_refusal(exc, "the machine refused a write") or exc
+            code = getattr(exc, "exit_code", None)
+            if code is None:
+                raise
+            if _main_process():
+                click.echo(f"error: {exc}", err=True)
+            ctx.exit(int(code))
+
+
+def _paths(value: object) -> list[Path]:
+    if isinstance(value, Path):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [v for v in value if isinstance(v, Path)]
+    return []
+
+
+def protect_outputs(command: click.Command, protected: Callable[[dict], Iterable[Path]] | None = None) -> click.Command:
+    """Make ``command`` refuse (exit 5) an ``--output``/``--plot`` that is one of its inputs.
+
+    Its inputs are every other path option or argument, plus what ``protected(params)``
+    adds (the store and its ``.wal`` for the audit commands). Groups are walked, so one
+    call covers a whole command tree; a command is wrapped once.
+    """
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            protect_outputs(sub, protected)
+    callback = command.callback
+    if callback is None or getattr(callback, "_outputs_protected", False):
+        return command
+
+    @functools.wraps(callback)
+    def guarded(*args, **kwargs):
+        outputs = [Path(kwargs[name]) for name in OUTPUT_PARAMS if kwargs.get(name)]
+        if outputs:
+            inputs = [p for name, value in kwargs.items() if name not in OUTPUT_PARAMS for p in _paths(value)]
+            inputs += list(protected(kwargs)) if protected else []
+            for output in outputs:
+                refuse_overwriting(output, inputs)
+        return callback(*args, **kwargs)
+
+    guarded._outputs_protected = True  # type: ignore[attr-defined]
+    command.callback = guarded
+    return command
