@@ -19,9 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import polars as pl
 
 from hvuaudit.errors import InputError
-from hvuaudit.store import fetch_row, load_sql, open_store, run_query, store_sources, transaction
+from hvuaudit.store import (
+    default_db_path,
+    fetch_row,
+    load_sql,
+    open_store,
+    run_query,
+    store_sources,
+    transaction,
+)
 
 ANNOTATION_COLUMNS = ("Tags", "youtube_id", "time_start", "time_end")
 CATEGORY_COLUMNS = ("Tag", "Category")
@@ -81,11 +91,91 @@ def subset_from_name(path: Path) -> str:
     return match.group(1).lower()
 
 
-def scan_csv(path: Path, expected_columns: Sequence[str]) -> tuple[str, int]:
-    """Check a CSV's bytes before DuckDB reads it; return (sha256, number of data lines).
+# DuckDB's reader stops at 2,000,000 bytes a row; real HVU rows are under 1 kB. A longer row
+# is refused here with its line number rather than left to DuckDB.
+MAX_ROW_BYTES = 1_000_000
+_NEWLINE, _QUOTE = 10, 34
 
-    Catches what DuckDB reports poorly: a missing file, non-UTF-8 bytes (with the
-    line), an empty file, a header without the expected columns, and a last line
+
+@dataclass(frozen=True)
+class CsvScan:
+    """What :func:`scan_csv` learned from a file's bytes before DuckDB reads it."""
+
+    sha256: str
+    header: tuple[str, ...]  # the column names in the file's order
+    record_lines: np.ndarray  # the physical line on which each data row starts (blank lines skipped)
+
+    @property
+    def rows(self) -> int:
+        return len(self.record_lines)
+
+    def columns(self) -> dict[str, str]:
+        """read_csv's ``columns``, in the file's order: columns are read by name, not by position."""
+        return {name: "VARCHAR" for name in self.header}
+
+
+class _RecordSplitter:
+    """Finds where CSV records end in a stream of chunks: at a newline outside double quotes.
+
+    Records are counted the way DuckDB reads them (a quoted field may hold newlines, an
+    empty line is no record), so a row's physical line is known even when earlier rows
+    span several lines or blank lines come between them.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0  # bytes seen so far
+        self.newlines = 0  # newlines seen so far
+        self.quotes_odd = False  # inside a quoted field at the end of the last chunk
+        self.last_byte = 0  # the last byte of the previous chunk
+        self.record_start = 0  # byte offset where the current record starts
+        self.start_line = 1  # physical line where the current record starts
+        self.starts: list[np.ndarray] = []  # start lines of non-blank records
+        self.longest = (0, 0)  # (bytes, line) of the longest record
+
+    def feed(self, chunk: bytes) -> None:
+        data = np.frombuffer(chunk, dtype=np.uint8)
+        newline_at = np.flatnonzero(data == _NEWLINE)
+        if self.quotes_odd or _QUOTE in data:
+            quotes_before = np.cumsum(data == _QUOTE, dtype=np.int64)[newline_at] + int(self.quotes_odd)
+            keep = quotes_before % 2 == 0
+            ends, end_lines = newline_at[keep], self.newlines + 1 + np.flatnonzero(keep)
+            self.quotes_odd = bool((int(self.quotes_odd) + int((data == _QUOTE).sum())) % 2)
+        else:
+            ends, end_lines = newline_at, self.newlines + 1 + np.arange(len(newline_at))
+        before = np.where(ends > 0, data[np.maximum(ends - 1, 0)], self.last_byte) if len(ends) else ends
+        self._records(self.offset + ends, end_lines, before == 13)
+        self.offset += len(chunk)
+        self.newlines += len(newline_at)
+        if len(chunk):
+            self.last_byte = chunk[-1]
+
+    def finish(self) -> None:
+        if self.offset > self.record_start:  # a last record without a newline
+            end = np.array([self.offset], dtype=np.int64)
+            self._records(end, np.array([self.newlines + 1]), np.array([self.last_byte == 13]))
+
+    def _records(self, ends: np.ndarray, end_lines: np.ndarray, cr_before: np.ndarray) -> None:
+        """Record the records that end at the byte offsets ``ends`` (a newline, or the end of the file)."""
+        if not len(ends):
+            return
+        starts = np.concatenate([[self.record_start], ends[:-1] + 1])
+        content = ends - starts  # bytes before the newline
+        start_lines = np.concatenate([[self.start_line], end_lines[:-1] + 1])
+        blank = (content == 0) | ((content == 1) & cr_before)
+        self.starts.append(start_lines[~blank])
+        longest = int(np.argmax(content))
+        if content[longest] > self.longest[0]:
+            self.longest = (int(content[longest]), int(start_lines[longest]))
+        self.record_start = int(ends[-1]) + 1
+        self.start_line = int(end_lines[-1]) + 1
+
+
+def scan_csv(path: Path, expected_columns: Sequence[str]) -> CsvScan:
+    """Check a CSV's bytes before DuckDB reads it; return its sha256, header and row lines.
+
+    Catches what DuckDB reports poorly or not at all: a missing file, non-UTF-8 bytes
+    (with the line), an empty file, a header that is not the documented one (columns are
+    then read by name, in any order), a row too long for DuckDB's reader, and a last line
     cut off in the middle.
     """
     if not path.exists():
@@ -94,7 +184,7 @@ def scan_csv(path: Path, expected_columns: Sequence[str]) -> tuple[str, int]:
         raise InputError(f"{path}: is not a file")
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
-    newlines = 0
+    splitter = _RecordSplitter()
     head = b""
     tail = b""
     with path.open("rb") as handle:
@@ -103,39 +193,48 @@ def scan_csv(path: Path, expected_columns: Sequence[str]) -> tuple[str, int]:
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
-                line = newlines + chunk[: exc.start].count(b"\n") + 1
+                line = splitter.newlines + chunk[: exc.start].count(b"\n") + 1
                 raise InputError(
                     f"{path}, line {line}: the file is not UTF-8 (byte 0x{chunk[exc.start]:02x})",
                     hint="re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8 IN.csv > OUT.csv",
                 ) from exc
-            newlines += chunk.count(b"\n")
+            splitter.feed(chunk)
             if len(head) < 4096:
                 head += chunk[:4096]
             tail = (tail + chunk)[-65536:]
+    splitter.finish()
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: the file ends inside a UTF-8 character (truncated?)") from exc
     if not head.strip():
         raise InputError(f"{path}: the file is empty", hint=f"expected a header line: {','.join(expected_columns)}")
-    header = head.split(b"\n", 1)[0].decode("utf-8-sig").strip().split(",")
-    missing = [c for c in expected_columns if c not in header]
-    if missing:
+    header = tuple(field.strip() for field in head.split(b"\n", 1)[0].decode("utf-8-sig").strip().split(","))
+    if sorted(header) != sorted(expected_columns):
+        missing = [c for c in expected_columns if c not in header]
+        extra = [c for c in header if c not in expected_columns]
+        problem = f"missing column(s) {', '.join(missing)}" if missing else f"unexpected column(s) {', '.join(extra)}"
         raise InputError(
-            f"{path}, line 1: missing column(s) {', '.join(missing)} (header is: {','.join(header)})",
-            hint=f"the header must be: {','.join(expected_columns)}",
+            f"{path}, line 1: {problem} (header is: {','.join(header)})",
+            hint=f"the header must name exactly these columns (in any order): {','.join(expected_columns)}",
         )
-    lines = newlines + (0 if tail.endswith(b"\n") else 1)
-    if lines <= 1:
+    length, line = splitter.longest
+    if length > MAX_ROW_BYTES:
+        raise InputError(
+            f"{path}, line {line}: the row is {length:,} bytes long, over the limit of {MAX_ROW_BYTES:,}",
+            hint="HVU rows are under 1 kB: the file is damaged or not an HVU annotation file; fix or remove that row",
+        )
+    record_lines = np.concatenate(splitter.starts)[1:] if splitter.starts else np.array([], dtype=np.int64)
+    if not len(record_lines):
         raise InputError(f"{path}: the file has a header but no rows")
     if not tail.endswith(b"\n"):
         last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")
         if last.count(",") < len(header) - 1:
             raise InputError(
-                f"{path}, line {lines}: the last line is cut off in the middle ({last[:60]!r})",
+                f"{path}, line {splitter.newlines + 1}: the last line is cut off in the middle ({last[:60]!r})",
                 hint="the file looks truncated; copy or download it again",
             )
-    return digest.hexdigest(), lines - 1
+    return CsvScan(digest.hexdigest(), header, record_lines.astype(np.int64))
 
 
 def _first_problem(path: Path, line: int, problem: str, hint: str) -> InputError:
@@ -160,17 +259,16 @@ def ingest(
     subsets = [subset or subset_from_name(p) for p in paths]
     step("checking files")
     scans = [scan_csv(p, ANNOTATION_COLUMNS) for p in paths]
-    if categories is not None:
-        scan_csv(Path(categories), CATEGORY_COLUMNS)
+    category_scan = scan_csv(Path(categories), CATEGORY_COLUMNS) if categories is not None else None
 
-    db_path = Path(db) if db is not None else None
-    existed = db_path.exists() if db_path is not None else None
-    con = open_store(db_path, read_only=False)
+    db_path = Path(db) if db is not None else default_db_path()
+    existed = db_path.exists()
+    con = open_store(db_path, read_only=False, create=True)
     try:
-        summary = _ingest_in_transaction(con, paths, subsets, scans, categories, allow_unknown, step)
+        summary = _ingest_in_transaction(con, paths, subsets, scans, categories, category_scan, allow_unknown, step)
     except BaseException:
         con.close()
-        if db_path is not None and not existed:  # leave no half-made store behind
+        if not existed:  # leave no half-made store behind (the default ./hvu.duckdb included)
             for leftover in (db_path, db_path.with_name(db_path.name + ".wal")):
                 leftover.unlink(missing_ok=True)
         raise
@@ -183,8 +281,9 @@ def _ingest_in_transaction(
     con: duckdb.DuckDBPyConnection,
     paths: list[Path],
     subsets: list[str],
-    scans: list[tuple[str, int]],
+    scans: list[CsvScan],
     categories: Path | str | None,
+    category_scan: CsvScan | None,
     allow_unknown: bool,
     step: Callable[[str], None],
 ) -> IngestSummary:
@@ -194,7 +293,7 @@ def _ingest_in_transaction(
         tags_before = fetch_row(con, "SELECT count(*) FROM tags")[0]
         if categories is not None:
             step("reading categories")
-            _stage(con, "internal/stage_categories", Path(categories))
+            _stage(con, "internal/stage_categories", Path(categories), category_scan, "raw_categories")
             problems = run_query(con, "internal/category_problems")
             if problems.height:
                 line, problem = problems.row(0)
@@ -206,13 +305,14 @@ def _ingest_in_transaction(
         run_query(con, "internal/create_staging")
         run_query(con, "internal/create_new_sources")
         seen_in_call: dict[str, Path] = {}
-        for index, (path, subset, (sha, _rows)) in enumerate(zip(paths, subsets, scans, strict=True)):
+        for index, (path, subset, scan) in enumerate(zip(paths, subsets, scans, strict=True)):
+            sha = scan.sha256
             if sha in known or sha in seen_in_call:
                 summary.files.append(FileResult(str(path), subset, 0, sha, "skipped (already ingested)"))
                 continue
             seen_in_call[sha] = path
             step(f"reading {path.name}")
-            _stage(con, "internal/stage_file", path)
+            _stage(con, "internal/stage_file", path, scan, "raw_csv")
             run_query(con, "internal/append_staging", file_index=index, subset=subset)
             rows = run_query(con, "internal/add_new_source", file_index=index, path=str(path.resolve()),
                              sha256=sha, subset=subset)["rows"][0]
@@ -235,9 +335,11 @@ def _ingest_in_transaction(
     return summary
 
 
-def _stage(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+def _stage(con: duckdb.DuckDBPyConnection, query: str, path: Path, scan: CsvScan, table: str) -> None:
+    """Read ``path`` into the temp ``table``; ``record_lines`` maps each of its rows to its line in the file."""
+    con.register("record_lines", pl.DataFrame({"record": np.arange(scan.rows, dtype=np.int64), "line": scan.record_lines}))
     try:
-        con.execute(load_sql(query), {"path": str(path)})  # one statement; DuckDB's own error is parsed below
+        con.execute(load_sql(query), {"path": str(path), "columns": scan.columns()})  # DuckDB's error is parsed below
     except duckdb.Error as exc:
         detail = str(exc).strip().splitlines()
         line = re.search(r"[Ll]ine:? (\d+)", str(exc))
@@ -246,6 +348,12 @@ def _stage(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
             f"{path}{where}: cannot be read as CSV: {detail[0] if detail else exc}",
             hint="every line needs the header's fields, comma-separated; quote a field that contains a comma",
         ) from exc
+    read = fetch_row(con, f"SELECT count(*) FROM {table}")[0]  # noqa: S608 (our own table name)
+    if read != scan.rows:  # never drop a row silently
+        raise InputError(
+            f"{path}: DuckDB read {read:,} rows but the file holds {scan.rows:,}; nothing was ingested",
+            hint="check the file for stray quote characters (\") and rows with a different number of fields",
+        )
 
 
 def _check_rows(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:

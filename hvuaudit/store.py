@@ -29,6 +29,7 @@ import duckdb
 import polars as pl
 
 from hvuaudit.errors import InputError, StoreError
+from hvucontracts.files import is_duckdb_file
 
 DEFAULT_DB = "hvu.duckdb"
 HVU_CATEGORIES = ("action", "attribute", "concept", "event", "object", "scene")
@@ -73,20 +74,27 @@ def sql_parameters(sql: str) -> list[str]:
 
 
 def open_store(
-    path: Path | str | None = None, *, read_only: bool = True, sandboxed: bool = False
+    path: Path | str | None = None, *, read_only: bool = True, sandboxed: bool = False, create: bool = False
 ) -> duckdb.DuckDBPyConnection:
-    """Open the store. Read-only stores must exist; a writable one is created with its schema.
+    """Open the store, which must exist unless ``create`` (only ingest creates one).
 
+    An existing file must start like a DuckDB database: DuckDB itself would open any other
+    file as an empty in-memory database, and nothing written to it would be saved.
     ``sandboxed`` also disables file-system access from SQL (for user-typed queries).
     """
     db = Path(path) if path is not None else default_db_path()
-    if read_only and not db.exists():
+    if not db.exists() and not (create and not read_only):
         raise StoreError(
             f"store {db} does not exist",
             hint=f"create it with: hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}",
         )
     if db.is_dir():
         raise StoreError(f"{db} is a directory, not a DuckDB file", hint="pass a file path with --db")
+    if db.exists() and not is_duckdb_file(db):
+        raise StoreError(
+            f"cannot open store {db}: it is not a DuckDB file (its first bytes are not DuckDB's); nothing was written to it",
+            hint="--db names the store made by hvuaudit ingest (e.g. hvu.duckdb); check the path",
+        )
     try:
         con = duckdb.connect(str(db), read_only=read_only)
     except duckdb.Error as exc:

@@ -260,7 +260,7 @@ def check_replaceable(folder: Path | str, *, kind: str, protected: Iterable[Path
             hint=f"choose another --out; --force replaces only a {kind} folder that hvuaudit wrote",
         )
     if not force:
-        raise ConflictError(f"{folder} already holds a {kind}",
+        raise ConflictError(f"{folder} already exists and holds a {kind}",
                             hint="pass --force to replace it, or choose another --out")
     foreign = foreign_entries(folder, marker)
     if foreign:

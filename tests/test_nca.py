@@ -114,7 +114,7 @@ def test_bad_inputs(tiny_store, tmp_path):
     with pytest.raises(InputError, match="cannot read thresholds"):
         parse_thresholds("a:b:c")
     empty = tmp_path / "empty.duckdb"
-    open_store(empty, read_only=False).close()
+    open_store(empty, read_only=False, create=True).close()
     with open_store(empty) as con, pytest.raises(StoreError, match="the store is empty"):
         compute_nca(con, "scene")
 

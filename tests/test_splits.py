@@ -197,7 +197,7 @@ def test_bad_primary_action_files(split_store, tmp_path):
 
 def test_empty_store_is_refused(tmp_path):
     db = tmp_path / "empty.duckdb"
-    open_store(db, read_only=False).close()
+    open_store(db, read_only=False, create=True).close()
     with open_store(db) as con, pytest.raises(StoreError, match="the store is empty"):
         build_split(con, SplitParams())
 

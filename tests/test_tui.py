@@ -212,7 +212,7 @@ async def test_empty_store_says_which_command_fills_it(tmp_path):
     from hvuaudit.store import open_store
 
     db = tmp_path / "empty.duckdb"
-    open_store(db, read_only=False).close()  # schema only, no clips
+    open_store(db, read_only=False, create=True).close()  # schema only, no clips
     app = make_app(db, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

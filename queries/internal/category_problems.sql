@@ -1,6 +1,7 @@
 -- Problems in the staged categories file, and conflicts with categories already stored.
 CREATE OR REPLACE TEMP TABLE staged_categories AS
-SELECT rowid - (SELECT min(rowid) FROM raw_categories) + 2 AS line, Tag AS tag, Category AS category FROM raw_categories;
+SELECT l.line, c.Tag AS tag, c.Category AS category
+FROM raw_categories c JOIN record_lines l ON l.record = c.rowid - (SELECT min(rowid) FROM raw_categories);
 SELECT line, problem FROM (
     SELECT line, 'the Tag field is empty' AS problem
     FROM staged_categories WHERE tag IS NULL OR trim(tag) = ''
