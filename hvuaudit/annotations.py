@@ -109,7 +109,11 @@ def record_answer(
     source: str = "prompt",
     answered_at: datetime | None = None,
 ) -> None:
-    """Validate and store one answer in its own transaction (durable once this returns)."""
+    """Validate and store one answer in its own transaction (durable once this returns).
+
+    Durable through DuckDB's write-ahead log at COMMIT: no CHECKPOINT, which would have to
+    wait for every open read (a TUI screen) to finish.
+    """
     annotator = check_annotator(annotator)
     if answer not in ANSWERS:
         raise InputError(f"unknown answer '{answer}'", hint=f"use one of: {', '.join(ANSWERS)}")
@@ -121,15 +125,14 @@ def record_answer(
     with transaction(con):
         run_query(con, "internal/record_answer", annotator=annotator, action=action, tag=tag, category=category,
                   answer=answer, note=note, answered_at=answered_at or datetime.now(), source=source)
-    try:  # fold the WAL into the file so a killed process leaves a compact store; the commit is what matters
-        con.execute("CHECKPOINT")
-    except duckdb.Error:
-        pass  # another transaction is open (e.g. a TUI read); the WAL already holds the answer durably
 
 
-def previous_answer(con: duckdb.DuckDBPyConnection, annotator: str) -> dict | None:
-    """The annotator's most recent answer (for "back")."""
-    rows = run_query(con, "internal/latest_answer", annotator=annotator)
+def previous_answer(con: duckdb.DuckDBPyConnection, annotator: str, category: str,
+                    exclude: Iterable[tuple[str, str]] = ()) -> dict | None:
+    """For "back": the annotator's most recently answered pair in ``category`` that is not in ``exclude``
+    (action, tag), with its counts; None when there is none."""
+    keys = [f"{action}\x1f{tag}" for action, tag in exclude]
+    rows = run_query(con, "internal/latest_answer", annotator=annotator, category=category, exclude=keys)
     return rows.row(0, named=True) if rows.height else None
 
 
@@ -233,71 +236,134 @@ class ImportSummary:
                 f"{self.unchanged} already present, {self.kept} older answer(s) ignored; {len(self.conflicts)} conflict(s)")
 
 
-def _read_exchange_file(path: Path) -> list[dict]:
+def _exchange_text(path: Path) -> str:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}, line {line}: the file is not UTF-8 (byte 0x{data[exc.start]:02x})",
+                         hint="export the answers again with hvuaudit annotate export, or re-save the file as UTF-8") from exc
+
+
+def _read_exchange_file(path: Path) -> tuple[list[int], dict[str, list]]:
+    """The physical line of each answer and its fields, column by column (right across blank lines
+    and quoted newlines). Every field is a string or empty."""
+    text = _exchange_text(path)
+    lines: list[int] = []
+    columns: dict[str, list] = {name: [] for name in EXCHANGE_COLUMNS}
     if path.suffix == ".jsonl":
-        rows = []
         for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append({"_line": number, **json.loads(line)})
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}, line {number}: not JSON ({exc.msg})") from exc
-        columns = set().union(*(r.keys() for r in rows)) if rows else set(EXCHANGE_COLUMNS)
-    else:
-        reader = csv.DictReader(io.StringIO(text))
-        columns = set(reader.fieldnames or [])
-        rows = [{"_line": number, **row} for number, row in enumerate(reader, start=2)]
-    missing = [c for c in EXCHANGE_COLUMNS if c not in columns]
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}, line {number}: not JSON ({exc.msg})",
+                                 hint="each line must be one JSON object, as hvuaudit annotate export writes") from exc
+            if not isinstance(row, dict):
+                raise InputError(f"{path}, line {number}: a JSON {type(row).__name__}, not an object",
+                                 hint="each line must be one JSON object, as hvuaudit annotate export writes")
+            missing = [c for c in EXCHANGE_COLUMNS if c not in row]
+            if missing:
+                raise InputError(f"{path}, line {number}: missing field(s) {', '.join(missing)}",
+                                 hint=f"each object needs: {', '.join(EXCHANGE_COLUMNS)}")
+            for name in EXCHANGE_COLUMNS:
+                value = row[name]
+                if value is not None and not isinstance(value, str):
+                    raise InputError(f"{path}, line {number}: field '{name}' is a {type(value).__name__}, not text",
+                                     hint="every field is a JSON string (or null for note and source)")
+                columns[name].append(value)
+            lines.append(number)
+        return lines, columns
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    missing = [c for c in EXCHANGE_COLUMNS if c not in header]
     if missing:
         raise InputError(f"{path}, line 1: missing column(s) {', '.join(missing)}",
                          hint=f"the header must be: {','.join(EXCHANGE_COLUMNS)}")
-    return rows
+    index = [header.index(c) for c in EXCHANGE_COLUMNS]
+    previous_end = reader.line_num
+    for fields in reader:
+        start, previous_end = previous_end + 1, reader.line_num
+        if not fields:
+            continue  # a blank line
+        if len(fields) != len(header):
+            raise InputError(f"{path}, line {start}: {len(fields)} field(s), the header has {len(header)}",
+                             hint="quote a field that contains a comma")
+        for name, at in zip(EXCHANGE_COLUMNS, index, strict=True):
+            columns[name].append(fields[at])
+        lines.append(start)
+    return lines, columns
+
+
+def _iso_time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _check_exchange(path: Path, order: int, lines: list[int], columns: dict[str, list]) -> pl.DataFrame:
+    """The answers of one file as a frame, or the first bad row as an error naming its line."""
+    frame = pl.DataFrame({"_line": lines, **columns},
+                         schema={"_line": pl.Int64, **dict.fromkeys(EXCHANGE_COLUMNS, pl.String)})
+    answered = pl.Series("_at", [_iso_time(t) for t in columns["answered_at"]], dtype=pl.Datetime("us"))
+    frame = frame.with_columns(pl.col("annotator").str.strip_chars(), answered, pl.lit(order).alias("_order"))
+    checks = [
+        (pl.col("annotator").fill_null("") == "", lambda r: "the annotator is empty", None),
+        (~pl.col("answer").fill_null("").is_in(ANSWERS), lambda r: f"unknown answer '{r['answer']}'",
+         f"use one of: {', '.join(ANSWERS)}"),
+        (pl.col("_at").is_null(), lambda r: f"answered_at '{r['answered_at']}' is not an ISO date-time", None),
+    ]
+    for bad, message, hint in checks:
+        first = frame.filter(bad).head(1)
+        if first.height:
+            row = first.row(0, named=True)
+            raise InputError(f"{path}, line {row['_line']}: {message(row)}", hint=hint)
+    return frame.with_columns(
+        pl.col("note").replace("", None), pl.col("source").replace("", None).fill_null(path.name),
+        pl.lit(str(path)).alias("_file"),
+    )
 
 
 def import_answers(con: duckdb.DuckDBPyConnection, paths: Iterable[Path]) -> ImportSummary:
-    """Merge exported answers; idempotent; a conflict is resolved by the newer answered_at."""
-    staged: list[dict] = []
-    for path in map(Path, paths):
-        for row in _read_exchange_file(path):
-            where = f"{path}, line {row['_line']}"
-            if not str(row.get("annotator") or "").strip():
-                raise InputError(f"{where}: the annotator is empty")
-            if row["answer"] not in ANSWERS:
-                raise InputError(f"{where}: unknown answer '{row['answer']}'", hint=f"use one of: {', '.join(ANSWERS)}")
-            try:
-                answered_at = datetime.fromisoformat(str(row["answered_at"]))
-            except ValueError as exc:
-                raise InputError(f"{where}: answered_at '{row['answered_at']}' is not an ISO date-time") from exc
-            found = run_query(con, "internal/pair_category", action=row["action"], tag=row["tag"]).row(0, named=True)
-            if found["action_category"] != "action":
-                raise InputError(f"{where}: '{row['action']}' is not an action in this store",
-                                 hint="import into a store built from the same annotation files")
-            if found["tag_category"] != row["category"]:
-                raise InputError(f"{where}: '{row['tag']}' is not a {row['category']} tag in this store")
-            staged.append({
-                "annotator": row["annotator"].strip(), "action": row["action"], "tag": row["tag"],
-                "category": row["category"], "answer": row["answer"], "note": row.get("note") or None,
-                "answered_at": answered_at, "source": row.get("source") or path.name,
-            })
-    frame = pl.DataFrame(staged, schema={"annotator": pl.String, "action": pl.String, "tag": pl.String,
-                                         "category": pl.String, "answer": pl.String, "note": pl.String,
-                                         "answered_at": pl.Datetime("us"), "source": pl.String})
-    # The newest answer per (annotator, action, tag) within the files themselves wins.
-    frame = frame.sort("answered_at").unique(["annotator", "action", "tag"], keep="last", maintain_order=True)
+    """Merge exported answers in one set-based statement; idempotent.
+
+    A conflict (another answer for the same annotator, action and tag) is resolved by
+    answered_at: the newer answer wins. On equal answered_at the answer already in the
+    store is kept; between the imported files, the one given later on the command line
+    (and the later line within a file) wins.
+    """
+    frames = [_check_exchange(p, k, *_read_exchange_file(p)) for k, p in enumerate(map(Path, paths))]
+    frame = pl.concat(frames) if frames else _check_exchange(Path("-"), 0, [], {c: [] for c in EXCHANGE_COLUMNS})
+    con.register("imported_check", frame.select("_order", "_file", "_line", "action", "tag", "category"))
+    try:
+        problems = run_query(con, "internal/import_problems")
+    finally:
+        con.unregister("imported_check")
+    if problems.height:
+        row = problems.row(0, named=True)
+        hint = "import into a store built from the same annotation files"
+        raise InputError(f"{row['file']}, line {row['line']}: {row['problem']}", hint=hint)
+    staged = frame.select("annotator", "action", "tag", "category", "answer", "note",
+                          pl.col("_at").alias("answered_at"), "source")
+    # The newest answer per (annotator, action, tag) within the files themselves wins; a tie goes to the later row.
+    staged = staged.sort("answered_at", maintain_order=True).unique(["annotator", "action", "tag"], keep="last",
+                                                                    maintain_order=True)
     summary = ImportSummary()
-    con.register("imported_frame", frame)
+    con.register("imported_frame", staged)
     try:
         with transaction(con):
             outcome = run_query(con, "internal/import_answers")
     finally:
         con.unregister("imported_frame")
-    for row in outcome.iter_rows(named=True):
-        setattr(summary, row["outcome"], getattr(summary, row["outcome"]) + 1)
-        if row["outcome"] in ("updated", "kept"):
-            summary.conflicts.append(row)
+    counts = outcome.group_by("outcome").len()
+    for name, count in counts.iter_rows():
+        setattr(summary, name, count)
+    summary.conflicts = outcome.filter(pl.col("outcome").is_in(["updated", "kept"])).to_dicts()
     return summary
 
 

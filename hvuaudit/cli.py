@@ -126,7 +126,7 @@ def progress_steps(total: int, label: str) -> Iterator[Callable[[str], None]]:
 
     console = Console(stderr=True)
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+        SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), TimeElapsedColumn(),
         console=console, transient=True, disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task(label, total=total)

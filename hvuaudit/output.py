@@ -18,6 +18,7 @@ import click
 import polars as pl
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hvuaudit.errors import InputError
 from hvucontracts.files import write_atomically
@@ -38,11 +39,13 @@ def rows_as_json(frame: pl.DataFrame) -> str:
 
 
 def render_table(frame: pl.DataFrame, title: str | None = None, *, float_digits: int = 4) -> Table:
-    table = Table(title=title, show_lines=False, header_style="bold")
+    """A rich Table of ``frame``. Every cell, header and title is a plain ``Text``: a tag named
+    ``[bold]x[/bold]`` or ``[/a]`` comes from data and is printed as it is, never read as markup."""
+    table = Table(title=Text(title) if title else None, show_lines=False, header_style="bold")
     for name, dtype in frame.schema.items():
-        table.add_column(name, justify="right" if dtype.is_numeric() else "left", overflow="fold")
+        table.add_column(Text(name), justify="right" if dtype.is_numeric() else "left", overflow="fold")
     for row in frame.iter_rows():
-        table.add_row(*[_format_cell(v, float_digits) for v in row])
+        table.add_row(*[Text(_format_cell(v, float_digits)) for v in row])
     return table
 
 

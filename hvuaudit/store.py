@@ -100,7 +100,15 @@ def open_store(
     except duckdb.Error as exc:
         text = str(exc)
         if "lock" in text.lower():
-            hint = "another process (a TUI or annotation session?) holds the store for writing; close it or work on a copy"
+            holder = re.search(r"\(PID (\d+)\)", text)
+            who = f"another process (PID {holder.group(1)})" if holder else "another process"
+            if read_only:
+                hint = (f"{who} has the store open for writing (a TUI without --read-only, an annotation session or "
+                        "an ingest). DuckDB lets one process write or several read, never both: close it, or "
+                        f"browse a copy (cp {db} copy.duckdb)")
+            else:
+                hint = (f"{who} has the store open (for reading or for writing: a TUI, even with --read-only, "
+                        "a query, an annotation session). Writing needs the store to itself: close the other one first")
         elif "connection" in text.lower():
             hint = "this process already has the store open in another mode"
         else:
@@ -163,10 +171,36 @@ def create_views(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> 
         ) from exc
 
 
+# DuckDB types that polars cannot hold (or would show as raw bytes): shown as DuckDB's own text for them.
+_AS_TEXT_TYPES = ("INTERVAL", "VARIANT", "UNION", "BIT", "GEOMETRY")
+
+
+def _as_text(relation: duckdb.DuckDBPyRelation, columns: list[str]) -> duckdb.DuckDBPyRelation:
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    return relation.project(", ".join(
+        f"CAST({quoted(c)} AS VARCHAR) AS {quoted(c)}" if c in columns else quoted(c) for c in relation.columns
+    ))
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None) -> pl.DataFrame:
-    """The rows of the last statement of ``sql`` (none for a statement that returns none); errors not wrapped."""
+    """The rows of the last statement of ``sql`` (none for a statement that returns none); errors not wrapped.
+
+    Columns of a type polars cannot hold (INTERVAL, VARIANT, ...) come back as text.
+    """
     relation = con.sql(sql, params=params or None)
-    return relation.pl() if relation is not None else pl.DataFrame()
+    if relation is None:
+        return pl.DataFrame()
+    odd = [c for c, t in zip(relation.columns, relation.types, strict=True) if str(t).startswith(_AS_TEXT_TYPES)]
+    if odd:
+        relation = _as_text(relation, odd)
+    try:
+        return relation.pl()
+    except pl.exceptions.PolarsError:  # a type we did not foresee: every column that is not plain becomes text
+        plain = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "VARCHAR", "DATE")
+        return _as_text(relation, [c for c, t in zip(relation.columns, relation.types, strict=True)
+                                   if str(t) not in plain]).pl()
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:

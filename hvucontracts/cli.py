@@ -37,13 +37,12 @@ class ErrorHandlingGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
-            if _main_process():
-                click.echo("interrupted (Ctrl-C): nothing half-done was kept", err=True)
-            sys.stderr.flush()
-            ctx.exit(int(ExitCode.INTERRUPTED))
+            self._interrupted(ctx)
         except Exception as exc:
             if isinstance(exc, click.ClickException | click.exceptions.Exit | click.exceptions.Abort):
                 raise
+            if _is_interruption(exc):
+                self._interrupted(ctx)
             if isinstance(exc, OSError) and not hasattr(exc, "exit_code"):
                 exc = system_refusal(exc, "the machine refused a write") or exc
             code = getattr(exc, "exit_code", None)
@@ -52,6 +51,23 @@ class ErrorHandlingGroup(click.Group):
             if _main_process():
                 click.echo(f"error: {exc}", err=True)
             ctx.exit(int(code))
+
+    @staticmethod
+    def _interrupted(ctx: click.Context) -> None:
+        if _main_process():
+            click.echo("interrupted (Ctrl-C): nothing half-done was kept", err=True)
+        sys.stderr.flush()
+        ctx.exit(int(ExitCode.INTERRUPTED))
+
+
+def _is_interruption(exc: BaseException) -> bool:
+    """Ctrl-C inside a DuckDB query arrives as its InterruptException or as RuntimeError('Query interrupted')."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ == "InterruptException" or str(seen).strip() == "Query interrupted":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _paths(value: object) -> list[Path]:

@@ -75,6 +75,8 @@ ANNOTATE = [
     Binding("left_square_bracket", "category(-1)", "Prev category", key_display="[", show=False),
     Binding("right_square_bracket", "category(1)", "Next category", key_display="]", show=False),
     Binding("question_mark", "guidelines", "Guidelines", key_display="?"),
+    # The guidelines (shared with `hvuaudit annotate run`) say "q quit"; every answer is already saved.
+    Binding("q", "app.quit", "Quit"),
 ]
 
 # The splits form is mostly text fields, which take printable keys: its actions use function keys.

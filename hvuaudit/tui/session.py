@@ -4,10 +4,10 @@ The app opens the store once, lazily, from the first worker that needs it, so
 the first frame paints before any I/O. DuckDB connections must not be used
 from two threads at once; every worker takes its own ``cursor()`` (a
 connection to the same database that is safe to use from its thread) and
-closes it when done. Reads run side by side; a write (an answer, a split
-export) waits until no read is running and holds the others off, because the
-core's writes end with a ``CHECKPOINT``, which DuckDB refuses while another
-transaction is open. This module imports no ``textual``.
+closes it when done. Reads run side by side, and a write (an answer, a split
+export) never waits for a read: DuckDB's transactions keep them apart, and a
+commit is durable through the write-ahead log without a CHECKPOINT. Writes wait
+only for each other. This module imports no ``textual``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import duckdb
@@ -28,42 +28,6 @@ CLOSE_WAIT_SECONDS = 2.0  # how long close() waits for interrupted queries to re
 READ_ONLY_REASON = "the store is open read-only (hvuaudit tui --read-only); restart without --read-only to change it"
 
 
-class _ReadWriteLock:
-    """Many readers or one writer; a waiting writer goes before new readers."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writing = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            self._cond.wait_for(lambda: not self._writing and self._readers == 0)
-            self._writers_waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
-
-
 class StoreSession:
     """Where the store is, how it is opened, and a thread-safe way to get cursors."""
 
@@ -71,7 +35,7 @@ class StoreSession:
         self.path = Path(db) if db is not None else default_db_path()
         self.read_only = read_only
         self._lock = threading.Lock()
-        self._access = _ReadWriteLock()
+        self._writing = threading.Lock()  # one write at a time; reads never wait
         self._con: duckdb.DuckDBPyConnection | None = None
         self._open_error: StoreError | None = None
         self._temp_views = False  # a read-only store from an older hvuaudit: views made per cursor
@@ -118,7 +82,7 @@ class StoreSession:
         """A cursor for one worker, closed when the block ends; ``write=True`` for core calls that write."""
         if write and self.read_only:
             raise StoreError(f"cannot write: {READ_ONLY_REASON}")
-        with self._access.writing() if write else self._access.reading():
+        with self._writing if write else nullcontext():
             cur = self._connection().cursor()
             self._live_cursors[cur] = write
             try:

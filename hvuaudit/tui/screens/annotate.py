@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, ProgressBar, Static, Tab, Tabs
 
 from hvuaudit.tui import bindings
+from hvuaudit.tui.messages import CoreFailed
 from hvuaudit.tui.screens.base import CoreScreen, reports_errors
 from hvuaudit.tui.screens.clips import has_graphical_browser
 from hvuaudit.tui.screens.modals import PromptModal, TextModal
@@ -67,20 +68,6 @@ class AnnotateScreen(CoreScreen):
             self.tag = tag
             self.clips = clips
 
-    class AnswerRecorded(Message):
-        def __init__(self, pair: dict, answer: str) -> None:
-            super().__init__()
-            self.pair = pair
-            self.answer = answer
-
-    class AnswerLost(Message):
-        """Saving failed: the pair goes back on the card (and the progress back down)."""
-
-        def __init__(self, pair: dict, *, new: bool) -> None:
-            super().__init__()
-            self.pair = pair
-            self.new = new
-
     class PreviousFound(Message):
         def __init__(self, previous: dict | None) -> None:
             super().__init__()
@@ -93,7 +80,6 @@ class AnnotateScreen(CoreScreen):
         self.answers: dict[tuple[str, str], str] = {}  # this session's answers, for "back"
         self.answered = 0  # of the category's queue, from the store when the queue is built, then counted here
         self.total = 0
-        self.saved = 0  # answers confirmed saved in this session
         self.progress_known = False  # answered / total arrive just after the queue
         self._answered_since_build = 0
         self.examples = pl.DataFrame()
@@ -206,28 +192,13 @@ class AnnotateScreen(CoreScreen):
             clips = clips_of_pair(cur, action, tag).head(EXAMPLES)
         self.post_fresh(self.ExamplesLoaded(action, tag, clips))
 
-    @work(thread=True, group="annotate-save")  # not exclusive: every answer must be saved
-    def save(self, annotator: str, pair: dict, answer: str, *, new: bool) -> None:
-        from hvuaudit.annotations import record_answer
-        from hvuaudit.tui.messages import CoreFailed
-
-        try:
-            with self.session.cursor(write=True) as cur:
-                record_answer(cur, annotator=annotator, action=pair["action"], tag=pair["tag"],
-                              category=pair["category"], answer=answer, source="tui")
-        except Exception as exc:  # noqa: BLE001 - shown to the user, and the pair is asked again
-            self.post_message(self.AnswerLost(pair, new=new))
-            self.post_message(CoreFailed(f"saving the answer for {pair['action']} × {pair['tag']}", exc))
-            return
-        self.post_message(self.AnswerRecorded(pair, answer))
-
     @work(thread=True, exclusive=True, group="annotate-back")
     @reports_errors("finding the previous answer")
-    def find_previous(self, annotator: str) -> None:
+    def find_previous(self, annotator: str, category: str, on_screen: list[tuple[str, str]]) -> None:
         from hvuaudit.annotations import previous_answer
 
         with self.session.cursor() as cur:
-            previous = previous_answer(cur, annotator)
+            previous = previous_answer(cur, annotator, category, exclude=on_screen)
         self.post_fresh(self.PreviousFound(previous))
 
     # ------------------------------------------------------------ handlers
@@ -253,33 +224,16 @@ class AnnotateScreen(CoreScreen):
         self.progress_known = True
         self._show_status()
 
-    @on(AnswerRecorded)
-    def answer_recorded(self, event: AnswerRecorded) -> None:
-        self.saved += 1
-
-    @on(AnswerLost)
-    def answer_lost(self, event: AnswerLost) -> None:
-        if event.new:
-            self.answers.pop((event.pair["action"], event.pair["tag"]), None)
-        if event.pair["category"] == self.category:
-            self.answered -= int(event.new)
-            self._answered_since_build -= int(event.new)
-            self.queue.insert(self.index, event.pair)
-            self._show_card()
-
     @on(PreviousFound)
     def show_previous(self, event: PreviousFound) -> None:
         previous = event.previous
         if not previous:
-            self.notify("Nothing to go back to: no answers yet.", markup=False)
+            self.notify(f"Nothing to go back to: no earlier {self.category} answers.", markup=False)
             return
-        if previous.get("category", self.category) != self.category:
-            self.notify(f"Your last answer was for the {previous['category']}s: press ] or [ to switch.",
-                        markup=False)
-            return
-        pair = {key: previous.get(key) for key in ("action", "tag", "category")}
-        self.answers[(pair["action"], pair["tag"])] = previous.get("answer", "")
-        self.queue.insert(self.index, {**pair, **{k: v for k, v in previous.items() if k not in pair}})
+        if previous["category"] != self.category:
+            return  # the category changed while it was looked up
+        self.answers[(previous["action"], previous["tag"])] = previous["answer"]
+        self.queue.insert(self.index, previous)  # a card like the queue's own: counts and ratio included
         self._show_card()
 
     @on(ExamplesLoaded)
@@ -376,19 +330,34 @@ class AnnotateScreen(CoreScreen):
             return
         key = (pair["action"], pair["tag"])
         new = key not in self.answers  # a first answer moves the progress; changing one does not
+        # Saved here, on the UI thread, before anything on screen moves: when the counter changes the
+        # answer is committed (durable in DuckDB's log), so a kill -9 right after loses nothing. It takes
+        # a few ms: a write waits for no read (see StoreSession.cursor), only for another write.
+        try:
+            self._save(pair, answer)
+        except Exception as exc:  # noqa: BLE001 - shown to the user; the card stays, to be answered again
+            self.post_message(CoreFailed(f"saving the answer for {pair['action']} × {pair['tag']}", exc))
+            return
         self.answers[key] = answer
         self.answered += int(new)
         self._answered_since_build += int(new)
-        self.save(self.app.annotator or "", pair, answer, new=new)
         self.index += 1
         self._show_card()
+
+    def _save(self, pair: dict, answer: str) -> None:
+        from hvuaudit.annotations import record_answer
+
+        with self.session.cursor(write=True) as cur:
+            record_answer(cur, annotator=self.app.annotator or "", action=pair["action"], tag=pair["tag"],
+                          category=pair["category"], answer=answer, source="tui")
 
     def action_back(self) -> None:
         if self.index > 0:
             self.index -= 1
             self._show_card()
         elif self.app.annotator:
-            self.find_previous(self.app.annotator)
+            on_screen = [(p["action"], p["tag"]) for p in self.queue if (p["action"], p["tag"]) in self.answers]
+            self.find_previous(self.app.annotator, self.category, on_screen)
 
     def action_guidelines(self) -> None:
         from hvuaudit.annotations import GUIDELINES
