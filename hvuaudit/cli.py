@@ -420,6 +420,12 @@ def split(ctx, variant, min_videos, val_fraction, primary_action, subset, out, f
 
     if out is None and not dry_run:
         raise click.UsageError("--out is required (or pass --dry-run to only print the report)")
+    if not dry_run:  # refuse a wrong --out before the store is even opened
+        from hvuaudit.splits import SPLIT_KIND
+        from hvuaudit.store import default_db_path
+        from hvucontracts.files import check_replaceable
+
+        check_replaceable(out, kind=SPLIT_KIND, force=force, protected=[db or default_db_path(), videos])
     params = SplitParams(variant=variant, min_videos=min_videos, val_fraction=val_fraction,
                          primary_action=primary_action, subset=subset,
                          videos=str(videos) if videos else None, name_template=name_template,

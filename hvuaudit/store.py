@@ -20,7 +20,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,7 +28,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from hvuaudit.errors import InputError, StoreError
+from hvuaudit.errors import InputError, StoreError, SystemRefusal
+from hvucontracts.errors import text_says_disk_full
 from hvucontracts.files import is_duckdb_file
 
 DEFAULT_DB = "hvu.duckdb"
@@ -208,7 +209,7 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None
     try:
         return _rows(con, sql, params)
     except duckdb.Error as exc:
-        raise StoreError(f"DuckDB raised an error: {str(exc).splitlines()[0]}") from exc
+        raise wrap_duckdb_error(exc, "DuckDB raised an error") from exc
 
 
 def run_query(con: duckdb.DuckDBPyConnection, name: str, **params) -> pl.DataFrame:
@@ -236,19 +237,37 @@ def run_query(con: duckdb.DuckDBPyConnection, name: str, **params) -> pl.DataFra
             "it up to date (hvuaudit tui without --read-only, or hvuaudit ingest with the same files)",
         ) from exc
     except duckdb.Error as exc:
-        raise StoreError(f"DuckDB raised an error in {name}.sql: {str(exc).splitlines()[0]}") from exc
+        raise wrap_duckdb_error(exc, f"DuckDB raised an error in {name}.sql") from exc
+
+
+def wrap_duckdb_error(exc: duckdb.Error, doing: str) -> StoreError | SystemRefusal:
+    """The user-facing error for a DuckDB error: a full disk is the machine's refusal (exit 7), the rest exit 4."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if text_says_disk_full(str(exc)):
+        return SystemRefusal(f"{doing}: {first}",
+                             hint="free some space on the store's disk and run the command again; the store is as it was")
+    return StoreError(f"{doing}: {first}")
 
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN … COMMIT, or ROLLBACK on any exception: the store is never left half-written."""
+    """BEGIN … COMMIT, or ROLLBACK on any exception: the store is never left half-written.
+
+    A COMMIT that fails (a full disk) is rolled back and raised as a user-facing error.
+    """
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
     except BaseException:
-        con.execute("ROLLBACK")
+        with suppress(duckdb.Error):  # a failed transaction may already be rolled back
+            con.execute("ROLLBACK")
         raise
-    con.execute("COMMIT")
+    try:
+        con.execute("COMMIT")
+    except duckdb.Error as exc:
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise wrap_duckdb_error(exc, "could not commit to the store") from exc
 
 
 def store_path(con: duckdb.DuckDBPyConnection) -> Path | None:

@@ -71,10 +71,16 @@ def _is_interruption(exc: BaseException) -> bool:
 
 
 def _paths(value: object) -> list[Path]:
+    """The paths a parameter value names: Path values, and text that names an existing file (``sql q.sql``)."""
+    if isinstance(value, tuple | list):
+        return [p for item in value for p in _paths(item)]
     if isinstance(value, Path):
         return [value]
-    if isinstance(value, tuple | list):
-        return [v for v in value if isinstance(v, Path)]
+    if isinstance(value, str) and value and "\n" not in value and len(value) < 4096:
+        try:
+            return [Path(value)] if Path(value).is_file() else []
+        except OSError:
+            return []
     return []
 
 
