@@ -350,3 +350,61 @@ def test_python_dash_m_trainer_runs_the_same_commands(tmp_path):
     )
     assert proc.returncode == 3, proc.stderr
     assert proc.stderr.startswith("error: split folder") and proc.stdout == ""
+
+
+# --------------------------------------------------------------------------- damaged artefacts
+@pytest.mark.parametrize("where", ["middle", "start", "end"])
+def test_a_damaged_checkpoint_is_refused_by_eval_and_resume(amt_run, tmp_path, where):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(amt_run, run)
+    for name in ("checkpoint.pt", "best.pt"):
+        data = bytearray((run / name).read_bytes())
+        at = {"middle": len(data) // 2, "start": 100, "end": len(data) - 500}[where]
+        for k in range(400 if where != "end" else 300):
+            data[at + k] ^= 0xFF
+        (run / name).write_bytes(bytes(data))
+    for args in (["eval", run, "--workers", "0", "--checkpoint", "last"], ["eval", run, "--workers", "0"],
+                 ["train", "--out", run, "--resume"]):
+        result = invoke(*args)
+        assert result.exit_code == 4, result.output
+        assert "damaged" in result.stderr and str(run) in result.stderr
+    assert not (run / "eval.json").exists() or (run / "eval.json").read_bytes() == (amt_run / "eval.json").read_bytes()
+
+
+def test_a_damaged_metrics_file_is_mended_on_resume_and_kept_aside(split, tmp_path):
+    run = tmp_path / "run"
+    assert train_cli(split[0], run, "--method", "baseline", "--epochs", "2", "--stop-after", "1").exit_code == 0
+    original = (run / "metrics.jsonl").read_bytes()
+    (run / "metrics.jsonl").write_bytes(original + b'{"epoch": 2, "lr": 0.0\xff\n')  # a write cut short
+    resumed = invoke("train", "--out", run, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "dropped 1 damaged line(s) (line 2)" in resumed.stderr
+    assert [line["epoch"] for line in read_metrics(run)] == [1, 2]
+    assert (run / "metrics.jsonl.damaged").read_bytes().startswith(original)
+    assert invoke("plot", "curves", run, "-o", tmp_path / "curves.png").exit_code == 0
+
+
+def test_an_eval_set_outside_the_split_folder_is_refused(tmp_path):
+    split_dir, _videos = make_split(tmp_path / "s", n_train=3, n_val=3)
+    secret = tmp_path / "elsewhere.csv"
+    secret.write_text((split_dir / "val.csv").read_text())
+    manifest = json.loads((split_dir / "manifest.json").read_text())
+    for bad in ("../elsewhere.csv", str(secret), "sub/../../elsewhere.csv"):
+        manifest["eval_sets"] = {"val": "val.csv", "leak": bad}
+        (split_dir / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(trainer_data.SplitError, match="outside the split folder"):
+            trainer_data.load_split(split_dir)
+
+
+def test_leftover_temporary_checkpoints_are_removed_at_the_next_save(split, tmp_path):
+    from hvucontracts.files import TMP_TAG
+
+    run = tmp_path / "run"
+    run.mkdir()
+    leftover = run / f".checkpoint.pt{TMP_TAG}killed"
+    leftover.write_bytes(b"half a checkpoint")
+    assert train_cli(split[0], run, "--method", "baseline", "--epochs", "1").exit_code == 0
+    assert not leftover.exists()
+    assert not [p for p in run.iterdir() if TMP_TAG in p.name]
