@@ -11,6 +11,7 @@ split from the store and checks the invariants. No per-clip Python loops.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +26,6 @@ from hvucontracts.files import (
     check_replaceable,
     make_staging_dir,
     read_json,
-    remove_owned,
     remove_stale_staging,
     replace_folder,
     write_bytes_atomically,
@@ -289,8 +289,9 @@ def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path,
                          hint="the store must be writable: close other processes using it (a TUI?)") from exc
     finally:
         con.unregister("split_members_frame")
-        if staging.exists():
-            remove_owned(staging)
+        # A fresh folder that only this call knows: whatever is still in it (a write cut short by a full
+        # disk may leave it without its marker) is ours to delete.
+        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

@@ -16,7 +16,7 @@ scaled by the number of processes, and only rank 0 writes. Never imports ``hvuau
 
 from __future__ import annotations
 
-import errno
+import io
 import json
 import math
 import random
@@ -35,7 +35,6 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from hvucontracts.errors import text_says_disk_full
 from hvucontracts.files import write_atomically, write_json_atomically, write_text_atomically
 from trainer.config import ConfigError, TrainConfig, diff_for_resume, resolve_config
 from trainer.data import (
@@ -113,17 +112,15 @@ def code_version() -> str:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save through :func:`hvucontracts.files.write_atomically` (a full disk becomes exit 7)."""
+    """torch.save through :func:`hvucontracts.files.write_atomically` (a full disk becomes exit 7).
 
-    def save(tmp: Path) -> None:
-        try:
-            torch.save(obj, tmp)
-        except RuntimeError as exc:  # torch reports a failed write (ENOSPC) without an errno
-            if text_says_disk_full(str(exc)):
-                raise OSError(errno.ENOSPC, "no space left on device", str(path)) from exc
-            raise
-
-    write_atomically(path, save, doing=f"could not save {path}")
+    The checkpoint is serialised in memory first and then written by Python: torch's own
+    file writer reports a full disk as an opaque RuntimeError ("iostream error", "unexpected
+    pos"), Python's as OSError(ENOSPC). The cost is one checkpoint's size of memory.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomically(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()), doing=f"could not save {path}")
 
 
 def write_json_atomic(data: Any, path: Path) -> None:

@@ -1,7 +1,9 @@
 -- Problems in the staged categories file, and conflicts with categories already stored.
 CREATE OR REPLACE TEMP TABLE staged_categories AS
-SELECT l.line, c.Tag AS tag, c.Category AS category
-FROM raw_categories c JOIN record_lines l ON l.record = c.rowid - (SELECT min(rowid) FROM raw_categories);
+WITH numbered AS (
+    SELECT c.rowid - (SELECT min(rowid) FROM raw_categories) AS record, c.Tag, c.Category FROM raw_categories c
+)
+SELECT l.line, n.Tag AS tag, n.Category AS category FROM numbered n JOIN record_lines l USING (record);
 SELECT line, problem FROM (
     SELECT line, 'the Tag field is empty' AS problem
     FROM staged_categories WHERE tag IS NULL OR trim(tag) = ''
