@@ -418,3 +418,34 @@ def test_outputs_follow_the_umask(tiny_store, tmp_path, mask, file_mode, dir_mod
     for path in [tmp_path / "nca.csv", tmp_path / "tasks.json", *(tmp_path / "si2").iterdir()]:
         assert stat.S_IMODE(path.stat().st_mode) == file_mode, path
     assert stat.S_IMODE((tmp_path / "si2").stat().st_mode) == dir_mode
+
+
+# --------------------------------------------------------------------------- damaged hvuaudit files
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe", b"[1, 2]"])
+def test_a_damaged_manifest_is_a_message_not_a_traceback(tiny_store, tmp_path, content):
+    out = tmp_path / "si2"
+    assert _split(tiny_store, out).exit_code == 0
+    (out / "manifest.json").write_bytes(content)
+    result = run("split", "verify", out, "--db", tiny_store)
+    assert result.exit_code == 3, result.output
+    assert "manifest.json" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe"])
+def test_a_damaged_demo_json_is_a_message_and_nothing_is_deleted(tmp_path, content):
+    pytest.importorskip("torch")
+    pytest.importorskip("av")
+    pytest.importorskip("sklearn")
+    from hvucontracts.files import write_owner_marker
+
+    folder = tmp_path / "demo"
+    write_owner_marker(folder, "demo", ["demo.json", "REPORT.md", "results.json"], ["runs"])
+    (folder / "demo.json").write_bytes(content)
+    (folder / "REPORT.md").write_text("the report")
+    before = tree(folder)
+    result = run("demo", "--out", folder, "--quick")
+    assert result.exit_code == 3, result.output
+    assert "demo.json" in result.output and "--force" in result.output
+    assert tree(folder) == before
