@@ -32,6 +32,7 @@ demo: install
 bench: install
 	$(PY) bench/store.py
 	$(PY) bench/dcorr.py
+	$(PY) bench/annotate_import.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
