@@ -592,6 +592,104 @@ async def test_annotate_three_pairs_saves_each_and_resumes(store):
         assert (screen.current["action"], screen.current["tag"]) == first_three[2]
 
 
+@pilot_test
+async def test_back_past_the_first_answer_walks_the_history_with_full_cards(store):
+    app = make_app(store, read_only=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "4")
+        await type_text(pilot, "bob")
+        await press(pilot, "enter")
+        screen = app.screen
+        answered = [(p["action"], p["tag"]) for p in screen.queue[:3]]
+        await press(pilot, "y", "n", "u")
+    app = make_app(store, read_only=False)  # a new session: the history is in the store only
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "4")
+        await type_text(pilot, "bob")
+        await press(pilot, "enter")
+        screen = app.screen
+        for expected in reversed(answered):  # b, b, b: each further back, never the same pair twice
+            await press(pilot, "b")
+            assert (screen.current["action"], screen.current["tag"]) == expected
+            text = screen_text(app)
+            assert "– clips together" not in text and "NCA ratio" in text
+        await press(pilot, "b")  # nothing further back
+        assert (screen.current["action"], screen.current["tag"]) == answered[0]
+        before = screen.index
+        await press(pilot, "n")  # answering a revisited card moves on
+        assert screen.index == before + 1
+        assert (screen.current["action"], screen.current["tag"]) == answered[1]
+
+
+@pilot_test
+async def test_an_answer_is_in_the_store_when_the_counter_moves(store):
+    app = make_app(store, read_only=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "4")
+        await type_text(pilot, "carol")
+        await press(pilot, "enter")
+        screen = app.screen
+        screen.action_answer("necessary")  # the key's action, run directly: no worker, no wait
+        assert screen.answered == 1
+        with screen.session.cursor() as cur:  # another transaction: it sees only what was committed
+            assert cur.execute("SELECT count(*) FROM annotation_events WHERE annotator = 'carol'").fetchone()[0] == 1
+
+
+@pilot_test
+async def test_q_quits_from_the_annotate_screen(store):
+    app = make_app(store, read_only=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "4")
+        await type_text(pilot, "dave")
+        await press(pilot, "enter")
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0 and not app.is_running
+
+
+def _burst(app: HvuauditApp, keys: list[tuple[str, str | None]]) -> None:
+    """Keys as a fast typist or tmux sends them: all queued before the app handles the first."""
+    from textual import events
+
+    for key, character in keys:
+        app._driver.send_message(events.Key(key, character))
+
+
+@pilot_test
+async def test_keys_typed_right_after_a_screen_key_reach_the_new_screen(store):
+    app = make_app(store, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        _burst(app, [("3", "3"), ("t", "t"), ("0", "0"), ("full_stop", "."), ("3", "3"), ("5", "5"), ("enter", "\r")])
+        await settle(pilot)
+        assert isinstance(app.screen, NcaScreen)
+        assert app.threshold == 0.35
+
+
+@pilot_test
+async def test_every_key_typed_into_a_field_arrives_before_the_function_key(store, tmp_path):
+    app = make_app(store, read_only=False)
+    out = tmp_path / "o" / "si2_tuned"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "5")
+        screen = app.screen
+        screen.query_one("#min-videos", Input).value = "3"
+        field = screen.query_one("#out", Input)
+        screen.set_focus(field)
+        field.value = ""
+        await settle(pilot)
+        names = {"/": "slash", "_": "underscore", "-": "minus", ".": "full_stop"}
+        _burst(app, [(names.get(c, c), c) for c in str(out)] + [("f6", None)])
+        await settle(pilot)
+        await settle(pilot)
+    assert (out / "manifest.json").is_file(), sorted(p.name for p in out.parent.iterdir()) if out.parent.exists() else []
+
+
 # ------------------------------------------------------------------ splits
 
 

@@ -120,6 +120,20 @@ class HvuauditApp(App[None]):
 
     # ------------------------------------------------------------ navigation
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "switch_mode" and isinstance(self.focused, Input | TextArea):
+            return False  # a digit typed into a field is text, not a screen key
+        return True
+
+    async def action_switch_mode(self, mode: str) -> None:
+        """Switch screens and wait until the new one is mounted.
+
+        Textual's own action does not wait: the keys typed right after a screen key (``3 t 0.35``)
+        then reach a screen that has no widgets yet, and are lost or act as global keys. Awaited
+        here, the app handles the next key only once the new screen can take it.
+        """
+        await self.switch_mode(mode)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())

@@ -19,8 +19,12 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
 )
 
 APP = [
+    # priority: taken before the key is handed to the focused widget, and the switch is awaited
+    # (HvuauditApp.action_switch_mode), so that keys typed right after it ("3 t 0.35") reach the new
+    # screen. In a text field the digits are text (HvuauditApp.check_action).
     *[
-        Binding(str(i), f"switch_mode('{mode}')", label) for i, (mode, label, _about) in enumerate(SCREENS, start=1)
+        Binding(str(i), f"switch_mode('{mode}')", label, priority=True)
+        for i, (mode, label, _about) in enumerate(SCREENS, start=1)
     ],
     Binding("question_mark", "help", "Help", key_display="?"),
     Binding("f1", "help", "Help", show=False),

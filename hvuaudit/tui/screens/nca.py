@@ -95,7 +95,9 @@ class NcaScreen(CoreScreen):
     def on_mount(self) -> None:
         self.query_one("#threshold", Input).value = f"{self.app.threshold:g}"
         self.watch(self.app, "threshold", self._threshold_changed, init=False)
-        self.query_one("#nca-table", FrameTable).focus()
+        # set_focus now, not focus() (which waits a turn and would take the focus back from the
+        # threshold field when `t` and digits are typed the moment the screen opens)
+        self.set_focus(self.query_one("#nca-table", FrameTable))
         self.reload()
 
     def reload(self) -> None:
