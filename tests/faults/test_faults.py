@@ -231,6 +231,59 @@ def test_a_full_disk_during_training(small_disk, tmp_path):
 # --------------------------------------------------------------------------- a second writer
 
 
+@pytest.mark.parametrize("holder_mode", ["read-write", "read-only"])
+def test_a_writer_is_told_who_holds_the_store(tiny_store, holder_mode):
+    before = fingerprint(tiny_store)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro'); "
+         "print('ready', flush=True); time.sleep(60)", str(tiny_store), "ro" if holder_mode == "read-only" else "rw"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        refused = run("annotate", "import", FIXTURES / "categories.csv", "--db", tiny_store)
+        assert refused.returncode == 4, refused.stderr
+        assert f"PID {holder.pid}" in refused.stderr and "even with --read-only" in refused.stderr
+        if holder_mode == "read-write":
+            reader = run("stats", "--db", tiny_store)
+            assert reader.returncode == 4 and "has the store open for writing" in reader.stderr
+        else:
+            assert run("stats", "--db", tiny_store).returncode == 0  # readers share the store
+    finally:
+        holder.kill()
+        holder.wait()
+    assert fingerprint(tiny_store) == before
+
+
+def test_pool_workers_end_with_a_killed_parent(tmp_path):
+    """demo and synth videos render and train in worker processes: kill -9 the parent, and none is left."""
+    pids = tmp_path / "pids"
+    parent = subprocess.Popen([sys.executable, "-c", f"""
+import os, time
+from concurrent.futures import ProcessPoolExecutor
+from hvucontracts.process import die_with_parent
+
+def work(_):
+    with open({str(pids)!r}, "a") as fh:
+        fh.write(f"{{os.getpid()}}\\n")
+    time.sleep(60)
+
+with ProcessPoolExecutor(max_workers=2, initializer=die_with_parent) as pool:
+    list(pool.map(work, range(2)))
+"""], env=environment())
+    deadline = time.monotonic() + 30
+    while (not pids.exists() or len(pids.read_text().split()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = [int(p) for p in pids.read_text().split()]
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+             and b"zombie" not in Path(f"/proc/{pid}/status").read_bytes().lower()]
+    assert not alive, f"orphaned workers still running: {alive}"
+
+
 @pytest.mark.parametrize("command", [
     ["ingest", FIXTURES / "HVU_Val_tiny.csv", "--categories", CATEGORIES],
     ["annotate", "import", FIXTURES / "categories.csv"],
