@@ -100,7 +100,14 @@ def open_store(
         con = duckdb.connect(str(db), read_only=read_only)
     except duckdb.Error as exc:
         text = str(exc)
-        if "lock" in text.lower():
+        writer = store_writer_version(db)
+        if "newer version of duckdb" in text.lower() or "version number" in text.lower():
+            raise StoreError(
+                f"cannot open store {db}: it was written by DuckDB {writer or 'of a newer storage format'}, "
+                f"and the installed DuckDB {duckdb.__version__} cannot read its storage format",
+                hint="upgrade DuckDB where you run hvuaudit: pip install --upgrade duckdb",
+            ) from exc
+        if "could not set lock" in text.lower() or "conflicting lock" in text.lower():
             holder = re.search(r"\(PID (\d+)\)", text)
             who = f"another process (PID {holder.group(1)})" if holder else "another process"
             if read_only:
@@ -110,6 +117,8 @@ def open_store(
             else:
                 hint = (f"{who} has the store open (for reading or for writing: a TUI, even with --read-only, "
                         "a query, an annotation session). Writing needs the store to itself: close the other one first")
+        elif "corrupt" in text.lower() or "checksum" in text.lower():
+            hint = "the store file is damaged: restore it from a copy, or rebuild it with hvuaudit ingest"
         elif "connection" in text.lower():
             hint = "this process already has the store open in another mode"
         else:
@@ -124,12 +133,27 @@ def open_store(
             con.execute(load_sql("internal/schema"))
             create_views(con)
             run_query(con, "internal/set_meta", key="views_sha256", value=views_fingerprint())
+            run_query(con, "internal/set_meta", key="duckdb_version", value=duckdb.__version__)
         elif has_stale_views(con):
             create_views(con, temporary=True)
     except BaseException:
         con.close()
         raise
     return con
+
+
+def store_writer_version(db: Path) -> str | None:
+    """The DuckDB version recorded in the store file's header (e.g. "2.0.1"), None when it has none.
+
+    Readable whatever the installed DuckDB: it is what a too-old DuckDB cannot tell the user.
+    """
+    try:
+        with open(db, "rb") as handle:
+            head = handle.read(256)
+    except OSError:
+        return None
+    found = re.search(rb"v(\d+\.\d+\.\d+[\w.-]*)\x00", head[12:])
+    return found.group(1).decode("ascii", "replace") if found else None
 
 
 def views_fingerprint() -> str:

@@ -449,3 +449,47 @@ def test_a_damaged_demo_json_is_a_message_and_nothing_is_deleted(tmp_path, conte
     assert result.exit_code == 3, result.output
     assert "demo.json" in result.output and "--force" in result.output
     assert tree(folder) == before
+
+
+# --------------------------------------------------------------------------- the store knows its engine
+
+
+def test_the_store_records_the_duckdb_that_wrote_it(tiny_store):
+    from hvuaudit.store import store_writer_version
+
+    assert store_writer_version(tiny_store) == duckdb.__version__  # in the file's own header
+    with duckdb.connect(str(tiny_store), read_only=True) as con:
+        recorded = con.execute("SELECT value FROM store_meta WHERE key = 'duckdb_version'").fetchall()
+    assert recorded == [(duckdb.__version__,)]
+
+
+def test_a_store_from_a_newer_duckdb_names_both_versions(tiny_store, monkeypatch):
+    """Simulated: the installed DuckDB refuses the file with the message DuckDB 1.4.1 gives for a 2.x store."""
+    data = bytearray(tiny_store.read_bytes())
+    at = data.find(f"v{duckdb.__version__}".encode())
+    assert at > 0
+    data[at:at + len(duckdb.__version__) + 1] = b"v9.9.9".ljust(len(duckdb.__version__) + 1, b"\0")
+    tiny_store.write_bytes(bytes(data))
+    real_connect = duckdb.connect
+
+    def older_duckdb(path, *args, **kwargs):
+        if str(path) == str(tiny_store):
+            raise duckdb.IOException(
+                "IO Error: Trying to read a database file with version number 999, but we can only read versions "
+                "between 64 and 67.\nThe database file was created with an newer version of DuckDB.")
+        return real_connect(path, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", older_duckdb)
+    result = run("stats", "--db", tiny_store)
+    assert result.exit_code == 4, result.output
+    assert "written by DuckDB 9.9.9" in result.output and f"installed DuckDB {duckdb.__version__}" in result.output
+    assert "pip install --upgrade duckdb" in result.output and "Traceback" not in result.output
+
+
+def test_a_damaged_store_header_is_not_called_a_lock(tiny_store):
+    data = bytearray(tiny_store.read_bytes())
+    data[20:28] = b"\x01" * 8  # inside the checksummed main header
+    tiny_store.write_bytes(bytes(data))
+    result = run("stats", "--db", tiny_store)
+    assert result.exit_code == 4, result.output
+    assert "damaged" in result.output and "another process" not in result.output

@@ -11,8 +11,11 @@ WITH keyed AS (
     FROM keyed k
     JOIN clips c ON c.youtube_id = k.youtube_id AND c.time_start = k.time_start AND c.time_end = k.time_end
 )
-SELECT *, false AS in_store FROM dup_in_call
-UNION ALL
-SELECT *, true FROM dup_in_store
-ORDER BY file_indexes[1], lines[1]
+SELECT *, file_indexes[1] AS first_file, lines[1] AS first_line FROM (
+    SELECT *, false AS in_store FROM dup_in_call
+    UNION ALL
+    SELECT *, true FROM dup_in_store
+)
+-- ordered by plain columns: DuckDB before 2.0 cannot ORDER BY a list element of a UNION
+ORDER BY first_file, first_line
 LIMIT 5
