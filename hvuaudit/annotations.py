@@ -233,7 +233,7 @@ class ImportSummary:
 
     def one_line(self) -> str:
         return (f"imported {self.added} new answer(s), {self.updated} newer answer(s) replaced older ones, "
-                f"{self.unchanged} already present, {self.kept} older answer(s) ignored; {len(self.conflicts)} conflict(s)")
+                f"{self.unchanged} already present, {self.kept} answer(s) not newer than the stored one ignored; {len(self.conflicts)} conflict(s)")
 
 
 def _exchange_text(path: Path) -> str:

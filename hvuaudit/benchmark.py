@@ -432,12 +432,14 @@ def generate_benchmark(
     out = Path(out_dir)
     if check_replaceable(out, kind=BENCHMARK_KIND, force=force):
         remove_owned(out)
-    # The marker first, so that a benchmark cut short by a kill can be replaced with --force.
-    write_owner_marker(out, BENCHMARK_KIND, [*FILE_NAMES.values(), CATEGORIES_FILE, "benchmark.json"], ["videos"])
+    plan = plan_clips(config)
+    # The marker first, naming every file to come, so that a benchmark cut short by a kill can be
+    # replaced with --force, and a file a user adds (even among the videos) is never deleted.
+    clips = [f"videos/{clip_filename(spec, config)}" for spec in plan]
+    write_owner_marker(out, BENCHMARK_KIND, [*FILE_NAMES.values(), CATEGORIES_FILE, "benchmark.json", *clips])
     videos = out / "videos"
     videos.mkdir(parents=True, exist_ok=True)
 
-    plan = plan_clips(config)
     chunk = 64
     chunks = [plan[k:k + chunk] for k in range(0, len(plan), chunk)]
     if workers == 1:

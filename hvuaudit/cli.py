@@ -625,7 +625,9 @@ def annotate_import(files, db):
         click.echo(
             f"conflict: {conflict['annotator']} {conflict['action']} / {conflict['tag']}: "
             f"{conflict['current_answer']} ({conflict['current_answered_at']}) vs {conflict['answer']} "
-            f"({conflict['answered_at']}) -> kept the newer", err=True)
+            f"({conflict['answered_at']}) -> "
+            + ("kept the stored one (equal answered_at)" if conflict["answered_at"] == conflict["current_answered_at"]
+               else "kept the newer"), err=True)
     click.echo(summary.one_line(), err=True)
 
 
@@ -692,7 +694,8 @@ def synth():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share written to HVU_Val_Synth.csv.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-def synth_annotations(clips, seed, val_fraction, out):
+@click.option("--force", is_flag=True, help="Replace synthetic annotations already in --out (nothing else).")
+def synth_annotations(clips, seed, val_fraction, out, force):
     """Write synthetic annotations + categories in exactly the HVU v1.0 format.
 
     \b
@@ -702,7 +705,7 @@ def synth_annotations(clips, seed, val_fraction, out):
     """
     from hvuaudit.synthetic import SynthConfig, generate_annotations
 
-    files = generate_annotations(SynthConfig(clips=clips, seed=seed, val_fraction=val_fraction), out)
+    files = generate_annotations(SynthConfig(clips=clips, seed=seed, val_fraction=val_fraction), out, force=force)
     for path in [*files.annotations, files.categories]:
         click.echo(str(path))
     click.echo(f"wrote {files.clips:,} clips to {out}", err=True)

@@ -37,6 +37,7 @@ from pathlib import Path
 from hvuaudit.benchmark import BenchmarkConfig, generate_benchmark, read_benchmark, require_modules
 from hvuaudit.errors import ConflictError, ExitCode, HvuauditError, InputError
 from hvucontracts.files import (
+    adopt_files,
     check_replaceable,
     read_json,
     read_owner_marker,
@@ -151,27 +152,30 @@ def run_demo(out: Path | str, settings: DemoSettings, *, jobs: int = 2, force: b
         raise InputError(f"--jobs must be at least 1 (got {jobs})")
     require_modules("av", "torch", "sklearn")
     _prepare_out(out, settings, force=force)
+
+    def step(number: int, title: str):
+        return _step(log, number, title, after=lambda: _adopt_outputs(out, settings))
     mode = "quick" if settings.quick else "full"
     log(f"hvuaudit demo ({mode}): {len(settings.seeds)} seed(s), {settings.clips:,} biased training clips, "
         f"{settings.epochs} epochs, {jobs} training process(es), about {expected_minutes(settings, jobs)} min → {out}/")
 
     facts: dict[int, dict] = {seed: {} for seed in settings.seeds}
-    with _step(log, 1, "generate the clips"):
+    with step(1, "generate the clips"):
         for seed in settings.seeds:
             facts[seed]["benchmark"] = _generate(out, settings, seed, jobs, log)
-    with _step(log, 2, "ingest them into a store"):
+    with step(2, "ingest them into a store"):
         for seed in settings.seeds:
             _ingest(out, seed, facts[seed]["benchmark"], log)
-    with _step(log, 3, "NCA: which categories are necessary → task roles"):
+    with step(3, "NCA: which categories are necessary → task roles"):
         for seed in settings.seeds:
             facts[seed]["nca"] = _nca(out, seed, log)
-    with _step(log, 4, "SI-2 split (and the control split)"):
+    with step(4, "SI-2 split (and the control split)"):
         for seed in settings.seeds:
             facts[seed]["split"] = _split(out, settings, seed, facts[seed]["benchmark"], log)
     train_jobs = plan_jobs(out, settings)
-    with _step(log, 5, f"train and (6) evaluate {len(train_jobs)} runs"):
+    with step(5, f"train and (6) evaluate {len(train_jobs)} runs"):
         _run_jobs(train_jobs, jobs, log)
-    with _step(log, 7, "report"):
+    with step(7, "report"):
         summary = summarise(out, settings, train_jobs, facts)
         summary["figures"] = _figures(out, settings, log)
         summary["seconds"] = round(time.perf_counter() - started, 1)
@@ -181,16 +185,18 @@ def run_demo(out: Path | str, settings: DemoSettings, *, jobs: int = 2, force: b
 
 
 @contextlib.contextmanager
-def _step(log: Log, number: int, title: str):
+def _step(log: Log, number: int, title: str, *, after: Callable[[], None]):
     log(f"[{number}/7] {title}")
     started = time.perf_counter()
     yield
+    after()  # the step's files join the demo folder's marker
     log(f"    ({time.perf_counter() - started:.1f} s)")
 
 
-# What a demo folder holds; its ownership marker lists these, so --force deletes nothing else.
+# What a demo folder holds: these files, and the folders each step fills (listed file by file in the
+# ownership marker once the step is done), so --force deletes nothing else.
 DEMO_FILES = ("demo.json", "REPORT.md", "results.json")
-DEMO_TREES = ("runs", "logs", "analysis", "figures")
+DEMO_FOLDERS = ("runs", "logs", "analysis", "figures")
 
 
 def _prepare_out(out: Path, settings: DemoSettings, *, force: bool) -> None:
@@ -211,9 +217,14 @@ def _prepare_out(out: Path, settings: DemoSettings, *, force: bool) -> None:
         if read_json(marker, "demo description", hint=hint) != wanted:
             raise ConflictError(f"{out} holds a demo with other settings ({marker})",
                                 hint="pass --force to start it over, or choose another --out")
-    trees = [*DEMO_TREES, *(_seed_dir(out, seed).name for seed in settings.seeds)]
-    write_owner_marker(out, DEMO_KIND, DEMO_FILES, trees)
+    owned = read_owner_marker(out)
+    write_owner_marker(out, DEMO_KIND, [*DEMO_FILES, *(owned["files"] if owned else [])])
     write_json_atomically(marker, wanted)
+
+
+def _adopt_outputs(out: Path, settings: DemoSettings) -> None:
+    """Add what the steps wrote so far to the demo folder's marker (a file added later stays foreign)."""
+    adopt_files(out, [*DEMO_FOLDERS, *(_seed_dir(out, seed).name for seed in settings.seeds)])
 
 
 def _seed_dir(out: Path, seed: int) -> Path:

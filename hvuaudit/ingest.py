@@ -256,6 +256,9 @@ def ingest(
     paths = [Path(f) for f in files]
     if not paths:
         raise InputError("no annotation files given", hint="hvuaudit ingest HVU_Val_V1.0.csv --categories CATS.csv")
+    for path in paths:  # a missing file is the first thing to say, before its name is read for the subset
+        if not path.exists():
+            raise InputError(f"{path}: no such file", hint="check the path (relative paths start from the current folder)")
     subsets = [subset or subset_from_name(p) for p in paths]
     step("checking files")
     scans = [scan_csv(p, ANNOTATION_COLUMNS) for p in paths]

@@ -67,6 +67,7 @@ def emit_table(frame: pl.DataFrame, fmt: str, output: Path | None = None, *, tit
         raise InputError("--format parquet needs --output PATH (parquet is binary)")
     flat = frame.with_columns(
         [pl.col(n).list.eval(pl.element().cast(pl.String)).list.join("|") for n, t in frame.schema.items() if t == pl.List]
+        + [pl.col(n).bin.encode("hex") for n, t in frame.schema.items() if t == pl.Binary]  # CSV has no bytes
     ) if fmt == "csv" else frame
     if output is not None:
         writers = {

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from hvuaudit.errors import InputError
+from hvucontracts.files import check_replaceable, remove_owned, write_atomically, write_owner_marker
 
 _ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
 
@@ -55,14 +56,24 @@ def _zipf_choice(rng: np.random.Generator, n_items: int, size: int, exponent: fl
     return rng.choice(n_items, size=size, p=weights / weights.sum())
 
 
-def generate_annotations(config: SynthConfig, out_dir: Path | str) -> SynthFiles:
-    """Write the categories CSV and train/val annotation CSVs into ``out_dir``."""
+SYNTH_KIND = "synthetic annotations"  # the kind in the output folder's ownership marker
+SYNTH_FILES = ("HVU_Train_Synth.csv", "HVU_Val_Synth.csv", "HVU_Tags_Categories_Synth.csv")
+
+
+def generate_annotations(config: SynthConfig, out_dir: Path | str, *, force: bool = False) -> SynthFiles:
+    """Write the categories CSV and train/val annotation CSVs into ``out_dir``.
+
+    ``out_dir`` must be absent or empty, or (with ``force``) a folder of synthetic
+    annotations that this function wrote and that holds nothing else.
+    """
     if config.clips < 1:
         raise InputError(f"--clips must be at least 1 (got {config.clips})")
     if not 0.0 <= config.val_fraction < 1.0:
         raise InputError(f"--val-fraction must be in [0, 1) (got {config.val_fraction})")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if check_replaceable(out, kind=SYNTH_KIND, force=force):
+        remove_owned(out)
+    write_owner_marker(out, SYNTH_KIND, SYNTH_FILES)
     rng = np.random.default_rng(config.seed)
     n = config.clips
 
@@ -149,19 +160,20 @@ def generate_annotations(config: SynthConfig, out_dir: Path | str) -> SynthFiles
     table = clips.join(tags_per_clip, on="clip", how="inner").sort("clip")
 
     def write(frame: pl.DataFrame, path: Path) -> Path:
-        frame.select(
+        rows = frame.select(
             "Tags",
             "youtube_id",
             pl.col("time_start").map_elements(_hvu_time, return_dtype=pl.String),
             pl.col("time_end").map_elements(_hvu_time, return_dtype=pl.String),
-        ).write_csv(path)
+        )
+        write_atomically(path, rows.write_csv)
         return path
 
     files = [write(table.filter(~pl.col("val")), out / "HVU_Train_Synth.csv")]
     if config.val_fraction > 0:
         files.append(write(table.filter(pl.col("val")), out / "HVU_Val_Synth.csv"))
     categories_path = out / "HVU_Tags_Categories_Synth.csv"
-    pl.DataFrame({"Tag": vocabulary, "Category": categories}).write_csv(categories_path)
+    write_atomically(categories_path, pl.DataFrame({"Tag": vocabulary, "Category": categories}).write_csv)
     return SynthFiles(annotations=files, categories=categories_path, clips=table.height)
 
 

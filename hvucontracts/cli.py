@@ -104,8 +104,8 @@ def protect_outputs(command: click.Command, protected: Callable[[dict], Iterable
         if outputs:
             inputs = [p for name, value in kwargs.items() if name not in OUTPUT_PARAMS for p in _paths(value)]
             inputs += list(protected(kwargs)) if protected else []
-            for output in outputs:
-                refuse_overwriting(output, inputs)
+            for k, output in enumerate(outputs):
+                refuse_overwriting(output, inputs + outputs[:k])  # nor one output onto another
         return callback(*args, **kwargs)
 
     guarded._outputs_protected = True  # type: ignore[attr-defined]

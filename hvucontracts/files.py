@@ -11,7 +11,7 @@ promises hold everywhere (README, section Conventions):
   files of :mod:`tempfile` are 0600 and would otherwise stay so.
 * **--force replaces only what hvuaudit made.** A folder that hvuaudit may later
   replace carries a marker, ``.hvuaudit-owned.json``, written *before* its contents,
-  that lists the files and sub-trees it put there. :func:`check_replaceable` accepts a
+  that lists every file it put there (relative paths inside the folder, nothing else). :func:`check_replaceable` accepts a
   folder only when the marker is valid and nothing else is in it; anything else is
   refused with a list of what is there. No command may ever replace or delete ``/``,
   the home folder, the current folder, or a folder that holds the store or the videos
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -78,6 +77,7 @@ def write_atomically(path: Path | str, writer: Callable[[Path], Any], *, doing: 
     left as it was.
     """
     path = Path(path)
+    refuse_special(path)
     remove_leftovers(path)
     tmp = temporary_sibling(path)
     try:
@@ -126,8 +126,25 @@ def read_json(path: Path | str, what: str, hint: str | None = None) -> Any:
 DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 
 
+def refuse_special(path: Path | str) -> None:
+    """Refuse (exit 5) to replace anything but a regular file: a symbolic link, a device, a FIFO, a socket.
+
+    Renaming over them would turn ``/dev/null`` or a link into a plain file (and open a FIFO to
+    check it would hang): give a regular file's path, or leave ``-o`` out to write to stdout.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        raise ConflictError(f"refused to write {path}: it is a symbolic link (to {os.readlink(path)})",
+                            hint="give the path of a regular file (the link's target, for instance)")
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise ConflictError(f"refused to write {path}: it is not a regular file (a device, FIFO or socket)",
+                            hint="give the path of a regular file, or leave -o out to write to stdout")
+
+
 def is_duckdb_file(path: Path | str) -> bool:
-    """True when ``path`` is a file that starts like a DuckDB database."""
+    """True when ``path`` is a regular file that starts like a DuckDB database (never opens anything else)."""
+    if not Path(path).is_file():
+        return False
     try:
         with open(path, "rb") as handle:
             head = handle.read(12)
@@ -146,14 +163,16 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def refuse_overwriting(output: Path | str, inputs: Iterable[Path | str | None]) -> None:
-    """Refuse (exit 5) an output file that is one of the command's inputs, the store, its log, or any DuckDB file."""
+    """Refuse (exit 5) an output file that is one of the command's inputs, the store, its log, any DuckDB
+    file, or not a regular file."""
     output = Path(output)
     for item in inputs:
         if item is not None and _same_file(output, Path(item)):
             raise ConflictError(
-                f"refused to write {output}: it is {item}, which this command reads",
+                f"refused to write {output}: it is {item}, which this command also reads or writes",
                 hint="choose another --output; an output never replaces the store, its .wal or an input file",
             )
+    refuse_special(output)
     if is_duckdb_file(output):
         raise ConflictError(f"refused to write {output}: it is a DuckDB store",
                             hint="choose another --output; an output never replaces a store")
@@ -185,20 +204,28 @@ def refuse_protected(folder: Path | str, protected: Iterable[Path | str | None] 
 # --------------------------------------------------------------------------- owned folders
 
 
-def owner_marker(kind: str, files: Iterable[str], trees: Iterable[str] = ()) -> bytes:
-    """The bytes of a folder's ownership marker (write it first, before the listed files)."""
-    doc = {"format": OWNER_FORMAT, "tool": OWNER_TOOL, "kind": kind,
-           "files": sorted(set(files)), "trees": sorted(set(trees))}
+def owner_marker(kind: str, files: Iterable[str]) -> bytes:
+    """The bytes of a folder's ownership marker: every file it may hold, as a relative path."""
+    doc = {"format": OWNER_FORMAT, "tool": OWNER_TOOL, "kind": kind, "files": sorted(set(files))}
     return (json.dumps(doc, indent=2) + "\n").encode("utf-8")
 
 
-def write_owner_marker(folder: Path, kind: str, files: Iterable[str], trees: Iterable[str] = ()) -> None:
+def write_owner_marker(folder: Path, kind: str, files: Iterable[str]) -> None:
+    """Write (or rewrite) the marker of ``folder``; write it before the files it lists."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomically(folder / OWNER_FILE, owner_marker(kind, files, trees))
+    write_bytes_atomically(folder / OWNER_FILE, owner_marker(kind, files))
+
+
+def _inside(entry: object) -> bool:
+    """A marker entry must be a plain relative path inside its folder: no "/..." , no "..", no "\\"."""
+    if not isinstance(entry, str) or not entry or entry.startswith("/") or "\\" in entry or "\x00" in entry:
+        return False
+    return all(part not in ("", ".", "..") for part in entry.split("/"))
 
 
 def read_owner_marker(folder: Path) -> dict | None:
-    """The marker of a folder hvuaudit made, or None when there is none (or it is not ours)."""
+    """The marker of a folder hvuaudit made, or None when there is none, it is not ours, or it was tampered
+    with (an entry that is not a plain relative path inside the folder makes the whole marker invalid)."""
     marker = folder / OWNER_FILE
     if not marker.is_file() or marker.is_symlink():
         return None
@@ -208,30 +235,49 @@ def read_owner_marker(folder: Path) -> dict | None:
         return None
     if not isinstance(doc, dict) or doc.get("format") != OWNER_FORMAT or doc.get("tool") != OWNER_TOOL:
         return None
-    if not all(isinstance(doc.get(k), list) for k in ("files", "trees")):
+    if not isinstance(doc.get("files"), list) or not all(_inside(entry) for entry in doc["files"]):
         return None
     return doc
+
+
+def adopt_files(folder: Path, under: Iterable[str]) -> None:
+    """Add every file now under the sub-folders ``under`` of ``folder`` to its marker.
+
+    For a folder filled by several writers over a long run (the demo): each step adopts
+    what it wrote once it is done. A file a user adds afterwards stays foreign.
+    """
+    marker = read_owner_marker(folder)
+    if marker is None:
+        return
+    files = set(marker["files"])
+    for sub in under:
+        root = folder / sub
+        if root.is_dir() and not root.is_symlink():
+            for path in root.rglob("*"):
+                if path.is_file() and not path.is_symlink() and not _under_symlink(path, folder):
+                    files.add(path.relative_to(folder).as_posix())
+    write_owner_marker(folder, marker["kind"], files)
+
+
+def _under_symlink(path: Path, folder: Path) -> bool:
+    """True when a folder between ``folder`` and ``path`` is a symbolic link (never followed)."""
+    return any((folder / parent).is_symlink() for parent in path.relative_to(folder).parents if parent != Path("."))
 
 
 def foreign_entries(folder: Path, marker: dict) -> list[str]:
     """What is in ``folder`` that its marker does not list (relative paths; symlinks always count)."""
     files = set(marker["files"]) | {OWNER_FILE}
-    trees = set(marker["trees"])
     foreign = []
     for root, dirs, names in os.walk(folder):
         rel_root = Path(root).relative_to(folder)
         for name in list(dirs):
-            rel = (rel_root / name).as_posix()
             if (Path(root) / name).is_symlink():
-                foreign.append(rel)
+                foreign.append((rel_root / name).as_posix())
                 dirs.remove(name)
-            elif rel in trees:
-                dirs.remove(name)  # the whole tree is ours
         for name in names:
             rel = (rel_root / name).as_posix()
             if rel not in files or (Path(root) / name).is_symlink():
-                if not any(rel.startswith(tree + "/") for tree in trees):
-                    foreign.append(rel)
+                foreign.append(rel)
     return sorted(foreign)
 
 
@@ -243,10 +289,10 @@ def check_replaceable(folder: Path | str, *, kind: str, protected: Iterable[Path
     an hvuaudit marker of this ``kind`` *and* holds nothing the marker does not list.
     """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ConflictError(f"{folder} exists and is not a folder", hint="choose another --out")
     if folder.is_symlink():
         raise ConflictError(f"{folder} is a symbolic link; refused to write through it", hint="choose another --out")
+    if folder.exists() and not folder.is_dir():
+        raise ConflictError(f"{folder} exists and is not a folder", hint="choose another --out")
     if folder.is_dir():
         refuse_protected(folder, protected)
     if not folder.is_dir() or not any(folder.iterdir()):
@@ -273,22 +319,18 @@ def check_replaceable(folder: Path | str, *, kind: str, protected: Iterable[Path
 
 
 def remove_owned(folder: Path) -> list[str]:
-    """Delete what the marker of ``folder`` lists, then the folder if that emptied it.
+    """Delete the files the marker of ``folder`` lists, then the folders that this emptied.
 
     Returns what was left because the marker does not list it (it appeared after the
-    check), so that nothing foreign is ever deleted.
+    check), so that nothing foreign is ever deleted. Never follows a symbolic link.
     """
     marker = read_owner_marker(folder)
     if marker is None:
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     left = foreign_entries(folder, marker)
-    for tree in marker["trees"]:
-        path = folder / tree
-        if path.is_dir() and not path.is_symlink() and not any(e.startswith(tree + "/") for e in left):
-            shutil.rmtree(path)
     for name in marker["files"]:
         path = folder / name
-        if path.is_file() and not path.is_symlink():
+        if path.is_file() and not path.is_symlink() and not _under_symlink(path, folder):
             path.unlink()
     (folder / OWNER_FILE).unlink(missing_ok=True)
     for root, _dirs, _names in os.walk(folder, topdown=False):  # children before their parents

@@ -164,7 +164,8 @@ def test_store_from_an_older_version_gets_this_versions_views(tiny_store):
     with open_store(tiny_store) as con:
         assert run_query(con, "clips_of_pair", action="surfing", tag="beach").equals(expected_clips)
     with duckdb.connect(str(tiny_store), read_only=True) as con:
-        assert con.execute("SELECT value FROM store_meta").fetchall() == [(views_fingerprint(),)]
+        assert con.execute("SELECT key, value FROM store_meta ORDER BY key").fetchall() == [
+            ("duckdb_version", duckdb.__version__), ("views_sha256", views_fingerprint())]
         assert con.execute("SELECT count(*) FROM tag_clip_ids").fetchone() == (41,)
         assert con.execute("SELECT count(*) FROM necessity WHERE action = 'stale'").fetchone() == (0,)
     with open_store(tiny_store) as con:

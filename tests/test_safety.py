@@ -300,7 +300,8 @@ def test_line_numbers_count_blank_lines_and_quoted_newlines(tmp_path):
     assert 'line 8: time_start "zero" is not a number' in result.output
 
 
-@pytest.mark.parametrize("value", ["1e3", "1_000", " 5 ", "nan", "inf", "+3", "0x10", "", "1."])
+@pytest.mark.parametrize("value", ["1e3", "1_000", " 5 ", "nan", "inf", "+3", "0x10", "", "1.", "9" * 400,
+                                   "99999999999999999999999", "10.0000000000000001", "1234567890"])
 def test_a_time_is_a_plain_decimal_number(tmp_path, value):
     path = _csv(tmp_path / "HVU_Val_t.csv", f"Tags,youtube_id,time_start,time_end\nwalking,a,{value},9\n")
     result = run("ingest", path, "--categories", CATEGORIES, "--db", tmp_path / "s.duckdb")
@@ -390,7 +391,7 @@ def test_equal_timestamps_keep_the_stored_answer(tiny_store, tmp_path):
     second = _answers_csv(tmp_path / "b.csv", ["ab,surfing,beach,scene,unsure,,2026-01-01T10:00:00,y"])
     assert run("annotate", "import", first, "--db", tiny_store).exit_code == 0
     result = run("annotate", "import", second, "--db", tiny_store)
-    assert result.exit_code == 0 and "kept the newer" in result.output
+    assert result.exit_code == 0 and "kept the stored one (equal answered_at)" in result.output
     with duckdb.connect(str(tiny_store), read_only=True) as con:
         assert con.sql("SELECT answer FROM annotations").fetchall() == [("necessary",)]
 
@@ -441,7 +442,7 @@ def test_a_damaged_demo_json_is_a_message_and_nothing_is_deleted(tmp_path, conte
     from hvucontracts.files import write_owner_marker
 
     folder = tmp_path / "demo"
-    write_owner_marker(folder, "demo", ["demo.json", "REPORT.md", "results.json"], ["runs"])
+    write_owner_marker(folder, "demo", ["demo.json", "REPORT.md", "results.json"])
     (folder / "demo.json").write_bytes(content)
     (folder / "REPORT.md").write_text("the report")
     before = tree(folder)
@@ -493,3 +494,114 @@ def test_a_damaged_store_header_is_not_called_a_lock(tiny_store):
     result = run("stats", "--db", tiny_store)
     assert result.exit_code == 4, result.output
     assert "damaged" in result.output and "another process" not in result.output
+
+
+def test_a_negative_end_is_refused(tmp_path):
+    path = _csv(tmp_path / "HVU_Val_t.csv", "Tags,youtube_id,time_start,time_end\nsurfing,a,0,-3\n")
+    result = run("ingest", path, "--categories", CATEGORIES, "--db", tmp_path / "s.duckdb")
+    assert result.exit_code == 3 and "line 2: time_end -3 is negative" in result.output
+
+
+# --------------------------------------------------------------------------- the second review's cases
+
+
+def test_synth_videos_force_never_deletes_a_file_added_among_the_videos(tmp_path):
+    pytest.importorskip("av")
+    args = ["synth", "videos", "--out", tmp_path / "bench", "--clips", "200", "--test-clips", "8", "--indist-clips",
+            "8", "--uniform-clips", "8", "--control-clips", "0", "--frames", "2", "--size", "16", "--sprite", "4",
+            "--workers", "1"]
+    assert run(*args).exit_code == 0
+    (tmp_path / "bench" / "videos" / "MY_OWN_CLIP.mp4").write_bytes(b"mine")
+    refused = run(*args, "--force")
+    assert refused.exit_code == 5, refused.output
+    assert "videos/MY_OWN_CLIP.mp4" in refused.output
+    assert (tmp_path / "bench" / "videos" / "MY_OWN_CLIP.mp4").read_bytes() == b"mine"
+    (tmp_path / "bench" / "videos" / "MY_OWN_CLIP.mp4").unlink()
+    assert run(*args, "--force").exit_code == 0  # its own files alone: replaced
+
+
+def test_demo_force_never_deletes_a_file_added_after_a_step(tmp_path):
+    pytest.importorskip("torch")
+    from hvuaudit.demo import _adopt_outputs, _prepare_out, demo_settings
+
+    settings = demo_settings(quick=True, seeds=None)
+    out = tmp_path / "demo"
+    _prepare_out(out, settings, force=False)
+    (out / "runs" / "main").mkdir(parents=True)
+    (out / "runs" / "main" / "metrics.jsonl").write_text("{}")
+    _adopt_outputs(out, settings)  # what a finished step does
+    (out / "figures").mkdir()
+    (out / "figures" / "my_annotated_fig4.png").write_bytes(b"mine")
+    with pytest.raises(Exception, match="figures/my_annotated_fig4.png") as refused:
+        _prepare_out(out, settings, force=True)
+    assert getattr(refused.value, "exit_code", None) == 5
+    assert (out / "figures" / "my_annotated_fig4.png").read_bytes() == b"mine"
+    (out / "figures" / "my_annotated_fig4.png").unlink()
+    _prepare_out(out, settings, force=True)
+    assert not (out / "runs").exists()  # the adopted run file went with --force
+
+
+@pytest.mark.parametrize("entry", ["../victim.txt", "/abs/victim.txt", "sub/../../victim.txt", "./x", ""])
+def test_a_tampered_marker_makes_a_folder_foreign(tiny_store, tmp_path, entry):
+    from hvucontracts.files import owner_marker
+
+    out = tmp_path / "si2"
+    assert _split(tiny_store, out).exit_code == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    marker = json.loads((out / OWNER_FILE).read_text())
+    (out / OWNER_FILE).write_bytes(owner_marker("split", [*marker["files"], entry.replace("/abs", str(tmp_path))]))
+    result = _split(tiny_store, out, "--force")
+    assert result.exit_code == 5, result.output
+    assert "not made by hvuaudit" in result.output
+    assert victim.read_text() == "precious" and (out / "train.csv").is_file()
+
+
+def test_outputs_onto_links_devices_and_fifos_are_refused(tiny_store, tmp_path):
+    target = tmp_path / "shared.csv"
+    target.write_text("theirs")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    device = tmp_path / "nulldev"
+    if os.geteuid() == 0:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    for output in [link, fifo, *([device] if device.exists() else [])]:
+        result = run("sql", "SELECT 42 AS n", "--format", "csv", "-o", output, "--db", tiny_store)
+        assert result.exit_code == 5, (output, result.output)
+    assert link.is_symlink() and target.read_text() == "theirs"
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert not device.exists() or stat.S_ISCHR(device.stat().st_mode)
+
+
+def test_two_outputs_of_one_command_cannot_be_the_same_file(tiny_store, tmp_path):
+    same = tmp_path / "same.png"
+    result = run("nca", "sweep", "--format", "csv", "-o", same, "--plot", same, "--db", tiny_store)
+    assert result.exit_code == 5, result.output
+    assert not same.exists()
+
+
+def test_sql_writes_bytes_to_csv_as_hex(tiny_store):
+    result = run("sql", "SELECT 'x'::BLOB AS b", "--format", "csv", "--db", tiny_store)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "78"
+
+
+def test_synth_annotations_never_replaces_files_it_did_not_write(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "HVU_Train_Synth.csv").write_text("MY PRECIOUS DATA")
+    for extra in ([], ["--force"]):
+        result = run("synth", "annotations", "--clips", "50", "--out", folder, *extra)
+        assert result.exit_code == 5, result.output
+    assert (folder / "HVU_Train_Synth.csv").read_text() == "MY PRECIOUS DATA"
+    fresh = tmp_path / "fresh"
+    assert run("synth", "annotations", "--clips", "50", "--out", fresh).exit_code == 0
+    assert run("synth", "annotations", "--clips", "50", "--out", fresh).exit_code == 5
+    assert run("synth", "annotations", "--clips", "60", "--out", fresh, "--force").exit_code == 0
+
+
+def test_a_missing_file_is_said_first(tmp_path):
+    result = run("ingest", tmp_path / "nonexistent.csv", "--db", tmp_path / "s.duckdb")
+    assert result.exit_code == 3 and "nonexistent.csv: no such file" in result.output

@@ -382,7 +382,12 @@ def test_a_damaged_metrics_file_is_mended_on_resume_and_kept_aside(split, tmp_pa
     assert resumed.exit_code == 0, resumed.output
     assert "dropped 1 damaged line(s) (line 2)" in resumed.stderr
     assert [line["epoch"] for line in read_metrics(run)] == [1, 2]
-    assert (run / "metrics.jsonl.damaged").read_bytes().startswith(original)
+    first_backup = (run / "metrics.jsonl.damaged-1").read_bytes()
+    assert first_backup.startswith(original)
+    (run / "metrics.jsonl").write_bytes((run / "metrics.jsonl").read_bytes() + b"garbage\n")
+    assert invoke("train", "--out", run, "--resume").exit_code == 0  # a second repair keeps the first backup
+    assert (run / "metrics.jsonl.damaged-1").read_bytes() == first_backup
+    assert (run / "metrics.jsonl.damaged-2").read_bytes().endswith(b"garbage\n")
     assert invoke("plot", "curves", run, "-o", tmp_path / "curves.png").exit_code == 0
 
 
@@ -408,3 +413,34 @@ def test_leftover_temporary_checkpoints_are_removed_at_the_next_save(split, tmp_
     assert train_cli(split[0], run, "--method", "baseline", "--epochs", "1").exit_code == 0
     assert not leftover.exists()
     assert not [p for p in run.iterdir() if TMP_TAG in p.name]
+
+
+def test_train_never_replaces_run_files_it_did_not_write(split, tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "config.json").write_text('{"my": "vscode"}')
+    (project / "metrics.jsonl").write_text("mylog\n")
+    for extra in ([], ["--force"]):
+        result = train_cli(split[0], project, "--method", "baseline", "--epochs", "1", *extra)
+        assert result.exit_code == 5, result.output
+        assert "did not write" in result.stderr
+    assert (project / "config.json").read_text() == '{"my": "vscode"}'
+    assert (project / "metrics.jsonl").read_text() == "mylog\n"
+
+
+def test_train_force_replaces_its_own_run_and_nothing_else(split, tmp_path):
+    run = tmp_path / "run"
+    assert train_cli(split[0], run, "--method", "baseline", "--epochs", "1").exit_code == 0
+    (run / "notes.md").write_text("mine")
+    assert train_cli(split[0], run, "--method", "baseline", "--epochs", "1").exit_code == 5
+    again = train_cli(split[0], run, "--method", "baseline", "--epochs", "1", "--force")
+    assert again.exit_code == 0, again.output
+    assert (run / "notes.md").read_text() == "mine" and (run / "checkpoint.pt").is_file()
+
+
+def test_train_out_that_is_a_file_is_a_message(split, tmp_path):
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("mine")
+    result = train_cli(split[0], not_a_folder, "--epochs", "1")
+    assert result.exit_code == 5 and "is not a folder" in result.stderr
+    assert not_a_folder.read_text() == "mine"

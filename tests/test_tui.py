@@ -137,6 +137,15 @@ async def type_text(pilot, text: str) -> None:
     await settle(pilot)
 
 
+async def open_annotate(pilot, annotator: str) -> AnnotateScreen:
+    """Open the Annotate screen as a user does (key 4, a name, enter) and return it."""
+    await settle(pilot)
+    await press(pilot, "4")
+    await type_text(pilot, annotator)
+    await press(pilot, "enter")
+    return pilot.app.screen
+
+
 def screen_text(app: HvuauditApp) -> str:
     """What the terminal shows right now, as plain text (the same render as export_screenshot)."""
     width, height = app.size
@@ -580,11 +589,7 @@ async def test_annotate_three_pairs_saves_each_and_resumes(store):
     # a restart resumes: the three pairs are no longer in the queue
     app = make_app(store, read_only=False)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await press(pilot, "4")
-        await type_text(pilot, "alice")
-        await press(pilot, "enter")
-        screen = app.screen
+        screen = await open_annotate(pilot, "alice")
         assert screen.answered == 3 and screen.total == total
         assert not {(p["action"], p["tag"]) for p in screen.queue} & set(first_three)
         # b at the start of a session brings back the last answer given
@@ -596,20 +601,12 @@ async def test_annotate_three_pairs_saves_each_and_resumes(store):
 async def test_back_past_the_first_answer_walks_the_history_with_full_cards(store):
     app = make_app(store, read_only=False)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await press(pilot, "4")
-        await type_text(pilot, "bob")
-        await press(pilot, "enter")
-        screen = app.screen
+        screen = await open_annotate(pilot, "bob")
         answered = [(p["action"], p["tag"]) for p in screen.queue[:3]]
         await press(pilot, "y", "n", "u")
     app = make_app(store, read_only=False)  # a new session: the history is in the store only
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await press(pilot, "4")
-        await type_text(pilot, "bob")
-        await press(pilot, "enter")
-        screen = app.screen
+        screen = await open_annotate(pilot, "bob")
         for expected in reversed(answered):  # b, b, b: each further back, never the same pair twice
             await press(pilot, "b")
             assert (screen.current["action"], screen.current["tag"]) == expected
@@ -627,11 +624,7 @@ async def test_back_past_the_first_answer_walks_the_history_with_full_cards(stor
 async def test_an_answer_is_in_the_store_when_the_counter_moves(store):
     app = make_app(store, read_only=False)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await press(pilot, "4")
-        await type_text(pilot, "carol")
-        await press(pilot, "enter")
-        screen = app.screen
+        screen = await open_annotate(pilot, "carol")
         screen.action_answer("necessary")  # the key's action, run directly: no worker, no wait
         assert screen.answered == 1
         with screen.session.cursor() as cur:  # another transaction: it sees only what was committed
@@ -642,10 +635,7 @@ async def test_an_answer_is_in_the_store_when_the_counter_moves(store):
 async def test_q_quits_from_the_annotate_screen(store):
     app = make_app(store, read_only=False)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await press(pilot, "4")
-        await type_text(pilot, "dave")
-        await press(pilot, "enter")
+        await open_annotate(pilot, "dave")
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0 and not app.is_running

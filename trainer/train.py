@@ -17,6 +17,7 @@ scaled by the number of processes, and only rank 0 writes. Never imports ``hvuau
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import random
@@ -35,7 +36,13 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from hvucontracts.files import write_atomically, write_json_atomically, write_text_atomically
+from hvucontracts.files import (
+    read_owner_marker,
+    write_atomically,
+    write_json_atomically,
+    write_owner_marker,
+    write_text_atomically,
+)
 from trainer.config import ConfigError, TrainConfig, diff_for_resume, resolve_config
 from trainer.data import (
     ClipDataset,
@@ -226,12 +233,29 @@ def default_out(split: Split, cfg: TrainConfig) -> str:
     return str(Path("runs") / f"{variant}_{cfg.method}_{cfg.backbone}_seed{cfg.seed}")
 
 
+RUN_KIND = "run"  # the kind in a run folder's ownership marker (hvucontracts.files)
+
+
 def _check_run_dir(out: Path, *, resume: bool, force: bool) -> None:
-    """Refuse to start a run in a folder that holds one, unless told to overwrite it."""
+    """Refuse to start a run where it would replace a file it did not write.
+
+    Any file with a run file's name is refused unless ``force`` is given *and* the folder's
+    ownership marker proves the run files are this trainer's; other files are never touched.
+    """
     if resume:
         return
-    existing = [name for name in ("config.json", "checkpoint.pt", "best.pt") if (out / name).exists()]
-    if existing and not force:
+    if out.exists() and not out.is_dir():
+        raise ConflictError(f"--out {out} exists and is not a folder; choose a folder for the run")
+    existing = [name for name in RUN_FILES if (out / name).exists() or (out / name).is_symlink()]
+    if not existing:
+        return
+    marker = read_owner_marker(out)
+    if marker is None or marker.get("kind") != RUN_KIND:
+        raise ConflictError(
+            f"{out} holds {', '.join(existing)} that hvuaudit train did not write (no run marker); "
+            "they are left alone: choose another --out"
+        )
+    if not force:
         raise ConflictError(
             f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue it, "
             "--force to overwrite it, or choose another --out"
@@ -245,7 +269,11 @@ def _prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if force:
         for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
+            path = out / name
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+    # The marker before any run file: it is what lets a later --force replace them, and only them.
+    write_owner_marker(out, RUN_KIND, RUN_FILES)
 
 
 def _check_resume(out: Path, cfg: TrainConfig, split: Split) -> dict[str, Any]:
@@ -293,7 +321,8 @@ def _truncate_metrics(path: Path, last_epoch: int, log: Log) -> None:
 
     Lines of epochs after the checkpoint (a run killed between the two writes) are dropped.
     Damaged lines (a write cut short, stray bytes) are dropped too, and the file as it was
-    is kept beside it as ``metrics.jsonl.damaged`` so that nothing is lost.
+    is kept beside it as ``metrics.jsonl.damaged-N`` (the first N not taken), so that nothing
+    is lost, not even by a second repair.
     """
     if not path.exists():
         return
@@ -302,7 +331,8 @@ def _truncate_metrics(path: Path, last_epoch: int, log: Log) -> None:
     damaged = [n for n, line in enumerate(lines, start=1) if _metrics_epoch(line) is None]
     keep = [line for line in lines if (_metrics_epoch(line) or last_epoch + 1) <= last_epoch]
     if damaged:
-        backup = path.with_name(path.name + ".damaged")
+        backup = next(path.with_name(f"{path.name}.damaged-{n}") for n in itertools.count(1)
+                      if not path.with_name(f"{path.name}.damaged-{n}").exists())
         write_atomically(backup, lambda tmp: tmp.write_bytes(path.read_bytes()))
         log(f"warning: {path}: dropped {len(damaged)} damaged line(s) (line {', '.join(map(str, damaged[:5]))}); "
             f"the file as it was is kept in {backup}")
