@@ -803,3 +803,40 @@ async def test_command_palette_switches_screens(store):
         await type_text(pilot, "Go to Splits")
         await press(pilot, "enter")
         assert isinstance(app.screen, SplitsScreen)
+
+
+def test_a_write_does_not_wait_for_a_running_read(store):
+    """An answer is committed while a long read (the NCA screen's) is still open on another cursor."""
+    import threading
+
+    from hvuaudit.annotations import record_answer
+    from hvuaudit.tui.session import StoreSession
+
+    session = StoreSession(store, read_only=False)
+    reading, release, written = threading.Event(), threading.Event(), threading.Event()
+
+    def long_read() -> None:
+        with session.cursor() as cur:
+            cur.execute("SELECT count(*) FROM clip_tags").fetchall()
+            reading.set()
+            release.wait(20)  # the read's cursor stays open, as a slow query's would
+
+    def answer() -> None:
+        with session.cursor(write=True) as cur:
+            record_answer(cur, annotator="erin", action="surfing", tag="beach", category="scene", answer="necessary")
+        written.set()
+
+    reader = threading.Thread(target=long_read)
+    reader.start()
+    assert reading.wait(10)
+    writer = threading.Thread(target=answer)
+    writer.start()
+    try:
+        assert written.wait(10), "the answer waited for the read to finish"
+    finally:
+        release.set()
+        reader.join()
+        writer.join()
+    session.close()
+    with duckdb.connect(str(store), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM annotation_events WHERE annotator = 'erin'").fetchone() == (1,)
