@@ -605,3 +605,17 @@ def test_synth_annotations_never_replaces_files_it_did_not_write(tmp_path):
 def test_a_missing_file_is_said_first(tmp_path):
     result = run("ingest", tmp_path / "nonexistent.csv", "--db", tmp_path / "s.duckdb")
     assert result.exit_code == 3 and "nonexistent.csv: no such file" in result.output
+
+
+def test_the_contracts_import_nothing_heavy():
+    """hvucontracts sits below both halves: importing all of it loads neither of them, nor any heavy library."""
+    import subprocess
+    import sys
+
+    code = ("import sys, hvucontracts.errors, hvucontracts.files, hvucontracts.cli, hvucontracts.process; "
+            "heavy = {'duckdb', 'polars', 'numpy', 'torch', 'textual', 'hvuaudit', 'trainer', 'rich'}; "
+            "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

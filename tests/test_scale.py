@@ -372,6 +372,7 @@ def test_two_processes_finish_an_epoch_and_only_rank_0_writes(ddp_runs):
     run = ddp_runs["root"] / "resumed"
     assert sorted(p.name for p in run.iterdir()) == sorted(
         [
+            ".hvuaudit-owned.json",  # the run marker, written once by rank 0
             "config.json",
             "metrics.jsonl",
             "checkpoint.pt",
