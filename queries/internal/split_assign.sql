@@ -74,7 +74,7 @@ FROM ordered;
 
 CREATE OR REPLACE TEMP TABLE split_result AS
 SELECT k.clip_id, k.youtube_id, k.time_start, k.time_end, k.action, coalesce(c.scene, '') AS scene,
-       array_to_string(k.scene_list, '|') AS scenes, array_to_string(k.object_list, '|') AS objects,
+       coalesce(array_to_string(k.scene_list, '|'), '') AS scenes, coalesce(array_to_string(k.object_list, '|'), '') AS objects,
        coalesce(ps.side, k.subset) AS side
 FROM split_kept k
 LEFT JOIN split_chosen c USING (clip_key)
