@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,13 @@ TMP_TAG = ".hvuaudit-tmp-"  # in every temporary name, so leftovers can be recog
 
 
 def _current_umask() -> int:
+    """The process's umask: read from /proc where it can be (setting it to read it is not thread-safe)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -61,11 +69,19 @@ def temporary_sibling(path: Path) -> Path:
     return Path(tmp)
 
 
+LEFTOVER_AGE_S = 60.0  # younger temporary files may belong to a write still running in another process
+
+
 def remove_leftovers(path: Path) -> None:
-    """Delete the temporary files that a killed write of ``path`` left beside it."""
+    """Delete the temporary files that a killed write of ``path`` left beside it (a minute old or more)."""
     if path.parent.is_dir():
+        now = time.time()
         for leftover in path.parent.glob(f".{path.name}{TMP_TAG}*"):
-            if leftover.is_file() and not leftover.is_symlink():
+            try:
+                stale = leftover.is_file() and not leftover.is_symlink() and now - leftover.stat().st_mtime >= LEFTOVER_AGE_S
+            except OSError:
+                continue
+            if stale:
                 leftover.unlink(missing_ok=True)
 
 
@@ -352,7 +368,9 @@ def make_staging_dir(target: Path) -> Path:
 def remove_stale_staging(target: Path) -> None:
     """Remove the staging and retired folders that a killed replacement of ``target`` left behind.
 
-    Only folders that carry a valid marker and nothing it does not list are removed.
+    Only folders that carry a valid marker and nothing it does not list are removed. No age
+    limit, unlike :func:`remove_leftovers`: a split export holds the store's write lock, so no
+    other export of the same folder can be running.
     """
     if not target.parent.is_dir():
         return

@@ -619,3 +619,15 @@ def test_the_contracts_import_nothing_heavy():
                           cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_fresh_temporary_file_of_another_writer_is_left_alone(tmp_path):
+    from hvucontracts.files import write_text_atomically
+
+    target = tmp_path / "out.csv"
+    fresh, old = tmp_path / f".out.csv{TMP_TAG}running", tmp_path / f".out.csv{TMP_TAG}killed"
+    fresh.write_text("another process is writing this")
+    old.write_text("a killed write")
+    os.utime(old, (1, 1))
+    write_text_atomically(target, "new")
+    assert target.read_text() == "new" and fresh.exists() and not old.exists()
