@@ -135,11 +135,12 @@ class _RecordSplitter:
     def feed(self, chunk: bytes) -> None:
         data = np.frombuffer(chunk, dtype=np.uint8)
         newline_at = np.flatnonzero(data == _NEWLINE)
-        if self.quotes_odd or _QUOTE in data:
-            quotes_before = np.cumsum(data == _QUOTE, dtype=np.int64)[newline_at] + int(self.quotes_odd)
-            keep = quotes_before % 2 == 0
+        is_quote = data == _QUOTE
+        if self.quotes_odd or is_quote.any():
+            quotes_so_far = np.cumsum(is_quote, dtype=np.int64) + int(self.quotes_odd)
+            keep = quotes_so_far[newline_at] % 2 == 0  # a newline outside quotes ends a record
             ends, end_lines = newline_at[keep], self.newlines + 1 + np.flatnonzero(keep)
-            self.quotes_odd = bool((int(self.quotes_odd) + int((data == _QUOTE).sum())) % 2)
+            self.quotes_odd = bool(quotes_so_far[-1] % 2)
         else:
             ends, end_lines = newline_at, self.newlines + 1 + np.arange(len(newline_at))
         before = np.where(ends > 0, data[np.maximum(ends - 1, 0)], self.last_byte) if len(ends) else ends

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -257,17 +256,15 @@ def split_files(con: duckdb.DuckDBPyConnection, result: SplitResult, name: str) 
     }
 
 
-def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path, *, force: bool = False,
-                 protected: Sequence[Path | str | None] = ()) -> Path:
+def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path, *, force: bool = False) -> Path:
     """Write the split folder atomically and save the membership in the store (read-write ``con``).
 
     ``out`` must be absent, empty, or (with ``force``) a split folder that hvuaudit wrote
     and that holds nothing else (:func:`hvucontracts.files.check_replaceable`). It may
-    never be, or hold, a ``protected`` path (the store, the videos).
+    never be, or hold, the store or the videos folder.
     """
     out = Path(out)
-    protected = [*protected, store_path(con), result.params.videos]
-    check_replaceable(out, kind=SPLIT_KIND, protected=protected, force=force)
+    check_replaceable(out, kind=SPLIT_KIND, protected=[store_path(con), result.params.videos], force=force)
     remove_stale_staging(out)
     name = out.name
     files = split_files(con, result, name)

@@ -100,8 +100,8 @@ def open_store(
         con = duckdb.connect(str(db), read_only=read_only)
     except duckdb.Error as exc:
         text = str(exc)
-        writer = store_writer_version(db)
         if "newer version of duckdb" in text.lower() or "version number" in text.lower():
+            writer = store_writer_version(db)
             raise StoreError(
                 f"cannot open store {db}: it was written by DuckDB {writer or 'of a newer storage format'}, "
                 f"and the installed DuckDB {duckdb.__version__} cannot read its storage format",

@@ -164,8 +164,7 @@ def load_split(path: str | Path) -> Split:
     for name, file in extra.items():
         if name == "train":
             raise SplitError(f"{root / 'manifest.json'}: 'train' cannot be an evaluation set name")
-        inside = (root / file).resolve()
-        if Path(file).is_absolute() or not inside.is_relative_to(root.resolve()) or inside.parent != root.resolve():
+        if Path(file).is_absolute() or (root / file).resolve().parent != root.resolve():
             raise SplitError(
                 f"{root / 'manifest.json'}: eval_sets entry {name!r} points to {file!r}, outside the split folder; "
                 "an evaluation set must be a CSV file in the folder itself (rebuild it with `hvuaudit split`)"

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hvucontracts.files import write_atomically
+from hvucontracts.files import write_atomically, write_json_atomically
 from trainer.config import TrainConfig
 from trainer.data import (
     ClipDataset,
@@ -40,7 +40,7 @@ from trainer.engine import evaluate
 from trainer.errors import MissingArtifactError, TrainerError
 from trainer.losses import Objective
 from trainer.models import BACKBONES, AMTModel, ModelConfig, build_model
-from trainer.train import code_version, load_checkpoint, resolve_amp, resolve_device, write_json_atomic
+from trainer.train import code_version, load_checkpoint, resolve_amp, resolve_device
 
 EVAL_FORMAT = "hvuaudit-eval/1"
 TOP_LEVEL = ("top1", "top5", "mean_class_acc", "dcorr2", "dcorr2_u", "dcorr_n")
@@ -311,5 +311,5 @@ def evaluate_run(
             np.savez(fh, **arrays)
 
     write_atomically(run_dir / "features.npz", save_features)
-    write_json_atomic(doc, run_dir / "eval.json")
+    write_json_atomically(run_dir / "eval.json", doc)
     return doc

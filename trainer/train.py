@@ -130,10 +130,6 @@ def save_atomic(obj: Any, path: Path) -> None:
     write_atomically(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()), doing=f"could not save {path}")
 
 
-def write_json_atomic(data: Any, path: Path) -> None:
-    write_json_atomically(path, data)
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -198,9 +194,7 @@ def verify_checkpoint_checksums(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # structure or headers damaged
-        raise MissingArtifactError(f"{damaged} ({exc}){hint}") from exc
-    except Exception as exc:  # noqa: BLE001 - zipfile raises several kinds on damaged headers
+    except Exception as exc:  # noqa: BLE001 - damaged headers raise BadZipFile, OSError, EOFError, ValueError, ...
         raise MissingArtifactError(f"{damaged} ({type(exc).__name__}: {exc}){hint}") from exc
     if bad is not None:
         raise MissingArtifactError(f"{damaged}: the checksum of its record {bad!r} does not match its bytes{hint}")
@@ -684,7 +678,7 @@ def _train(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if dist_ctx.is_main:
-        write_json_atomic(run_config, out / "config.json")
+        write_json_atomically(out / "config.json", run_config)
 
     def checkpoint_payload() -> dict[str, Any]:
         return {
