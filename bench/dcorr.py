@@ -107,7 +107,7 @@ def _run_dcorr(case: dict) -> dict:
             import torch
 
             torch.set_num_threads(case["threads"])
-        from trainer.dcorr import distance_correlation_stats
+        from hvueval.dcorr import distance_correlation_stats
 
     features, scenes = _make_data(case["n"])
     if case["method"] == "dcor":

@@ -35,11 +35,12 @@ from benchmarks_md import replace_section
 from synthetic_clips import write_split
 from train_throughput import Trainer, synchronize, synthetic_batch
 
+from hvueval.evaluate import evaluate_run
 from trainer.config import TrainConfig
-from trainer.data import ClipSettings
+from trainer.dataset import ClipSettings
 from trainer.engine import train_one_epoch
-from trainer.evaluate import evaluate_run
-from trainer.train import resolve_amp, train
+from trainer.train import train
+from trainer.utils import resolve_amp
 
 SECTION_TITLE = "## GPU check (bench/gpu_check.py)"
 ROOT = Path(__file__).resolve().parents[1]

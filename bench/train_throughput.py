@@ -33,11 +33,13 @@ import torch
 from benchmarks_md import replace_section
 from synthetic_clips import CODEC, write_video
 
-from trainer.data import ClipDataset, ClipSettings, ClipTable, decode_clip, make_loader
+from trainer.dataset import ClipDataset, ClipSettings, make_loader
+from trainer.decoding import decode_clip
 from trainer.engine import train_one_epoch
 from trainer.losses import Objective
 from trainer.models import BACKBONES, ModelConfig, build_model
-from trainer.train import resolve_amp
+from trainer.utils import resolve_amp
+from trainer.videos import ClipTable
 
 SECTION_TITLE = "## Trainer throughput (bench/train_throughput.py)"
 HVU_VOCABULARY = {"n_actions": 739, "n_scenes": 248, "n_objects": 1678}

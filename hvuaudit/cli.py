@@ -25,23 +25,31 @@ from hvucontracts.cli import ErrorHandlingGroup, protect_outputs
 # name -> ("module:attribute", one-line help shown by `hvuaudit --help`).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("trainer.cli:train", "Train a model on a split folder (needs the [train] extra)."),
-    "eval": ("trainer.cli:eval_command", "Evaluate a run folder: top-1, dcorr², per-class accuracy."),
-    "report": ("trainer.cli:report", "Rebuild the paper's Table 2 from run folders."),
-    "dcorr": ("trainer.cli:dcorr", "Exact blockwise squared distance correlation of features vs labels."),
-    "plot": ("trainer.figures_cli:plot", "Figures from run folders: training curves (Fig. 4), feature t-SNE (Fig. 5)."),
-    "explain": ("trainer.figures_cli:explain", "Grad-CAM saliency on clips of a run (Fig. 6)."),
+    "eval": ("hvueval.cli:eval_command", "Evaluate a run folder: top-1, dcorr², per-class accuracy."),
+    "report": ("hvueval.cli:report", "Rebuild the paper's Table 2 from run folders."),
+    "dcorr": ("hvueval.cli:dcorr", "Exact blockwise squared distance correlation of features vs labels."),
+    "plot": ("hvueval.cli:plot", "Figures from run folders: training curves (Fig. 4), feature t-SNE (Fig. 5)."),
+    "explain": ("hvueval.cli:explain", "Grad-CAM saliency on clips of a run (Fig. 6)."),
+    "demo": ("hvudemo.cli:demo", "Run the whole pipeline on the built-in scene-biased benchmark; explain it."),
+}
+SYNTH_LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "videos": ("hvudemo.cli:synth_videos", "Write the scene-biased video benchmark (mp4 clips + HVU CSVs)."),
 }
 
 
 class LazyGroup(ErrorHandlingGroup):
-    """A click group that imports the heavy (torch) commands only when they run."""
+    """A click group whose commands from outside the core are imported only when they run."""
+
+    def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+        return sorted([*super().list_commands(ctx), *self.lazy])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS:
-            target, short_help = LAZY_COMMANDS[cmd_name]
+        if cmd_name in self.lazy:
+            target, short_help = self.lazy[cmd_name]
             return _LazyCommand(cmd_name, target, short_help)
         return super().get_command(ctx, cmd_name)
 
@@ -83,7 +91,7 @@ class _LazyCommand(click.Command):
         return self._load().get_params(ctx)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hvuaudit")
 def cli() -> None:
     """Audit scene bias in HVU annotations and train models that do not lean on it.
@@ -679,7 +687,7 @@ def tui(read_only, db):
 # ---------------------------------------------------------------- synthetic data
 
 
-@cli.group()
+@cli.group(cls=LazyGroup, lazy=SYNTH_LAZY_COMMANDS)
 def synth():
     """Generate synthetic HVU-format data (annotations, or a scene-biased video benchmark).
 
@@ -709,79 +717,6 @@ def synth_annotations(clips, seed, val_fraction, out, force):
     for path in [*files.annotations, files.categories]:
         click.echo(str(path))
     click.echo(f"wrote {files.clips:,} clips to {out}", err=True)
-
-
-@synth.command("videos")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--clips", type=int, default=3000, show_default=True, help="Biased training clips (subset train).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--test-clips", type=int, default=None, help="Clips of the rare pairs (also subset train) [default: 0.4 × clips].")
-@click.option("--indist-clips", type=int, default=None, help="Held-out biased clips (subset indist) [default: 0.267 × clips].")
-@click.option("--uniform-clips", type=int, default=None, help="Scene independent of action (subset uniform) [default: clips / 3].")
-@click.option("--control-clips", type=int, default=None,
-              help="Random scenes, for the learnability control (subset control; 0 = none) [default: clips + test clips].")
-@click.option("--dominant", type=float, default=0.8, show_default=True, help="Share of an action's clips in its dominant scene.")
-@click.option("--seen-scenes", type=int, default=3, show_default=True, help="Scenes each action is seen with in training.")
-@click.option("--object-share", type=float, default=0.9, show_default=True, help="Share of an action's clips with its main shape.")
-@click.option("--frames", type=int, default=8, show_default=True)
-@click.option("--size", type=int, default=32, show_default=True, help="Frame width and height in pixels.")
-@click.option("--sprite", type=int, default=8, show_default=True, help="Sprite side in pixels.")
-@click.option("--speed", type=int, default=2, show_default=True, help="Pixels per frame of the translations.")
-@click.option("--noise", type=float, default=0.04, show_default=True, help="Per-frame pixel noise (std, intensities in [0, 1]).")
-@click.option("--texture", type=float, default=0.12, show_default=True, help="Amplitude of the scene textures.")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes that render clips.")
-@click.option("--force", is_flag=True, help="Replace a benchmark already in --out.")
-def synth_videos(out, workers, force, **options):
-    """Write the scene-biased video benchmark: mp4 clips plus HVU-format CSVs (see README.md, section 9).
-
-    Subsets: train (HVU_Train_Benchmark.csv: the biased pairs and the rare pairs SI-2 holds
-    out), indist, uniform and control (ingest those with --subset NAME). Clips are named for
-    the mmaction template; benchmark.json describes everything and gives the SI-2
-    --val-fraction that reproduces the biased/rare partition.
-
-    \b
-    Example:
-      hvuaudit synth videos --out bench --clips 3000 --seed 0
-      hvuaudit ingest bench/HVU_Train_Benchmark.csv --categories bench/HVU_Tags_Categories_Benchmark.csv
-      hvuaudit ingest bench/Benchmark_uniform.csv --subset uniform
-    """
-    from hvuaudit.benchmark import BenchmarkConfig, generate_benchmark
-
-    files = generate_benchmark(BenchmarkConfig(**options), out, workers=workers, force=force)
-    for path in [*files.annotations.values(), files.categories, files.manifest]:
-        click.echo(str(path))
-    click.echo(f"wrote {files.clips:,} clips to {files.videos} (SI-2 --val-fraction {files.si2_val_fraction})", err=True)
-
-
-# ---------------------------------------------------------------- demo
-
-
-@cli.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"), show_default=True)
-@click.option("--quick", is_flag=True, help="1 seed, 2,000 clips, 10 epochs, baseline and AMT only (about 2 minutes).")
-@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Paired seeds [default: 3, or 1 with --quick].")
-@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Training processes at once (one torch thread each).")
-@click.option("--force", is_flag=True, help="Start over instead of reusing finished steps.")
-def demo(out, quick, seeds, jobs, force):
-    """Run the whole pipeline on the built-in scene-biased benchmark and explain it in REPORT.md.
-
-    Generates clips, ingests them, runs NCA, builds the SI-2 split, trains baseline, MTL,
-    AMT without object and AMT on paired seeds, evaluates them and writes Table 2 and
-    OUT/REPORT.md (needs the [train] extra). The full demo takes about 12 minutes on 2
-    idle cores (22 measured while other jobs shared them). A rerun reuses finished steps.
-
-    \b
-    Example:
-      hvuaudit demo --quick
-      hvuaudit demo --out demo --seeds 3
-    """
-    from hvuaudit.demo import demo_settings, results_table, run_demo
-
-    settings = demo_settings(quick=quick, seeds=seeds)
-    result = run_demo(out, settings, jobs=jobs, force=force, log=lambda message: click.echo(message, err=True))
-    click.echo("\n".join(results_table(settings, result.summary)))
-    click.echo(f"the numbers explained: {result.report}", err=True)
 
 
 def _store_files(params: dict) -> list[Path]:

@@ -17,7 +17,6 @@ The pair-level work is SQL; Python only post-processes whole columns.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,12 +27,13 @@ from scipy import stats
 
 from hvuaudit.errors import InputError
 from hvuaudit.store import SIDE_CATEGORIES, check_category, require_clips, run_query
+from hvucontracts import tasks
+from hvucontracts.tasks import TASKS_FORMAT
 
 NCA_COLUMNS = [
     "action", "tag", "n_action", "n_tag", "n11", "n12", "n22",
     "ratio", "share", "necessary", "p_value", "q_value",
 ]  # fmt: skip
-TASKS_FORMAT = "hvuaudit-tasks/1"
 ROLE_RULE = (
     "a category is auxiliary (learn it) when at least {min_share:.0%} of the actions have a necessary tag "
     "of that category at threshold {threshold} (n11/n12 <= threshold); otherwise it is adversarial (unlearn it)"
@@ -182,9 +182,7 @@ def recommend_roles(
 
 
 def write_tasks(roles: TaskRoles, path: Path) -> None:
-    from hvucontracts.files import write_atomically
-
-    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(roles.as_json(), indent=2) + "\n", encoding="utf-8"))
+    tasks.write_tasks(path, roles.as_json())
 
 
 def plot_matrices(matrix: pl.DataFrame, path: Path) -> None:

@@ -10,7 +10,6 @@ split from the store and checks the invariants. No per-clip Python loops.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,21 +20,18 @@ import polars as pl
 from hvuaudit import __version__
 from hvuaudit.errors import InputError, StoreError
 from hvuaudit.store import require_clips, run_query, store_path, store_sources, transaction
+from hvucontracts import splitfolder
 from hvucontracts.files import (
     check_replaceable,
     make_staging_dir,
-    read_json,
     remove_stale_staging,
     replace_folder,
     write_bytes_atomically,
     write_owner_marker,
 )
+from hvucontracts.splitfolder import SPLIT_KIND, csv_bytes, eval_set_file, json_bytes, load_split
 
-SPLIT_FORMAT = "hvuaudit-split/1"
-SPLIT_KIND = "split"  # the kind in a split folder's ownership marker (hvucontracts.files)
 VARIANTS = {"default": "default", "1": "si1", "si1": "si1", "2": "si2", "si2": "si2"}
-CSV_COLUMNS = ["clip_id", "youtube_id", "time_start", "time_end", "action", "scene", "scenes", "objects"]
-NAME_TEMPLATES = ("mmaction", "downloader", "raw")
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ class SplitParams:
         if self.min_videos < 1:
             raise InputError(f"--min-videos must be at least 1 (got {self.min_videos})")
         videos = str(Path(self.videos).resolve()) if self.videos else None
-        template = self.name_template or ("mmaction" if videos else None)
+        template = self.name_template or (splitfolder.DEFAULT_TEMPLATE if videos else None)
         eval_subsets = tuple(self.eval_subsets)
         if eval_subsets and (self.subset is None or self.subset in eval_subsets):
             raise InputError("an --eval-subset must not also feed the split itself",
@@ -229,30 +225,26 @@ def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict
     }
 
 
-def _csv_bytes(frame: pl.DataFrame) -> bytes:
-    return frame.select(CSV_COLUMNS).write_csv().encode("utf-8")
-
-
 def split_files(con: duckdb.DuckDBPyConnection, result: SplitResult, name: str) -> dict[str, bytes]:
     """The exact bytes of every file of the split folder."""
     manifest = {
-        "format": SPLIT_FORMAT,
+        "format": splitfolder.SPLIT_FORMAT,
         "name": name,
         "variant": result.params.variant,
         "params": {k: v for k, v in asdict(result.params).items() if k not in ("videos", "name_template")},
         "counts": result.report,
         "labels": {k: len(v) for k, v in result.labels.items()},
         "source": {"sources": [asdict(s) for s in store_sources(con)], "tool": f"hvuaudit {__version__}"},
-        "eval_sets": {"val": "val.csv", **{name: f"eval_{name}.csv" for name in result.extra}},
+        "eval_sets": {"val": splitfolder.VAL_CSV, **{name: eval_set_file(name) for name in result.extra}},
     }
     if result.params.videos:
         manifest["videos"] = {"dir": result.params.videos, "name_template": result.params.name_template}
     return {
-        "manifest.json": (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode("utf-8"),
-        "train.csv": _csv_bytes(result.train),
-        "val.csv": _csv_bytes(result.val),
-        "labels.json": (json.dumps(result.labels, indent=2) + "\n").encode("utf-8"),
-        **{f"eval_{name}.csv": _csv_bytes(frame) for name, frame in result.extra.items()},
+        splitfolder.MANIFEST: json_bytes(manifest),
+        splitfolder.TRAIN_CSV: csv_bytes(result.train),
+        splitfolder.VAL_CSV: csv_bytes(result.val),
+        splitfolder.LABELS: json_bytes(result.labels),
+        **{eval_set_file(name): csv_bytes(frame) for name, frame in result.extra.items()},
     }
 
 
@@ -292,28 +284,10 @@ def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path,
     return out
 
 
-def read_split_folder(folder: Path) -> tuple[dict, pl.DataFrame, pl.DataFrame, dict]:
-    folder = Path(folder)
-    needed = ["manifest.json", "train.csv", "val.csv", "labels.json"]
-    missing = [n for n in needed if not (folder / n).is_file()]
-    if missing:
-        raise InputError(f"{folder} is not a split folder: missing {', '.join(missing)}",
-                         hint="build one with: hvuaudit split --variant 2 --out " + str(folder))
-    manifest = read_json(folder / "manifest.json", "split manifest",
-                         hint="rebuild the folder with: hvuaudit split --out " + str(folder))
-    if not isinstance(manifest, dict) or manifest.get("format") != SPLIT_FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise InputError(f"{folder}/manifest.json: format is {found!r}, expected {SPLIT_FORMAT!r}")
-    schema = {"youtube_id": pl.String, "scene": pl.String, "scenes": pl.String, "objects": pl.String, "clip_id": pl.String}
-    train = pl.read_csv(folder / "train.csv", schema_overrides=schema).with_columns(pl.col("scene", "scenes", "objects").fill_null(""))
-    val = pl.read_csv(folder / "val.csv", schema_overrides=schema).with_columns(pl.col("scene", "scenes", "objects").fill_null(""))
-    labels = read_json(folder / "labels.json", "split labels", hint="rebuild the folder with: hvuaudit split --out " + str(folder))
-    return manifest, train, val, labels
-
-
 def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
     """Check the six invariants of a split folder against the store it was built from."""
-    manifest, train, val, _labels = read_split_folder(folder)
+    folder_read = load_split(folder)
+    manifest, train, val = folder_read.manifest, folder_read.sets["train"], folder_read.sets["val"]
     params = SplitParams(**{**manifest["params"], "eval_subsets": tuple(manifest["params"].get("eval_subsets", ()))})
     scene_invariant = manifest["variant"] in ("si1", "si2")
     checks: list[tuple[str, bool, str]] = []
@@ -357,7 +331,7 @@ def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
                    f"{wrong_scene} not among the clip's scenes, {disagree} not the rule's choice"))
 
     files = split_files(con, rebuilt, manifest.get("name", Path(folder).name))
-    same = all((Path(folder) / n).read_bytes() == files[n] for n in files if n != "manifest.json")
+    same = all((Path(folder) / n).read_bytes() == files[n] for n in files if n != splitfolder.MANIFEST)
     checks.append(("6. rebuilding gives byte-identical files", same, "ok" if same else "train/val/labels differ"))
     return VerifyReport(ok=all(ok for _, ok, _ in checks), checks=checks)
 

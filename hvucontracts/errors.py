@@ -86,3 +86,9 @@ def text_says_disk_full(text: str) -> bool:
     """True when a library's message (DuckDB, torch) reports a full disk without an errno."""
     lowered = text.lower()
     return "no space left" in lowered or "disk full" in lowered or "file write failed" in lowered
+
+
+class MissingArtifactError(HvuError):
+    """A run-folder file (checkpoint, eval.json, features) that a command needs is missing or damaged."""
+
+    exit_code = ExitCode.STORE

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hvuaudit.cli import cli
-from trainer.dcorr import DcorrResult, distance_correlation_sqr, distance_correlation_stats
+from hvueval.dcorr import DcorrResult, distance_correlation_sqr, distance_correlation_stats
 from trainer.errors import TrainerError
 
 dcor = pytest.importorskip("dcor")

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hvuaudit.benchmark import ACTIONS, FILE_NAMES, BenchmarkConfig, generate_benchmark, plan_clips
 from hvuaudit.cli import cli
 from hvuaudit.errors import ConflictError, InputError
+from hvudemo.videoset import ACTIONS, FILE_NAMES, VideoSetConfig, generate_video_set, plan_clips
 
-SMALL = BenchmarkConfig(clips=160, test_clips=40, indist_clips=16, uniform_clips=16, control_clips=64)
+SMALL = VideoSetConfig(clips=160, test_clips=40, indist_clips=16, uniform_clips=16, control_clips=64)
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -29,13 +29,13 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 def test_generator_is_deterministic_whatever_the_worker_count(tmp_path):
-    one = generate_benchmark(SMALL, tmp_path / "a", workers=1)
-    two = generate_benchmark(SMALL, tmp_path / "b", workers=2)
+    one = generate_video_set(SMALL, tmp_path / "a", workers=1)
+    two = generate_video_set(SMALL, tmp_path / "b", workers=2)
     assert one.clips == two.clips == 160 + 40 + 16 + 16 + 64
     digest = _digest(tmp_path / "a")
     assert digest == _digest(tmp_path / "b")
     assert len([k for k in digest if k.endswith(".mp4")]) == one.clips
-    other = generate_benchmark(BenchmarkConfig(**{**SMALL.__dict__, "seed": 1}), tmp_path / "c", workers=1)
+    other = generate_video_set(VideoSetConfig(**{**SMALL.__dict__, "seed": 1}), tmp_path / "c", workers=1)
     assert (tmp_path / "c" / FILE_NAMES["train"]).read_bytes() != (tmp_path / "a" / FILE_NAMES["train"]).read_bytes()
     assert other.si2_val_fraction == one.si2_val_fraction
 
@@ -43,7 +43,7 @@ def test_generator_is_deterministic_whatever_the_worker_count(tmp_path):
 def test_clips_decode_to_the_requested_frames_and_names_follow_mmaction(tmp_path):
     import av
 
-    files = generate_benchmark(SMALL, tmp_path / "b", workers=1)
+    files = generate_video_set(SMALL, tmp_path / "b", workers=1)
     first = files.annotations["train"].read_text().splitlines()[1]
     tags, youtube_id, start, end = first.split(",")
     assert (start, end) == ("0", "0.8") and len(tags.split("|")) == 3
@@ -53,10 +53,10 @@ def test_clips_decode_to_the_requested_frames_and_names_follow_mmaction(tmp_path
 
 
 def test_existing_benchmark_is_refused_without_force(tmp_path):
-    generate_benchmark(SMALL, tmp_path / "b", workers=1)
+    generate_video_set(SMALL, tmp_path / "b", workers=1)
     with pytest.raises(ConflictError):
-        generate_benchmark(SMALL, tmp_path / "b", workers=1)
-    generate_benchmark(SMALL, tmp_path / "b", workers=1, force=True)
+        generate_video_set(SMALL, tmp_path / "b", workers=1)
+    generate_video_set(SMALL, tmp_path / "b", workers=1, force=True)
 
 
 @pytest.mark.parametrize(
@@ -71,11 +71,11 @@ def test_existing_benchmark_is_refused_without_force(tmp_path):
 )
 def test_bad_settings_are_refused_with_a_hint(change, needle):
     with pytest.raises(InputError, match=needle):
-        BenchmarkConfig(**{**SMALL.__dict__, **change}).resolved()
+        VideoSetConfig(**{**SMALL.__dict__, **change}).resolved()
 
 
 def test_the_pair_structure_follows_the_recipe():
-    config = BenchmarkConfig(clips=3000).resolved()
+    config = VideoSetConfig(clips=3000).resolved()
     plan = plan_clips(config)
     train = [c for c in plan if c.subset == "train"]
     assert len(train) == 3000 + 1200
@@ -95,7 +95,7 @@ def benchmark_store(tmp_path_factory):
     from hvuaudit.ingest import ingest
 
     root = tmp_path_factory.mktemp("bench")
-    files = generate_benchmark(BenchmarkConfig(clips=400, control_clips=0), root / "bench", workers=2)
+    files = generate_video_set(VideoSetConfig(clips=400, control_clips=0), root / "bench", workers=2)
     db = root / "store.duckdb"
     ingest([files.annotations["train"]], files.categories, db=db)
     for subset in ("indist", "uniform"):
@@ -104,9 +104,9 @@ def benchmark_store(tmp_path_factory):
 
 
 def test_nca_finds_objects_necessary_and_scenes_not(benchmark_store):
-    from hvuaudit.demo import NCA_THRESHOLD
     from hvuaudit.nca import compute_nca, recommend_roles
     from hvuaudit.store import open_store
+    from hvudemo.settings import NCA_THRESHOLD
 
     _files, db = benchmark_store
     with open_store(db, read_only=True) as con:
@@ -146,7 +146,7 @@ def test_synth_videos_command(tmp_path):
 
 
 def test_benchmark_and_demo_modules_do_not_import_torch():
-    code = ("import sys, hvuaudit.benchmark, hvuaudit.demo; "
+    code = ("import sys, hvudemo.videoset, hvudemo.pipeline; "
             "bad = [m for m in ('torch', 'trainer', 'sklearn') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr

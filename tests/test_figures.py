@@ -21,8 +21,8 @@ from PIL import Image
 from torch import nn
 
 from hvuaudit.cli import cli
+from hvueval import figures
 from tests.trainer_fixtures import TINY_ARGS, make_split
-from trainer import figures
 from trainer.models import ModelConfig, build_model
 
 torch.set_num_threads(1)

@@ -522,7 +522,8 @@ def test_synth_videos_force_never_deletes_a_file_added_among_the_videos(tmp_path
 
 def test_demo_force_never_deletes_a_file_added_after_a_step(tmp_path):
     pytest.importorskip("torch")
-    from hvuaudit.demo import _adopt_outputs, _prepare_out, demo_settings
+    from hvudemo.pipeline import _adopt_outputs, _prepare_out
+    from hvudemo.settings import demo_settings
 
     settings = demo_settings(quick=True, seeds=None)
     out = tmp_path / "demo"

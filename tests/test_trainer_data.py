@@ -9,25 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from tests.trainer_fixtures import LABELS, make_split, write_clip
-from trainer.data import (
-    ClipDataset,
-    ClipSettings,
-    PreflightError,
-    SplitError,
+from hvucontracts.splitfolder import SplitFolderError as SplitError
+from hvucontracts.splitfolder import (
     VideosError,
-    build_table,
     check_template,
     clip_filename,
-    collate_clips,
-    decode_clip,
     load_split,
-    make_loader,
-    preflight,
-    require_usable,
     resolve_name_template,
-    resolve_videos_dir,
 )
+from tests.trainer_fixtures import LABELS, make_split, write_clip
+from trainer.dataset import ClipDataset, ClipSettings, collate_clips, make_loader
+from trainer.decoding import decode_clip
+from trainer.videos import PreflightError, build_table, preflight, require_usable, resolve_videos_dir
 
 torch.set_num_threads(1)
 

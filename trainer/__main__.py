@@ -3,7 +3,7 @@
 For environments without the ``hvuaudit`` entry point (a training node, ``torchrun
 -m trainer``). Errors of the trainer family become ``error: ...`` on stderr and
 their exit code, as under ``hvuaudit`` (under torchrun, printed by rank 0 only).
-Never imports ``hvuaudit``.
+Never imports ``hvuaudit``; the evaluator's commands come from ``hvueval.cli``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import click
 
 from hvucontracts.cli import ErrorHandlingGroup, protect_outputs
-from trainer.cli import dcorr, eval_command, report, train
-from trainer.figures_cli import explain, plot
+from hvueval.cli import dcorr, eval_command, explain, plot, report
+from trainer.cli import train
 
 
 @click.group(cls=ErrorHandlingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Train and evaluate AMT models from a split folder (see README.md, section 5)."""
+    """Train and evaluate AMT models from a split folder (see docs/trainer.md)."""
 
 
 for command in (train, eval_command, report, dcorr, plot, explain):

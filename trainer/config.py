@@ -10,12 +10,13 @@ so a run can be rebuilt from it alone. Never imports ``hvuaudit``.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from hvucontracts.tasks import TasksFileError, read_roles
+from trainer.backbones import BACKBONES
 from trainer.errors import TrainerError
 
 METHODS = ("baseline", "mtl", "amt-no-object", "amt", "pretrain-adv")
@@ -25,8 +26,6 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("plateau", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-ROLES = ("auxiliary", "adversarial")
-TASKS_FORMAT = "hvuaudit-tasks/1"
 
 # The heads each method trains, and their role when no tasks.json says otherwise.
 METHOD_ROLES: dict[str, dict[str, str | None]] = {
@@ -178,34 +177,10 @@ def _fail(message: str) -> None:
 
 def read_tasks_file(path: str | Path) -> dict[str, str]:
     """Roles of scene/object from a tasks.json written by ``hvuaudit nca roles``."""
-    path = Path(path)
     try:
-        doc = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such tasks file; write one with `hvuaudit nca roles`") from None
-    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or not JSON
-        raise ConfigError(
-            f"{path}: not a readable JSON file ({exc}); rewrite it with `hvuaudit nca roles`"
-        ) from exc
-    if not isinstance(doc, dict) or doc.get("format") != TASKS_FORMAT:
-        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise ConfigError(
-            f"{path}: format is {found!r}, expected {TASKS_FORMAT!r}; rewrite it with `hvuaudit nca roles`"
-        )
-    roles = doc.get("roles")
-    if not isinstance(roles, dict):
-        raise ConfigError(f"{path}: has no 'roles' object; rewrite it with `hvuaudit nca roles`")
-    out: dict[str, str] = {}
-    for category in ("scene", "object"):
-        role = roles.get(category)
-        if role is None:
-            continue
-        if role not in ROLES:
-            raise ConfigError(
-                f"{path}: roles.{category} is {role!r}; the trainer needs 'auxiliary' or 'adversarial'"
-            )
-        out[category] = role
-    return out
+        return read_roles(path)
+    except TasksFileError as exc:  # the trainer reports every bad option or input file as a ConfigError
+        raise ConfigError(exc.message, exc.hint) from exc
 
 
 def _role_weight(
@@ -243,8 +218,6 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
 
     Idempotent: resolving a resolved config gives it back unchanged.
     """
-    from trainer.models import BACKBONES  # torch-free registry of names
-
     if cfg.method not in METHODS:
         _fail(f"unknown method {cfg.method!r}; choose one of: {', '.join(METHODS)}")
     if cfg.backbone not in BACKBONES:

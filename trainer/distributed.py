@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from trainer.errors import TrainerError
+from hvucontracts.errors import HvuError
 
 T = TypeVar("T")
 
@@ -88,7 +88,7 @@ class DistContext:
         if self.is_main:
             try:
                 outcome[0] = ("ok", fn())
-            except TrainerError as exc:
+            except HvuError as exc:
                 outcome[0] = ("error", exc)
         dist.broadcast_object_list(outcome, src=0)
         kind, value = outcome[0]

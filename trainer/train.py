@@ -16,26 +16,22 @@ scaled by the number of processes, and only rank 0 writes. Never imports ``hvuau
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import math
-import random
-import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from hvucontracts import runfolder
 from hvucontracts.files import (
     read_owner_marker,
     write_atomically,
@@ -43,40 +39,35 @@ from hvucontracts.files import (
     write_owner_marker,
     write_text_atomically,
 )
+from hvucontracts.runfolder import RUN_FILES, RUN_KIND
+from hvucontracts.splitfolder import SplitFolder, load_split, resolve_name_template
 from trainer.config import ConfigError, TrainConfig, diff_for_resume, resolve_config
-from trainer.data import (
-    ClipDataset,
-    ClipSettings,
-    Split,
-    build_table,
-    load_split,
-    make_loader,
-    merge_preflight,
-    preflight,
-    require_usable,
-    resolve_name_template,
-    resolve_videos_dir,
-    write_preflight,
-)
+from trainer.dataset import ClipDataset, ClipSettings, make_loader
 from trainer.distributed import DistContext, context_from_env, init_distributed, shutdown_distributed
 from trainer.engine import evaluate, train_one_epoch
 from trainer.errors import ConflictError, MissingArtifactError, TrainerError
 from trainer.losses import Objective
 from trainer.models import BACKBONES, ModelConfig, build_model, load_pretrained
-
-CHECKPOINT_FORMAT = "hvuaudit-checkpoint/1"
-RUN_FILES = (
-    "config.json",
-    "metrics.jsonl",
-    "checkpoint.pt",
-    "best.pt",
-    "eval.json",
-    "features.npz",
-    "preflight.json",
-    "preflight_problems.csv",
-    "eval_preflight.json",
-    "eval_preflight_problems.csv",
+from trainer.utils import (
+    CHECKPOINT_FORMAT,
+    code_version,
+    load_checkpoint,
+    resolve_amp,
+    resolve_device,
+    rng_state,
+    save_atomic,
+    seed_everything,
+    set_rng_state,
 )
+from trainer.videos import (
+    build_table,
+    merge_preflight,
+    preflight,
+    require_usable,
+    resolve_videos_dir,
+    write_preflight,
+)
+
 RUNAWAY_FACTOR = 10.0
 
 Log = Callable[[str], None]
@@ -94,140 +85,16 @@ def _quiet(message: str) -> None:
     """The log of every process but rank 0."""
 
 
-# --------------------------------------------------------------------------- small helpers
-def code_version() -> str:
-    """The git commit of the trainer's source tree (``+dirty`` with local changes), or 'unknown'."""
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--", "."],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{sha}+dirty" if dirty else sha
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save through :func:`hvucontracts.files.write_atomically` (a full disk becomes exit 7).
-
-    The checkpoint is serialised in memory first and then written by Python: torch's own
-    file writer reports a full disk as an opaque RuntimeError ("iostream error", "unexpected
-    pos"), Python's as OSError(ENOSPC). The cost is one checkpoint's size of memory.
-    """
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    write_atomically(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()), doing=f"could not save {path}")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda, but torch sees no CUDA device here; use --device cpu or auto")
-    return torch.device(name)
-
-
-def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
-    """auto = bf16 on CUDA and off on CPU."""
-    if mode == "auto":
-        mode = "bf16" if device.type == "cuda" else "off"
-    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode]
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch RNG states in a form torch.load(weights_only=True) accepts."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": {
-            "kind": kind,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": pos,
-            "has_gauss": has_gauss,
-        },
-        "numpy_cached": cached,
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    n = state["numpy"]
-    np.random.set_state(
-        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], state["numpy_cached"])
-    )
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def verify_checkpoint_checksums(path: Path) -> None:
-    """Refuse (exit 4) a checkpoint whose bytes changed since it was written.
-
-    torch.save writes a zip archive whose every record (the pickled structure and each
-    tensor's bytes) carries a CRC-32 that torch.load never checks. Reading them all back
-    costs about a millisecond per 4 MB, and leaves checkpoints loadable by plain torch.load.
-    """
-    damaged = f"{path}: the checkpoint is damaged"
-    hint = "; it cannot be trusted: retrain, or resume from a copy you kept"
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except Exception as exc:  # noqa: BLE001 - damaged headers raise BadZipFile, OSError, EOFError, ValueError, ...
-        raise MissingArtifactError(f"{damaged} ({type(exc).__name__}: {exc}){hint}") from exc
-    if bad is not None:
-        raise MissingArtifactError(f"{damaged}: the checksum of its record {bad!r} does not match its bytes{hint}")
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by this trainer, its checksums verified (weights-only load: no code runs)."""
-    if not path.is_file():
-        raise MissingArtifactError(f"{path}: no such checkpoint; train the run first with `hvuaudit train`")
-    verify_checkpoint_checksums(path)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise MissingArtifactError(
-            f"{path}: could not be read ({exc}); it may be truncated, retrain"
-        ) from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise MissingArtifactError(f"{path}: not a checkpoint of this trainer (format {CHECKPOINT_FORMAT})")
-    return ckpt
-
-
 def load_run_config(run_dir: str | Path) -> TrainConfig:
     """The resolved settings of a run, from its checkpoint.pt (what --resume continues)."""
-    ckpt = load_checkpoint(Path(run_dir) / "checkpoint.pt")
+    ckpt = load_checkpoint(Path(run_dir) / runfolder.CHECKPOINT)
     return TrainConfig.from_json(ckpt["config"])
 
 
-def default_out(split: Split, cfg: TrainConfig) -> str:
+def default_out(split: SplitFolder, cfg: TrainConfig) -> str:
     variant = split.manifest.get("variant", "split")
     return str(Path("runs") / f"{variant}_{cfg.method}_{cfg.backbone}_seed{cfg.seed}")
 
-
-RUN_KIND = "run"  # the kind in a run folder's ownership marker (hvucontracts.files)
 
 
 def _check_run_dir(out: Path, *, resume: bool, force: bool) -> None:
@@ -270,8 +137,8 @@ def _prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
     write_owner_marker(out, RUN_KIND, RUN_FILES)
 
 
-def _check_resume(out: Path, cfg: TrainConfig, split: Split) -> dict[str, Any]:
-    path = out / "checkpoint.pt"
+def _check_resume(out: Path, cfg: TrainConfig, split: SplitFolder) -> dict[str, Any]:
+    path = out / runfolder.CHECKPOINT
     if not path.is_file():
         raise MissingArtifactError(f"{path}: no checkpoint to resume from; drop --resume to start the run")
     ckpt = load_checkpoint(path)
@@ -417,7 +284,7 @@ class CheckedInputs:
 
     cfg: TrainConfig
     """Resolved, with the name template and the run folder filled in."""
-    split: Split
+    split: SplitFolder
     out: Path
     checkpoint: dict[str, Any] | None
     """The checkpoint to continue from (with ``resume``)."""
@@ -509,8 +376,103 @@ def _train(
     if not dist_ctx.is_main:
         log = _quiet  # every process reaches the same conclusions; rank 0 reports them
     checked = check_inputs(replace(cfg, world_size=dist_ctx.world_size), resume=resume, force=force, log=log)
-    cfg, split, out, ckpt = checked.cfg, checked.split, checked.out, checked.checkpoint
-    videos_dir, model_config = checked.videos_dir, checked.model_config
+    run = _set_up(checked, dist_ctx, resume=resume, force=force, log=log)
+    if checked.checkpoint is not None:
+        _restore(run, checked.checkpoint, log)
+    elif dist_ctx.is_main:
+        run.metrics_path.unlink(missing_ok=True)
+    run.config = _run_config(checked, run)
+    if dist_ctx.is_main:
+        write_json_atomically(checked.out / runfolder.CONFIG, run.config)
+    return _loop(run, stop_after=stop_after, log=log)
+
+
+@dataclass
+class _Run:
+    """Everything one training run holds between set-up, restore and the loop over epochs."""
+
+    cfg: TrainConfig
+    split: SplitFolder
+    out: Path
+    dist_ctx: DistContext
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    memory_format: torch.memory_format
+    model: nn.Module  # the plain model: evaluation and checkpoints
+    train_model: nn.Module  # the model under DDP when there are several processes
+    model_config: ModelConfig
+    objective: Objective
+    mean: torch.Tensor
+    std: torch.Tensor
+    train_loader: Any
+    val_loader: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    step_scheduler: Any  # the scheduler stepped every batch (onecycle), else None
+    scaler: torch.amp.GradScaler
+    metrics_path: Path
+    state: dict[str, Any] = field(
+        default_factory=lambda: {
+            "epoch": 0,
+            "best_val_acc": -1.0,
+            "best_epoch": 0,
+            "bad_epochs": 0,
+            "first_scene_loss": None,
+            "stopped_early": False,
+        }
+    )
+    config: dict[str, Any] = field(default_factory=dict)  # what config.json and the checkpoints hold
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_loader)
+
+    def checkpoint_payload(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.model.state_dict(),
+            "model_config": self.model_config.to_json(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "state": dict(self.state),
+            "rng": rng_state(),
+            "config": self.config,
+            "split": self.split.manifest,
+            "labels": self.split.labels,
+        }
+
+
+def _usable_tables(checked: CheckedInputs, dist_ctx: DistContext, log: Log) -> dict[str, Any]:
+    """Pre-flight: which clip files exist and open, before anything is trained (each process probes its share)."""
+    cfg, split, out, videos_dir = checked.cfg, checked.split, checked.out, checked.videos_dir
+    tables = {
+        name: build_table(split.sets[name], split.labels, videos_dir, cfg.name_template)
+        for name in ("train", "val")
+    }
+    share = preflight(tables, threads=max(1, cfg.workers), rank=dist_ctx.rank, world_size=dist_ctx.world_size)
+    checks = merge_preflight(dist_ctx.all_gather(share), tables) if dist_ctx.enabled else share
+    if dist_ctx.is_main:
+        write_preflight(out, checks, videos_dir=videos_dir, template=cfg.name_template)
+    require_usable(
+        checks,
+        min_found=cfg.min_found,
+        videos_dir=videos_dir,
+        template=cfg.name_template,
+        report=out / runfolder.PREFLIGHT_PROBLEMS,
+    )
+    for name, check in checks.items():
+        if check.n_usable < check.total:
+            log(
+                f"note: {check.total - check.n_usable} of {check.total} {name} clips are missing or unreadable"
+            )
+        tables[name] = tables[name].subset(check.usable)
+    return tables
+
+
+def _set_up(checked: CheckedInputs, dist_ctx: DistContext, *, resume: bool, force: bool, log: Log) -> _Run:
+    """Device, model, run folder, pre-flight, loaders, optimizer and schedule: everything before epoch 1."""
+    cfg, out, model_config = checked.cfg, checked.out, checked.model_config
     device = checked.device
     if device.type == "cuda" and dist_ctx.enabled:
         device = torch.device("cuda", dist_ctx.local_rank)  # one GPU per process
@@ -529,35 +491,11 @@ def _train(
     # The model first: pretrained weights that do not fit stop the run before it writes anything.
     seed_everything(cfg.seed)
     model = build_model(model_config)
-    if cfg.pretrained and ckpt is None:
+    if cfg.pretrained and checked.checkpoint is None:
         log(load_pretrained(model, cfg.pretrained).summary())
     dist_ctx.run_on_main(lambda: _prepare_run_dir(out, resume=resume, force=force))
+    tables = _usable_tables(checked, dist_ctx, log)
 
-    # Pre-flight: which clip files exist and open, before anything is trained (each process
-    # probes its share of the rows).
-    tables = {
-        name: build_table(split.sets[name], split.labels, videos_dir, cfg.name_template)
-        for name in ("train", "val")
-    }
-    share = preflight(tables, threads=max(1, cfg.workers), rank=dist_ctx.rank, world_size=dist_ctx.world_size)
-    checks = merge_preflight(dist_ctx.all_gather(share), tables) if dist_ctx.enabled else share
-    if dist_ctx.is_main:
-        write_preflight(out, checks, videos_dir=videos_dir, template=cfg.name_template)
-    require_usable(
-        checks,
-        min_found=cfg.min_found,
-        videos_dir=videos_dir,
-        template=cfg.name_template,
-        report=out / "preflight_problems.csv",
-    )
-    for name, check in checks.items():
-        if check.n_usable < check.total:
-            log(
-                f"note: {check.total - check.n_usable} of {check.total} {name} clips are missing or unreadable"
-            )
-        tables[name] = tables[name].subset(check.usable)
-
-    # Set-up.
     if cfg.sync_bn:
         if dist_ctx.enabled and device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -580,12 +518,37 @@ def _train(
             find_unused_parameters=cfg.method == "pretrain-adv",
         )
     spec = BACKBONES[cfg.backbone]
-    mean = torch.tensor(spec.mean, device=device)
-    std = torch.tensor(spec.std, device=device)
-    objective = Objective(
-        lambda_=cfg.lambda_, gamma=cfg.gamma, adversary=cfg.adversary, adv_schedule=cfg.adv_schedule
+    train_loader, val_loader = _loaders(cfg, tables, model_config, device, dist_ctx)
+    optimizer, scheduler, step_scheduler = _optimizer(cfg, model, len(train_loader), dist_ctx, log)
+    return _Run(
+        cfg=cfg,
+        split=checked.split,
+        out=out,
+        dist_ctx=dist_ctx,
+        device=device,
+        amp_dtype=amp_dtype,
+        memory_format=memory_format,
+        model=model,
+        train_model=train_model,
+        model_config=model_config,
+        objective=Objective(
+            lambda_=cfg.lambda_, gamma=cfg.gamma, adversary=cfg.adversary, adv_schedule=cfg.adv_schedule
+        ),
+        mean=torch.tensor(spec.mean, device=device),
+        std=torch.tensor(spec.std, device=device),
+        train_loader=train_loader,
+        val_loader=val_loader,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        step_scheduler=step_scheduler,
+        scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
+        metrics_path=out / runfolder.METRICS,
     )
 
+
+def _loaders(
+    cfg: TrainConfig, tables: dict[str, Any], model_config: ModelConfig, device: torch.device, dist_ctx: DistContext
+) -> tuple[Any, Any]:
     clip_settings = ClipSettings(
         clip_len=cfg.clip_len,
         frame_stride=cfg.frame_stride,
@@ -615,8 +578,13 @@ def _train(
         **loader_options,
     )
     val_loader = make_loader(val_ds, batch_size=cfg.eval_batch_size, shuffle=False, **loader_options)
-    steps_per_epoch = len(train_loader)
+    return train_loader, val_loader
 
+
+def _optimizer(
+    cfg: TrainConfig, model: nn.Module, steps_per_epoch: int, dist_ctx: DistContext, log: Log
+) -> tuple[torch.optim.Optimizer, Any, Any]:
+    """The optimizer, its schedule, and the schedule stepped per batch (onecycle) or None (plateau)."""
     # --lr is the rate for one process's batch; N processes make an N times larger global batch,
     # and the linear scaling rule (Goyal et al., 2017) multiplies the rate by N.
     lr, max_lr = cfg.lr * cfg.world_size, (cfg.max_lr or 0.0) * cfg.world_size
@@ -625,6 +593,7 @@ def _train(
             f"note: {cfg.world_size} processes × --batch-size {cfg.batch_size} = global batch "
             f"{cfg.world_size * cfg.batch_size}; learning rate {cfg.lr:g} × {cfg.world_size} = {lr:g}"
         )
+    optimizer: torch.optim.Optimizer
     if cfg.optimizer == "sgd":
         optimizer = torch.optim.SGD(
             model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
@@ -635,165 +604,152 @@ def _train(
         step_scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=max_lr, total_steps=cfg.epochs * steps_per_epoch
         )
-        scheduler: Any = step_scheduler
-    else:
-        step_scheduler = None
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=0.1, patience=cfg.lr_patience
-        )
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+        return optimizer, step_scheduler, step_scheduler
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=0.1, patience=cfg.lr_patience
+    )
+    return optimizer, plateau, None
 
-    state = {
-        "epoch": 0,
-        "best_val_acc": -1.0,
-        "best_epoch": 0,
-        "bad_epochs": 0,
-        "first_scene_loss": None,
-        "stopped_early": False,
-    }
-    metrics_path = out / "metrics.jsonl"
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        state.update(ckpt["state"])
-        set_rng_state(ckpt["rng"])
-        if dist_ctx.is_main:
-            _truncate_metrics(metrics_path, state["epoch"], log)
-        log(f"resumed {out} after epoch {state['epoch']}")
-    elif dist_ctx.is_main:
-        metrics_path.unlink(missing_ok=True)
 
-    run_config = {
+def _restore(run: _Run, ckpt: dict[str, Any], log: Log) -> None:
+    """Continue exactly where checkpoint.pt stopped: weights, optimizer, schedule, scaler, state, RNG."""
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    run.scaler.load_state_dict(ckpt["scaler"])
+    run.state.update(ckpt["state"])
+    set_rng_state(ckpt["rng"])
+    if run.dist_ctx.is_main:
+        _truncate_metrics(run.metrics_path, run.state["epoch"], log)
+    log(f"resumed {run.out} after epoch {run.state['epoch']}")
+
+
+def _run_config(checked: CheckedInputs, run: _Run) -> dict[str, Any]:
+    cfg = checked.cfg
+    return {
         **cfg.to_json(),
         "tasks": cfg.tasks,
-        "split": split.manifest,
-        "split_dir": str(split.dir),
-        "labels": split.labels,
-        "videos_dir": str(videos_dir.resolve()),
+        "split": checked.split.manifest,
+        "split_dir": str(checked.split.dir),
+        "labels": checked.split.labels,
+        "videos_dir": str(checked.videos_dir.resolve()),
         "videos_source": checked.videos_source,
-        "model": model_config.to_json(),
+        "model": run.model_config.to_json(),
         "code_version": code_version(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    if dist_ctx.is_main:
-        write_json_atomically(out / "config.json", run_config)
 
-    def checkpoint_payload() -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "model": model.state_dict(),
-            "model_config": model_config.to_json(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "state": dict(state),
-            "rng": rng_state(),
-            "config": run_config,
-            "split": split.manifest,
-            "labels": split.labels,
-        }
 
-    pretrain = cfg.pretrain_epochs if cfg.method == "pretrain-adv" else None
+def _loop(run: _Run, *, stop_after: int | None, log: Log) -> TrainResult:
+    """The epochs: train, validate, log a metrics line, checkpoint; early stopping and --stop-after."""
+    cfg, state = run.cfg, run.state
     stopped_early = bool(state["stopped_early"])
     if stopped_early or state["epoch"] >= cfg.epochs:
-        log(f"{out}: nothing to do, the run already ended after epoch {state['epoch']}")
-    progress = _Progress(enabled=dist_ctx.is_main)
+        log(f"{run.out}: nothing to do, the run already ended after epoch {state['epoch']}")
+    progress = _Progress(enabled=run.dist_ctx.is_main)
     log = progress.wrap(log)
     done_here = 0
     try:
         for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
             if stopped_early or (stop_after is not None and done_here >= stop_after):
                 break
-            started = time.perf_counter()
-            scene_on = pretrain is None or epoch <= pretrain
-            # pretrain-adv: the scene head is removed and fine-tuning starts, with a fresh best
-            if pretrain is not None and epoch == pretrain + 1:
-                state.update(best_val_acc=-1.0, best_epoch=0, bad_epochs=0)
-            ramp_epochs = pretrain if pretrain is not None else cfg.epochs
-            train_loader.sampler.set_epoch(epoch)
-            train_metrics = train_one_epoch(
-                train_model,
-                objective,
-                optimizer,
-                train_loader,
-                device,
-                epoch,
-                mean=mean,
-                std=std,
-                step_offset=(epoch - 1) * steps_per_epoch,
-                total_steps=ramp_epochs * steps_per_epoch,
-                scene=scene_on,
-                scheduler=step_scheduler,
-                scaler=scaler,
-                amp_dtype=amp_dtype,
-                memory_format=memory_format,
-                dist_ctx=dist_ctx,
-                on_step=progress.task(f"epoch {epoch} train", steps_per_epoch),
-            )
-            lambda_eff = train_metrics.pop("lambda_eff")
-            dist_ctx.broadcast_buffers(model)  # validate with rank 0's BatchNorm statistics
-            val_metrics = evaluate(
-                model,
-                objective,
-                val_loader,
-                device,
-                mean=mean,
-                std=std,
-                scene=scene_on,
-                amp_dtype=amp_dtype,
-                memory_format=memory_format,
-                dist_ctx=dist_ctx,
-                on_step=progress.task(f"epoch {epoch} val", len(val_loader)),
-            ).metrics
-            val_acc = val_metrics["action_acc"] or 0.0
-            if step_scheduler is None:
-                scheduler.step(val_acc)
-            line: dict[str, Any] = {
-                "epoch": epoch,
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": round(time.perf_counter() - started, 3),
-                "lambda_eff": lambda_eff,
-                "phase": ("pretrain" if scene_on else "finetune") if pretrain is not None else "train",
-                "train": train_metrics,
-                "val": val_metrics,
-            }
-            loss_scene = train_metrics["loss_scene"]
-            if loss_scene is not None and cfg.scene_role == "adversarial":
-                first = state["first_scene_loss"] = state["first_scene_loss"] or loss_scene
-                line["scene_loss_runaway"] = loss_scene > RUNAWAY_FACTOR * first
-                if line["scene_loss_runaway"]:
-                    log(
-                        f"warning: the scene loss ran away ({first:.3g} at epoch 1, {loss_scene:.3g} now): "
-                        f"with --adversary {cfg.adversary} the scene head is learning to be wrong rather than "
-                        "the features losing scene information (see README.md, section 5)"
-                    )
-            improved = val_acc > state["best_val_acc"]
-            if improved:
-                state.update(best_val_acc=val_acc, best_epoch=epoch, bad_epochs=0)
-            else:
-                state["bad_epochs"] += 1
-            in_pretrain = pretrain is not None and epoch <= pretrain
-            stopped_early = bool(cfg.patience) and not in_pretrain and state["bad_epochs"] >= cfg.patience
-            state.update(epoch=epoch, stopped_early=stopped_early)
-            if dist_ctx.is_main:
-                with open(metrics_path, "a") as fh:
-                    fh.write(json.dumps(line) + "\n")
-                payload = checkpoint_payload()
-                save_atomic(payload, out / "checkpoint.pt")
-                if improved:
-                    save_atomic(payload, out / "best.pt")
-            log(epoch_summary(line, cfg.epochs))
-            if stopped_early:
-                log(f"stopped early: no better val accuracy for {cfg.patience} epochs (--patience)")
+            stopped_early = _run_epoch(run, epoch, progress, log)
             done_here += 1
     finally:
         progress.stop()
     return TrainResult(
-        run_dir=out,
+        run_dir=run.out,
         epochs_done=state["epoch"],
         best_epoch=state["best_epoch"],
         best_val_acc=state["best_val_acc"],
         stopped_early=stopped_early,
     )
+
+
+def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
+    """One epoch of training and validation, its metrics line and checkpoints; True when it stops early."""
+    cfg, state, dist_ctx = run.cfg, run.state, run.dist_ctx
+    pretrain = cfg.pretrain_epochs if cfg.method == "pretrain-adv" else None
+    started = time.perf_counter()
+    scene_on = pretrain is None or epoch <= pretrain
+    # pretrain-adv: the scene head is removed and fine-tuning starts, with a fresh best
+    if pretrain is not None and epoch == pretrain + 1:
+        state.update(best_val_acc=-1.0, best_epoch=0, bad_epochs=0)
+    ramp_epochs = pretrain if pretrain is not None else cfg.epochs
+    steps_per_epoch = run.steps_per_epoch
+    run.train_loader.sampler.set_epoch(epoch)
+    train_metrics = train_one_epoch(
+        run.train_model,
+        run.objective,
+        run.optimizer,
+        run.train_loader,
+        run.device,
+        epoch,
+        mean=run.mean,
+        std=run.std,
+        step_offset=(epoch - 1) * steps_per_epoch,
+        total_steps=ramp_epochs * steps_per_epoch,
+        scene=scene_on,
+        scheduler=run.step_scheduler,
+        scaler=run.scaler,
+        amp_dtype=run.amp_dtype,
+        memory_format=run.memory_format,
+        dist_ctx=dist_ctx,
+        on_step=progress.task(f"epoch {epoch} train", steps_per_epoch),
+    )
+    lambda_eff = train_metrics.pop("lambda_eff")
+    dist_ctx.broadcast_buffers(run.model)  # validate with rank 0's BatchNorm statistics
+    val_metrics = evaluate(
+        run.model,
+        run.objective,
+        run.val_loader,
+        run.device,
+        mean=run.mean,
+        std=run.std,
+        scene=scene_on,
+        amp_dtype=run.amp_dtype,
+        memory_format=run.memory_format,
+        dist_ctx=dist_ctx,
+        on_step=progress.task(f"epoch {epoch} val", len(run.val_loader)),
+    ).metrics
+    val_acc = val_metrics["action_acc"] or 0.0
+    if run.step_scheduler is None:
+        run.scheduler.step(val_acc)
+    line: dict[str, Any] = {
+        "epoch": epoch,
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "seconds": round(time.perf_counter() - started, 3),
+        "lambda_eff": lambda_eff,
+        "phase": ("pretrain" if scene_on else "finetune") if pretrain is not None else "train",
+        "train": train_metrics,
+        "val": val_metrics,
+    }
+    loss_scene = train_metrics["loss_scene"]
+    if loss_scene is not None and cfg.scene_role == "adversarial":
+        first = state["first_scene_loss"] = state["first_scene_loss"] or loss_scene
+        line["scene_loss_runaway"] = loss_scene > RUNAWAY_FACTOR * first
+        if line["scene_loss_runaway"]:
+            log(
+                f"warning: the scene loss ran away ({first:.3g} at epoch 1, {loss_scene:.3g} now): "
+                f"with --adversary {cfg.adversary} the scene head is learning to be wrong rather than "
+                "the features losing scene information (see the trainer docs, docs/trainer.md)"
+            )
+    improved = val_acc > state["best_val_acc"]
+    if improved:
+        state.update(best_val_acc=val_acc, best_epoch=epoch, bad_epochs=0)
+    else:
+        state["bad_epochs"] += 1
+    in_pretrain = pretrain is not None and epoch <= pretrain
+    stopped_early = bool(cfg.patience) and not in_pretrain and state["bad_epochs"] >= cfg.patience
+    state.update(epoch=epoch, stopped_early=stopped_early)
+    if dist_ctx.is_main:
+        with open(run.metrics_path, "a") as fh:
+            fh.write(json.dumps(line) + "\n")
+        payload = run.checkpoint_payload()
+        save_atomic(payload, run.out / runfolder.CHECKPOINT)
+        if improved:
+            save_atomic(payload, run.out / runfolder.BEST)
+    log(epoch_summary(line, cfg.epochs))
+    if stopped_early:
+        log(f"stopped early: no better val accuracy for {cfg.patience} epochs (--patience)")
+    return stopped_early

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.errors import MissingArtifactError, TrainerError
+from hvucontracts.runfolder import CONFIG, EVAL, read_json_object
+from hvueval.errors import EvalError
 
 METHOD_NAMES = {  # the paper's names, in the paper's row order
     "baseline": "Baseline",
@@ -105,40 +106,11 @@ class Report:
 # --- reading run folders ------------------------------------------------------------------
 
 
-def find_runs(paths: list[Path]) -> list[Path]:
-    """Run folders among ``paths``; a folder without config.json stands for the run folders inside it."""
-    found: dict[Path, None] = {}  # ordered set
-    for path in paths:
-        if (path / "config.json").is_file():
-            found[path] = None
-            continue
-        children = sorted(child for child in path.iterdir() if (child / "config.json").is_file())
-        if not children:
-            raise MissingArtifactError(
-                f"{path} is not a run folder (no config.json) and holds none; "
-                "pass the folders written by `hvuaudit train`, e.g. runs/*"
-            )
-        found.update(dict.fromkeys(children))
-    return list(found)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TrainerError(
-            f"could not read {path} ({exc}); rewrite it, or move that run folder aside"
-        ) from exc
-    if not isinstance(content, dict):
-        raise TrainerError(f"{path} must hold a JSON object, not {type(content).__name__}")
-    return content
-
-
 def _require(config: dict[str, Any], path: Path, *keys: str) -> Any:
     value: Any = config
     for depth, key in enumerate(keys):
         if not isinstance(value, dict) or key not in value:
-            raise TrainerError(
+            raise EvalError(
                 f"{path} has no '{'.'.join(keys[: depth + 1])}'; was it written by `hvuaudit train`?"
             )
         value = value[key]
@@ -147,17 +119,17 @@ def _require(config: dict[str, Any], path: Path, *keys: str) -> Any:
 
 def read_run(folder: Path, eval_set: str = "val") -> Run:
     """Settings from config.json, and ``eval_set``'s scores from eval.json when there is one."""
-    config_path = folder / "config.json"
-    config = _read_json(config_path)
+    config_path = folder / CONFIG
+    config = read_json_object(config_path)
     method = _require(config, config_path, "method")
     tasks = _require(config, config_path, "tasks")
     if not isinstance(tasks, dict):
-        raise TrainerError(f"{config_path}: 'tasks' must map action, scene and object to their roles")
+        raise EvalError(f"{config_path}: 'tasks' must map action, scene and object to their roles")
     roles = {}
     for task in ("scene", "object"):
         roles[task] = tasks.get(task)
         if roles[task] not in ("auxiliary", "adversarial", None):
-            raise TrainerError(
+            raise EvalError(
                 f"{config_path}: tasks.{task} is {roles[task]!r}; expected auxiliary, adversarial or null"
             )
     has_adversary = "adversarial" in roles.values()
@@ -171,7 +143,7 @@ def read_run(folder: Path, eval_set: str = "val") -> Run:
         object_weight=_weight(config, config_path, "gamma") if roles["object"] else None,
         adversary=_adversary_label(config, config_path) if has_adversary else None,
     )
-    scores, missing_reason = _read_scores(folder / "eval.json", eval_set)
+    scores, missing_reason = _read_scores(folder / EVAL, eval_set)
     return Run(
         folder=folder,
         setting=setting,
@@ -186,14 +158,14 @@ def _weight(config: dict[str, Any], path: Path, key: str) -> float | None:
     """A head's signed weight; null (not resolved) shows as –."""
     value = config.get(key)
     if value is not None and not isinstance(value, int | float):
-        raise TrainerError(f"{path}: '{key}' is {value!r}; expected a number or null")
+        raise EvalError(f"{path}: '{key}' is {value!r}; expected a number or null")
     return None if value is None else float(value)
 
 
 def _read_scores(eval_path: Path, eval_set: str) -> tuple[dict[str, Any] | None, str]:
     if not eval_path.is_file():
         return None, "no eval.json"
-    evaluation = _read_json(eval_path)
+    evaluation = read_json_object(eval_path)
     if "sets" in evaluation:
         sets = evaluation["sets"]
         if eval_set not in sets:
@@ -207,7 +179,7 @@ def _read_scores(eval_path: Path, eval_set: str) -> tuple[dict[str, Any] | None,
     if top1 is None:  # hvuaudit eval writes null for a set without clips
         return None, f"eval.json has no top-1 accuracy for set '{eval_set}' (no clips?)"
     if not isinstance(top1, int | float) or not 0 <= top1 <= 1:
-        raise TrainerError(
+        raise EvalError(
             f"{eval_path}: top1 of set '{eval_set}' is {top1!r}; expected a fraction in [0, 1]"
         )
     return scores, ""
@@ -265,7 +237,7 @@ def render_report(report: Report, output_format: str) -> str:
         return _render_csv(report)
     if output_format == "json":
         return json.dumps(_as_json(report), indent=2, ensure_ascii=False) + "\n"
-    raise TrainerError(f"unknown report format {output_format!r}; use one of {', '.join(FORMATS)}")
+    raise EvalError(f"unknown report format {output_format!r}; use one of {', '.join(FORMATS)}")
 
 
 def _adversary_label(config: dict, config_path: Path) -> str:

@@ -1,6 +1,8 @@
-"""The built-in scene-biased video benchmark: real mp4 clips plus HVU-format annotations.
+"""The demo's synthetic video set: real mp4 clips with a controlled scene bias, plus HVU-format annotations.
 
-Sits before ingest, like :mod:`hvuaudit.synthetic`, but writes videos as well:
+Sits before ingest, like :mod:`hvuaudit.synthetic`, but writes videos as well (the
+docs call it "the built-in benchmark"; the module is named for what it makes, so that
+it is not mistaken for the speed benchmarks in ``bench/``):
 ``hvuaudit synth videos --out DIR`` produces clips where scene bias is real,
 controlled and measurable, so the whole pipeline (ingest → NCA → SI-2 split →
 train → eval → report) can run end to end on a laptop CPU. ``hvuaudit demo``
@@ -40,6 +42,7 @@ from pathlib import Path
 from hvuaudit.errors import InputError
 from hvucontracts.files import check_replaceable, remove_owned, write_owner_marker, write_text_atomically
 from hvucontracts.process import die_with_parent
+from hvucontracts.splitfolder import DEFAULT_TEMPLATE, clip_filename
 
 BENCHMARK_FORMAT = "hvuaudit-benchmark/1"
 BENCHMARK_KIND = "benchmark"  # the kind in a benchmark folder's ownership marker
@@ -71,7 +74,7 @@ _SUBSET_SEED = {name: k for k, name in enumerate(SUBSETS)}
 
 
 @dataclass(frozen=True)
-class BenchmarkConfig:
+class VideoSetConfig:
     """Every knob of the benchmark; stored in benchmark.json."""
 
     clips: int = 3000
@@ -102,13 +105,13 @@ class BenchmarkConfig:
     texture: float = 0.12
     """Amplitude of the scene texture."""
 
-    def resolved(self) -> BenchmarkConfig:
+    def resolved(self) -> VideoSetConfig:
         """Derived set sizes filled in, every value checked."""
         test = round(0.4 * self.clips) if self.test_clips is None else self.test_clips
         indist = round(0.8 / 3 * self.clips) if self.indist_clips is None else self.indist_clips
         uniform = round(self.clips / 3) if self.uniform_clips is None else self.uniform_clips
         control = self.clips + test if self.control_clips is None else self.control_clips
-        config = BenchmarkConfig(**{**asdict(self), "test_clips": test, "indist_clips": indist,
+        config = VideoSetConfig(**{**asdict(self), "test_clips": test, "indist_clips": indist,
                                     "uniform_clips": uniform, "control_clips": control})
         config._check()
         return config
@@ -225,7 +228,7 @@ class ClipSpec:
 
 
 @dataclass(frozen=True)
-class BenchmarkFiles:
+class VideoSetFiles:
     out: Path
     annotations: dict[str, Path]  # subset -> CSV
     categories: Path
@@ -238,7 +241,7 @@ class BenchmarkFiles:
 # -------------------------------------------------------------------- the clip plan
 
 
-def plan_clips(config: BenchmarkConfig) -> list[ClipSpec]:
+def plan_clips(config: VideoSetConfig) -> list[ClipSpec]:
     """Every clip of every subset with its labels, in a fixed order (no pixels yet)."""
     import numpy as np
 
@@ -284,7 +287,7 @@ def _shapes(rng, actions: list[int], object_share: float) -> list[int]:
 # -------------------------------------------------------------------- pixels
 
 
-def render_clip(spec: ClipSpec, config: BenchmarkConfig):
+def render_clip(spec: ClipSpec, config: VideoSetConfig):
     """The frames of one clip: (frames, size, size, 3) uint8, from its own generator."""
     import numpy as np
 
@@ -353,7 +356,7 @@ def _shape_mask(shape: str, side: int):
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def _sprite_path(action: str, config: BenchmarkConfig, rng) -> list[tuple[int, int, int] | None]:
+def _sprite_path(action: str, config: VideoSetConfig, rng) -> list[tuple[int, int, int] | None]:
     """Where the sprite is in each frame: (top, left, side), or None while a blink hides it."""
     size, t_len, side, speed = config.size, config.frames, config.sprite, config.speed
     travel = (t_len - 1) * speed
@@ -398,27 +401,29 @@ def write_mp4(path: Path, frames) -> None:
             container.mux(packet)
 
 
-def clip_filename(spec: ClipSpec, config: BenchmarkConfig) -> str:
-    """The ``mmaction`` name: youtube_id, start and end in tenths of a second."""
-    return f"{spec.youtube_id}_{0:06d}_{round(config.frames * 10 / FPS):06d}.mp4"
+def clip_name(spec: ClipSpec, config: VideoSetConfig) -> str:
+    """The clip's file name under the split folder's default template (mmaction)."""
+    row = {"youtube_id": spec.youtube_id, "clip_id": "", "action": "", "time_start": 0.0,
+           "time_end": _hvu_time(config.frames / FPS)}
+    return clip_filename(row, DEFAULT_TEMPLATE)
 
 
-def _render_chunk(config: BenchmarkConfig, specs: list[ClipSpec], videos: str) -> int:
+def _render_chunk(config: VideoSetConfig, specs: list[ClipSpec], videos: str) -> int:
     for spec in specs:
-        write_mp4(Path(videos) / clip_filename(spec, config), render_clip(spec, config))
+        write_mp4(Path(videos) / clip_name(spec, config), render_clip(spec, config))
     return len(specs)
 
 
 # -------------------------------------------------------------------- files
 
 
-def generate_benchmark(
-    config: BenchmarkConfig,
+def generate_video_set(
+    config: VideoSetConfig,
     out_dir: Path | str,
     *,
     workers: int = 1,
     force: bool = False,
-) -> BenchmarkFiles:
+) -> VideoSetFiles:
     """Write the clips, the annotation CSVs, the categories CSV and benchmark.json into ``out_dir``.
 
     benchmark.json is written last, so its presence means the benchmark is complete.
@@ -435,7 +440,7 @@ def generate_benchmark(
     plan = plan_clips(config)
     # The marker first, naming every file to come, so that a benchmark cut short by a kill can be
     # replaced with --force, and a file a user adds (even among the videos) is never deleted.
-    clips = [f"videos/{clip_filename(spec, config)}" for spec in plan]
+    clips = [f"videos/{clip_name(spec, config)}" for spec in plan]
     write_owner_marker(out, BENCHMARK_KIND, [*FILE_NAMES.values(), CATEGORIES_FILE, "benchmark.json", *clips])
     videos = out / "videos"
     videos.mkdir(parents=True, exist_ok=True)
@@ -465,11 +470,11 @@ def generate_benchmark(
 
     manifest = out / "benchmark.json"
     write_text_atomically(manifest, json.dumps(describe(config, plan), indent=2) + "\n")
-    return BenchmarkFiles(out=out, annotations=annotations, categories=categories, videos=videos, manifest=manifest,
+    return VideoSetFiles(out=out, annotations=annotations, categories=categories, videos=videos, manifest=manifest,
                           clips=len(plan), si2_val_fraction=config.si2_val_fraction())
 
 
-def describe(config: BenchmarkConfig, plan: list[ClipSpec]) -> dict:
+def describe(config: VideoSetConfig, plan: list[ClipSpec]) -> dict:
     """benchmark.json: the config, the files, and what each subset holds (counts per action and scene)."""
     scene_names = list(SCENES)
     counts: dict[str, dict[str, dict[str, int]]] = {}
@@ -497,7 +502,7 @@ def describe(config: BenchmarkConfig, plan: list[ClipSpec]) -> dict:
     }
 
 
-def read_benchmark(out_dir: Path | str) -> dict:
+def read_video_set(out_dir: Path | str) -> dict:
     """benchmark.json of a finished benchmark folder."""
     path = Path(out_dir) / "benchmark.json"
     if not path.is_file():
@@ -509,9 +514,9 @@ def read_benchmark(out_dir: Path | str) -> dict:
     return doc
 
 
-def config_from_json(data: dict) -> BenchmarkConfig:
-    names = {f.name for f in fields(BenchmarkConfig)}
-    return BenchmarkConfig(**{k: v for k, v in data.items() if k in names})
+def config_from_json(data: dict) -> VideoSetConfig:
+    names = {f.name for f in fields(VideoSetConfig)}
+    return VideoSetConfig(**{k: v for k, v in data.items() if k in names})
 
 
 def _hvu_time(value: float) -> str:

@@ -1,6 +1,6 @@
 """Exact squared distance correlation (dcorr²) between features and labels, computed blockwise.
 
-Where it sits: run folder → ``trainer.evaluate`` (features of the validation clips vs their
+Where it sits: run folder → ``hvueval.evaluate`` (features of the validation clips vs their
 chosen scene) → ``eval.json``; ``hvuaudit dcorr`` exposes it for anyone's features. It is the
 paper's measure of how much scene information the features carry (section 3.5): 0 means none.
 
@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trainer.errors import TrainerError
+from hvueval.errors import EvalError
 
 CPU_TILE = 1024  # 4 MB float32 tiles: GEMM-efficient, and L2/L3 friendly for the passes after it
 CUDA_TILE = 4096  # larger tiles amortise kernel-launch overhead on a GPU
@@ -111,7 +111,7 @@ def distance_correlation_stats(
         backend: "auto" (numpy on CPU, torch on CUDA), or force "numpy" / "torch" (benchmarks).
 
     Raises:
-        TrainerError: n < 4, lengths differ, non-finite features, labels that are neither
+        EvalError: n < 4, lengths differ, non-finite features, labels that are neither
             class ids nor 0/1 multi-hot, or a backend that cannot run on the device.
 
     Constant features or a single label value give 0.0 (as ``dcor`` defines it), never NaN.
@@ -122,14 +122,14 @@ def distance_correlation_stats(
         # numpy (OpenBLAS) measured as fast as torch on CPU and skips torch's import; see BENCHMARKS.md.
         backend = "numpy" if device == "cpu" else "torch"
     if backend == "numpy" and device != "cpu":
-        raise TrainerError(f"the numpy backend runs on CPU only, not on {device!r}; use backend='torch'")
+        raise EvalError(f"the numpy backend runs on CPU only, not on {device!r}; use backend='torch'")
 
     points = _as_feature_matrix(features)  # (n, d), any float dtype, possibly on a GPU
     n = points.shape[0]
     label_codes, multi_hot = _encode_labels(labels, n)
     tile = tile or (CPU_TILE if device == "cpu" else CUDA_TILE)
     if tile < 1:
-        raise TrainerError(f"tile must be a positive number of rows, got {tile}")
+        raise EvalError(f"tile must be a positive number of rows, got {tile}")
 
     tile_dtype = "float64" if n < FLOAT64_BELOW else "float32"
     ops = _NumpyOps(tile, tile_dtype) if backend == "numpy" else _TorchOps(tile, tile_dtype, device)
@@ -164,7 +164,7 @@ def _resolve_device(features: Any, device: str) -> str:
     if torch is not None and isinstance(features, torch.Tensor) and features.device.type != "cpu":
         return str(features.device)
     if device != "cpu" and not device.startswith("cuda"):
-        raise TrainerError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
+        raise EvalError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
     return device
 
 
@@ -178,23 +178,23 @@ def _as_feature_matrix(features: Any) -> Any:
     if points.ndim == 1:
         points = points[:, None]
     if points.ndim != 2:
-        raise TrainerError(f"features must be an (n, d) array, got shape {tuple(points.shape)}")
+        raise EvalError(f"features must be an (n, d) array, got shape {tuple(points.shape)}")
     real = (
         not (points.dtype.is_complex or points.dtype == torch.bool)
         if is_tensor
         else np.issubdtype(points.dtype, np.integer) or np.issubdtype(points.dtype, np.floating)
     )
     if not real:
-        raise TrainerError(f"features must be real numbers, got dtype {points.dtype}")
+        raise EvalError(f"features must be real numbers, got dtype {points.dtype}")
     n = points.shape[0]
     if n < 4:
-        raise TrainerError(
+        raise EvalError(
             f"distance correlation needs at least 4 samples (the U-statistic divides by n-3), got {n}"
         )
     finite = torch.isfinite(points).all(dim=1).cpu().numpy() if is_tensor else np.isfinite(points).all(axis=1)
     if not finite.all():
         bad_rows = np.flatnonzero(~finite)
-        raise TrainerError(
+        raise EvalError(
             f"features contain NaN or infinite values in {bad_rows.size} of {n} rows "
             f"(first rows: {', '.join(map(str, bad_rows[:5]))}); drop or impute those rows first"
         )
@@ -211,22 +211,22 @@ def _encode_labels(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray | None]:
         labels = labels.cpu().numpy()
     values = np.asarray(labels)
     if values.shape[0] != n:
-        raise TrainerError(
+        raise EvalError(
             f"features have {n} rows but labels have {values.shape[0]}; they must match row for row"
         )
     if values.ndim == 1:
         missing = np.array([value is None or value != value for value in values.tolist()])  # NaN != NaN
         if missing.any():
-            raise TrainerError(
+            raise EvalError(
                 f"labels are missing in {missing.sum()} of {n} rows (first rows: "
                 f"{', '.join(map(str, np.flatnonzero(missing)[:5]))}); drop those rows from features and labels"
             )
         _, codes = np.unique(values, return_inverse=True)
         return codes.astype(np.int64), None
     if values.ndim != 2:
-        raise TrainerError(f"labels must be (n,) class ids or (n, k) multi-hot, got shape {values.shape}")
+        raise EvalError(f"labels must be (n,) class ids or (n, k) multi-hot, got shape {values.shape}")
     if not np.isin(values, (0, 1)).all():
-        raise TrainerError(
+        raise EvalError(
             "2-D labels must be 0/1 multi-hot (one column per class); pass class ids as a 1-D array instead"
         )
     per_row = values.sum(axis=1)
@@ -241,7 +241,7 @@ def _encode_labels(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray | None]:
 def read_features_file(path: Path) -> np.ndarray:
     """(n, d) features from a .npy file, or from Parquet with one list/array column or only numeric columns.
 
-    Every problem is a :class:`TrainerError` that names the file and says how to fix it.
+    Every problem is a :class:`EvalError` that names the file and says how to fix it.
     """
     if path.suffix == ".npy":
         try:
@@ -252,24 +252,24 @@ def read_features_file(path: Path) -> np.ndarray:
                 file.seek(0)
                 features = np.load(file, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
-            raise TrainerError(
+            raise EvalError(
                 f"could not read {path} as a .npy array ({exc}); write it with numpy.save"
             ) from exc
     elif path.suffix == ".parquet":
         features = _read_parquet_features(path)
     else:
-        raise TrainerError(f"{path}: features must be a .npy or .parquet file (got '{path.suffix}')")
+        raise EvalError(f"{path}: features must be a .npy or .parquet file (got '{path.suffix}')")
     if features.ndim not in (1, 2) or not (
         np.issubdtype(features.dtype, np.integer) or np.issubdtype(features.dtype, np.floating)
     ):
-        raise TrainerError(
+        raise EvalError(
             f"{path} holds a {features.dtype} array of shape {features.shape}; "
             "features must be an (n, d) array of numbers, one row per sample"
         )
     finite = np.isfinite(features).reshape(features.shape[0], -1).all(axis=1)
     if not finite.all():
         bad_rows = np.flatnonzero(~finite)
-        raise TrainerError(
+        raise EvalError(
             f"{path} contains NaN or infinite values in {bad_rows.size} of {finite.size} rows "
             f"(first rows: {', '.join(map(str, bad_rows[:5]))}); drop those rows from both files, or impute them"
         )
@@ -283,19 +283,19 @@ def _read_parquet_features(path: Path) -> np.ndarray:
         frame = pl.read_parquet(path)
     except (OSError, pl.exceptions.PolarsError) as exc:
         first_line = str(exc).splitlines()[0]
-        raise TrainerError(f"could not read {path} as Parquet ({first_line})") from exc
+        raise EvalError(f"could not read {path} as Parquet ({first_line})") from exc
     nested = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List | pl.Array)]
     if len(nested) == 1 and frame.width == 1:
         column = frame[nested[0]]
         if isinstance(column.dtype, pl.List):
             widths = column.list.len().unique()
             if widths.len() != 1 or column.null_count():
-                raise TrainerError(f"{path}: the rows of column '{nested[0]}' must all have the same length")
+                raise EvalError(f"{path}: the rows of column '{nested[0]}' must all have the same length")
             column = column.list.to_array(int(widths[0]))
         return column.to_numpy()  # (n, d)
     not_numeric = [name for name, dtype in frame.schema.items() if not dtype.is_numeric()]
     if not_numeric or frame.width == 0:
-        raise TrainerError(
+        raise EvalError(
             f"{path} must hold either one list/array column or only numeric columns, one per dimension; "
             f"drop these columns: {', '.join(not_numeric) or '(the file has no columns)'}"
         )
@@ -310,11 +310,11 @@ def read_labels_file(path: Path, column: str) -> np.ndarray:
         frame = pl.read_csv(path, infer_schema=False)  # every column as text: labels are names
     except (OSError, pl.exceptions.PolarsError) as exc:
         first_line = str(exc).splitlines()[0]
-        raise TrainerError(
+        raise EvalError(
             f"could not read {path} as CSV ({first_line}); it must be UTF-8 CSV with a header row"
         ) from exc
     if column not in frame.columns:
-        raise TrainerError(
+        raise EvalError(
             f"{path} has no column '{column}' (columns: {', '.join(frame.columns)}); "
             "name the label column with --label-column"
         )
@@ -323,7 +323,7 @@ def read_labels_file(path: Path, column: str) -> np.ndarray:
         cells.is_null().to_numpy() | (cells.str.strip_chars() == "").fill_null(True).to_numpy()
     )
     if empty.size:
-        raise TrainerError(
+        raise EvalError(
             f"{path} has no '{column}' label in rows {', '.join(map(str, empty[:5]))}"
             f"{' …' if empty.size > 5 else ''} ({empty.size} of {len(cells)} data rows, counted from 0); "
             "drop those rows from both files"
@@ -346,7 +346,7 @@ def read_and_measure(
     features = read_features_file(features_path)
     labels = read_labels_file(labels_path, label_column)
     if features.shape[0] != labels.shape[0]:
-        raise TrainerError(
+        raise EvalError(
             f"{features_path} has {features.shape[0]} rows but {labels_path} has {labels.shape[0]} labels; "
             "both files must list the same samples in the same order"
         )

@@ -6,7 +6,7 @@ checkpoint alone, runs it over the split's evaluation sets ("val" and any
 same function as the per-epoch validation), and computes per set: top-1/top-5,
 mean and per-class accuracy, seen/unseen (action, scene) pair accuracy, the
 scene head's accuracy, the object head's mAP, and dcorr² (V and U statistics)
-between the features and the scene labels with :mod:`trainer.dcorr`.
+between the features and the scene labels with :mod:`hvueval.dcorr`.
 Never imports ``hvuaudit``.
 """
 
@@ -21,26 +21,25 @@ from typing import Any
 import numpy as np
 import torch
 
+from hvucontracts import runfolder
 from hvucontracts.files import write_atomically, write_json_atomically
+from hvucontracts.splitfolder import DEFAULT_TEMPLATE, SplitFolder, load_split
+from hvueval.dcorr import distance_correlation_stats
+from hvueval.errors import EvalError, MissingArtifactError
 from trainer.config import TrainConfig
-from trainer.data import (
-    ClipDataset,
-    ClipSettings,
+from trainer.dataset import ClipDataset, ClipSettings, make_loader
+from trainer.engine import evaluate
+from trainer.losses import Objective
+from trainer.models import BACKBONES, AMTModel, ModelConfig, build_model
+from trainer.utils import code_version, load_checkpoint, resolve_amp, resolve_device
+from trainer.videos import (
     ClipTable,
-    Split,
     build_table,
-    load_split,
-    make_loader,
     preflight,
     require_usable,
     resolve_videos_dir,
     write_preflight,
 )
-from trainer.engine import evaluate
-from trainer.errors import MissingArtifactError, TrainerError
-from trainer.losses import Objective
-from trainer.models import BACKBONES, AMTModel, ModelConfig, build_model
-from trainer.train import code_version, load_checkpoint, resolve_amp, resolve_device
 
 EVAL_FORMAT = "hvuaudit-eval/1"
 TOP_LEVEL = ("top1", "top5", "mean_class_acc", "dcorr2", "dcorr2_u", "dcorr_n")
@@ -52,12 +51,10 @@ def _stderr(message: str) -> None:
 
 def load_run_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[AMTModel, dict[str, Any]]:
     """The model of a run, rebuilt from ``best.pt`` or ``checkpoint.pt`` alone (on CPU)."""
-    run_dir = Path(run_dir)
-    if checkpoint not in ("best", "last"):
-        raise TrainerError(f"--checkpoint {checkpoint!r}: choose best or last")
-    if not run_dir.is_dir():
-        raise MissingArtifactError(f"run folder {run_dir} does not exist; train one with `hvuaudit train`")
-    path = run_dir / ("best.pt" if checkpoint == "best" else "checkpoint.pt")
+    if checkpoint not in runfolder.CHECKPOINTS:
+        raise EvalError(f"--checkpoint {checkpoint!r}: choose best or last")
+    run_dir = runfolder.require_run_dir(run_dir)
+    path = run_dir / runfolder.CHECKPOINTS[checkpoint]
     if not path.is_file():
         raise MissingArtifactError(
             f"{path}: missing, so {run_dir} has no {checkpoint} checkpoint; "
@@ -149,21 +146,9 @@ def scene_dcorr(
             "not measured: fewer than 4 clips with a scene (the U-statistic needs 4) or one scene only"
         )
         return out
-    try:
-        from trainer import dcorr
-    except ModuleNotFoundError as exc:
-        if exc.name != "trainer.dcorr":
-            raise
-        log("warning: trainer.dcorr is not installed here; dcorr² was not measured")
-        out["dcorr_note"] = "trainer.dcorr not available"
-        return out
     x = np.ascontiguousarray(features[mask], dtype=np.float32)
-    if hasattr(dcorr, "distance_correlation_stats"):  # V and U in one blockwise pass
-        stats = dcorr.distance_correlation_stats(x, labels)
-        out["dcorr2"], out["dcorr2_u"] = float(stats.dcorr2), float(stats.dcorr2_u)
-    else:
-        out["dcorr2"] = float(dcorr.distance_correlation_sqr(x, labels))
-        out["dcorr2_u"] = float(dcorr.distance_correlation_sqr(x, labels, unbiased=True))
+    stats = distance_correlation_stats(x, labels)  # V and U in one blockwise pass
+    out["dcorr2"], out["dcorr2_u"] = float(stats.dcorr2), float(stats.dcorr2_u)
     return out
 
 
@@ -192,7 +177,7 @@ def evaluate_run(
     model, ckpt = load_run_model(run_dir, checkpoint)
     cfg = TrainConfig.from_json(ckpt["config"])
     split_dir = ckpt["config"].get("split_dir") or cfg.split_dir
-    split: Split = load_split(split_dir)
+    split: SplitFolder = load_split(split_dir)
     if split.manifest != ckpt["split"]:
         log(f"warning: {split.dir}/manifest.json changed since {run_dir} was trained")
     names = sets or list(split.eval_sets)
@@ -202,12 +187,12 @@ def evaluate_run(
             "use --checkpoint last (or another eval set) for an unbiased estimate")
     unknown = [n for n in names if n not in split.sets or n == "train"]
     if unknown:
-        raise TrainerError(
+        raise EvalError(
             f"--sets: {', '.join(unknown)} is not an evaluation set of {split.dir}; "
             f"choose from {', '.join(split.eval_sets)}"
         )
     videos_dir, _ = resolve_videos_dir(videos, split.manifest, recorded=ckpt["config"].get("videos_dir"))
-    template = cfg.name_template or "mmaction"
+    template = cfg.name_template or DEFAULT_TEMPLATE
 
     if threads:
         torch.set_num_threads(threads)
@@ -299,7 +284,7 @@ def evaluate_run(
         "checkpoint_epoch": ckpt["state"]["epoch"],
         "sets": results,
         **{key: main[key] for key in TOP_LEVEL},
-        "features": "features.npz",
+        "features": runfolder.FEATURES,
         "videos_dir": str(videos_dir),
         "code_version": code_version(),
         "seconds": round(time.perf_counter() - started, 3),
@@ -310,6 +295,6 @@ def evaluate_run(
         with tmp.open("wb") as fh:  # a handle: np.savez would add ".npz" to a path
             np.savez(fh, **arrays)
 
-    write_atomically(run_dir / "features.npz", save_features)
-    write_json_atomically(run_dir / "eval.json", doc)
+    write_atomically(run_dir / runfolder.FEATURES, save_features)
+    write_json_atomically(run_dir / runfolder.EVAL, doc)
     return doc

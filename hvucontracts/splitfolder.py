@@ -1,0 +1,274 @@
+"""The split folder: the one format that ``hvuaudit split`` writes and the trainer reads.
+
+Where it sits: between the audit core (``hvuaudit.splits`` writes the folder) and the
+trainer (``trainer.videos`` and ``trainer.train`` read it); ``hvuaudit split verify``
+reads it back too. Both sides import this module, so the format string, the file
+names, the CSV columns, the label lists and the clip-file name templates are written
+once, here.
+
+A split folder holds:
+
+* ``manifest.json``: ``format`` (:data:`SPLIT_FORMAT`), the variant, parameters,
+  counts, provenance, ``eval_sets`` (set name → CSV file in the folder) and, when
+  known, ``videos`` (``dir`` and ``name_template``);
+* ``train.csv``, ``val.csv`` and any ``eval_NAME.csv``: one row per clip with the
+  columns :data:`COLUMNS` (tags joined with ``|``);
+* ``labels.json``: the label order of each head (:data:`LABEL_KEYS`);
+* ``.hvuaudit-owned.json``: the ownership marker (:mod:`hvucontracts.files`).
+
+Standard library only at import; reading a CSV imports polars inside the function,
+because both halves already depend on it and a split holds up to 572k rows.
+Never imports ``hvuaudit`` or ``trainer``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hvucontracts.errors import InputError
+
+if TYPE_CHECKING:  # polars is imported where a CSV is read
+    import polars as pl
+
+SPLIT_FORMAT = "hvuaudit-split/1"
+SPLIT_KIND = "split"  # the kind in a split folder's ownership marker
+MANIFEST = "manifest.json"
+LABELS = "labels.json"
+TRAIN_CSV = "train.csv"
+VAL_CSV = "val.csv"
+COLUMNS = ("clip_id", "youtube_id", "time_start", "time_end", "action", "scene", "scenes", "objects")
+LABEL_KEYS = ("action", "scene", "object")
+REBUILD = "rebuild the split folder with `hvuaudit split`"
+
+# --name-template presets, written in the language of a custom template (str.format fields).
+NAME_TEMPLATES = {
+    "mmaction": "{youtube_id}_{start10:06d}_{end10:06d}.mp4",
+    "downloader": "{youtube_id}_{start_s:06d}_{end_s:06d}.mp4",
+    "raw": "{youtube_id}_{time_start}_{time_end}.mp4",
+}
+DEFAULT_TEMPLATE = "mmaction"
+TEMPLATE_FIELDS = (
+    "youtube_id",
+    "clip_id",
+    "action",
+    "time_start",
+    "time_end",
+    "start10",
+    "end10",
+    "start_s",
+    "end_s",
+)
+
+
+class SplitFolderError(InputError):
+    """The split folder is missing a file, has the wrong format or a bad row (exit 3)."""
+
+
+class VideosError(InputError):
+    """No videos directory, a missing one, or a name template that does not work (exit 3)."""
+
+
+# --------------------------------------------------------------------------- clip file names
+def template_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The fields a name template may use, for one split row."""
+    start, end = float(row["time_start"]), float(row["time_end"])
+    return {
+        "youtube_id": row["youtube_id"],
+        "clip_id": row["clip_id"],
+        "action": row["action"],
+        "time_start": start,
+        "time_end": end,
+        "start10": int(round(start * 10)),
+        "end10": int(round(end * 10)),
+        "start_s": int(round(start)),
+        "end_s": int(round(end)),
+    }
+
+
+def clip_filename(row: dict[str, Any], template: str) -> str:
+    """The file name of one split row (a preset name or a format string)."""
+    return NAME_TEMPLATES.get(template, template).format(**template_fields(row))
+
+
+def check_template(template: str) -> None:
+    """Reject a custom template that cannot format a row."""
+    example = {"youtube_id": "abc", "clip_id": "c", "action": "a", "time_start": 1.5, "time_end": 3.0}
+    fmt = NAME_TEMPLATES.get(template, template)
+    if "{" not in fmt:
+        raise VideosError(
+            f"--name-template {template!r} is neither a preset ({', '.join(NAME_TEMPLATES)}) nor a format "
+            "string with fields such as {youtube_id}"
+        )
+    try:
+        clip_filename(example, template)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise VideosError(
+            f"--name-template {template!r} does not work ({type(exc).__name__}: {exc}); "
+            f"its fields are {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}"
+        ) from exc
+
+
+def recorded_videos(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's ``videos`` entry (``dir``, ``name_template``), or {} when it has none."""
+    videos = manifest.get("videos")
+    return videos if isinstance(videos, dict) else {}
+
+
+def resolve_name_template(cli_value: str | None, manifest: dict[str, Any]) -> str:
+    """``--name-template``, else the manifest's ``videos.name_template``, else mmaction."""
+    template = cli_value or recorded_videos(manifest).get("name_template") or DEFAULT_TEMPLATE
+    check_template(template)
+    return template
+
+
+# --------------------------------------------------------------------------- writing
+def json_bytes(document: Any) -> bytes:
+    """How every JSON file of the folder is spelled: indented, UTF-8, a final newline."""
+    return (json.dumps(document, indent=2) + "\n").encode("utf-8")
+
+
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """One set of the split as CSV, with exactly the columns of :data:`COLUMNS`."""
+    return frame.select(COLUMNS).write_csv().encode("utf-8")
+
+
+def eval_set_file(name: str) -> str:
+    """The CSV file of an extra evaluation set."""
+    return f"eval_{name}.csv"
+
+
+# --------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class SplitFolder:
+    """A split folder, read and checked."""
+
+    dir: Path
+    manifest: dict[str, Any]
+    labels: dict[str, list[str]]
+    sets: dict[str, pl.DataFrame]
+    """"train", "val" and every extra evaluation set, with the columns of COLUMNS."""
+    eval_sets: tuple[str, ...]
+    """Names of the evaluation sets, "val" first."""
+
+
+def _read_json(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise SplitFolderError(f"{path}: missing; {what}. Rebuild the split folder with `hvuaudit split`")
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or not JSON
+        raise SplitFolderError(f"{path}: not valid JSON ({exc}); {REBUILD}") from exc
+
+
+def check_labels(path: Path, labels: Any) -> dict[str, list[str]]:
+    """labels.json: a list of distinct names for each head, a non-empty action list."""
+    if not isinstance(labels, dict):
+        raise SplitFolderError(f"{path}: expected an object with 'action', 'scene' and 'object' lists")
+    out = {}
+    for key in LABEL_KEYS:
+        values = labels.get(key)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise SplitFolderError(
+                f"{path}: '{key}' must be a list of names; rebuild the split with `hvuaudit split`"
+            )
+        if len(set(values)) != len(values):
+            raise SplitFolderError(
+                f"{path}: '{key}' lists a name twice; rebuild the split with `hvuaudit split`"
+            )
+        out[key] = values
+    if not out["action"]:
+        raise SplitFolderError(f"{path}: the action vocabulary is empty; nothing to train")
+    return out
+
+
+def read_split_csv(path: Path, labels: dict[str, list[str]]) -> pl.DataFrame:
+    """One CSV of the split, with times as floats and empty tag fields as ''."""
+    import polars as pl
+
+    if not path.is_file():
+        raise SplitFolderError(f"{path}: missing; rebuild the split folder with `hvuaudit split`")
+    try:
+        df = pl.read_csv(path, infer_schema=False)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SplitFolderError(f"{path}: could not be read as CSV ({exc})") from exc
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise SplitFolderError(
+            f"{path}: lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)} "
+            "(rebuild the split with `hvuaudit split`)"
+        )
+    df = df.select(COLUMNS).with_columns(pl.col(c).fill_null("") for c in COLUMNS)
+    for col in ("time_start", "time_end"):
+        cast = df[col].cast(pl.Float64, strict=False)
+        bad = cast.is_null().arg_true()
+        if len(bad):
+            row = int(bad[0])
+            raise SplitFolderError(
+                f"{path}: row {row + 2} has {col} {df[col][row]!r}, which is not a number"
+            )
+        df = df.with_columns(cast.alias(col))
+    unknown = df.with_row_index("row").filter(~pl.col("action").is_in(labels["action"]))
+    if unknown.height:
+        row = unknown.row(0, named=True)
+        raise SplitFolderError(
+            f"{path}: row {row['row'] + 2} (clip {row['clip_id']}) has action {row['action']!r}, which "
+            "labels.json does not list; rebuild the split folder with `hvuaudit split`"
+        )
+    return df
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """manifest.json of a split folder, checked for this version's format."""
+    manifest = _read_json(root / MANIFEST, "it says what the split is")
+    if not isinstance(manifest, dict) or manifest.get("format") != SPLIT_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise SplitFolderError(
+            f"{root / MANIFEST}: format is {found!r}, expected {SPLIT_FORMAT!r}; "
+            "rebuild the split folder with this version's `hvuaudit split`"
+        )
+    return manifest
+
+
+def set_files(root: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    """Set name → CSV file: train, val, then the manifest's extra evaluation sets (all inside ``root``)."""
+    files = {"train": TRAIN_CSV, "val": VAL_CSV}
+    extra = manifest.get("eval_sets") or {}
+    if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
+        raise SplitFolderError(f"{root / MANIFEST}: 'eval_sets' must map set names to CSV file names")
+    for name, file in extra.items():
+        if name == "train":
+            raise SplitFolderError(f"{root / MANIFEST}: 'train' cannot be an evaluation set name")
+        if Path(file).is_absolute() or (root / file).resolve().parent != root.resolve():
+            raise SplitFolderError(
+                f"{root / MANIFEST}: eval_sets entry {name!r} points to {file!r}, outside the split "
+                "folder; an evaluation set must be a CSV file in the folder itself "
+                "(rebuild it with `hvuaudit split`)"
+            )
+        files.setdefault(name, file)
+    return files
+
+
+def load_split(path: str | Path) -> SplitFolder:
+    """Read and check a split folder (format, files, columns, labels)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise SplitFolderError(
+            f"split folder {root} does not exist; write one with `hvuaudit split --out {root}`"
+        )
+    manifest = read_manifest(root)
+    labels = check_labels(root / LABELS, _read_json(root / LABELS, "it holds the label order"))
+    files = set_files(root, manifest)
+    sets = {name: read_split_csv(root / file, labels) for name, file in files.items()}
+    for name in ("train", "val"):
+        if sets[name].height == 0:
+            raise SplitFolderError(f"{root / files[name]}: has no rows; rebuild the split with `hvuaudit split`")
+    return SplitFolder(
+        dir=root.resolve(),
+        manifest=manifest,
+        labels=labels,
+        sets=sets,
+        eval_sets=("val", *[n for n in files if n not in ("train", "val")]),
+    )

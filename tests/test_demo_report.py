@@ -1,0 +1,60 @@
+"""REPORT.md is rendered from results.json alone: a real quick-demo results.json, and the branches it lacks."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hvudemo.report import render_markdown
+from hvudemo.settings import demo_settings
+
+FIXTURE = Path(__file__).parent / "fixtures" / "demo_results_quick.json"
+TABLES = {"val": "| table of val |\n", "indist": "| table of indist |\n", "uniform": "| table of uniform |\n"}
+
+
+@pytest.fixture
+def summary() -> dict:
+    return json.loads(FIXTURE.read_text())
+
+
+def test_the_quick_report_states_the_numbers_of_results_json(summary):
+    text = render_markdown(demo_settings(quick=True, seeds=None), summary, TABLES)
+    base = summary["methods"]["baseline"]
+    assert text.startswith("# hvuaudit demo: scene bias on the built-in benchmark\n\nQuick demo: 1 seed(s) (0;")
+    assert f"{100 * base['acc_val']['mean']:.1f}" in text  # the baseline's scene-invariant accuracy
+    for needle in ("## Validity checks", "- **PASS**", "| Baseline |", "left out of `--quick`",
+                   "### Set `uniform` (uniform: every scene equally often with every action)", "| table of uniform |",
+                   "](figures/curves.png)", "hvuaudit eval runs/amt --checkpoint last\n```\n"):
+        assert needle in text, needle
+    assert "A check failed" not in text and "## Sensitivity" not in text
+    assert text.endswith("```\n") and "{{" not in text and "{%" not in text
+
+
+def test_a_failed_check_a_sweep_and_a_diverged_run_are_reported(summary):
+    full = copy.deepcopy(summary)
+    full["checks"][0]["passed"] = False
+    full["figures"] = []
+    runaway = {**copy.deepcopy(full["runs"]["main/amt_seed0"]), "group": "sensitivity", "label": "λ = 1.0",
+               "scene_loss_runaway": True}
+    diverged = {**runaway, "label": "Eq. 3 literally", "diverged": "a non-finite loss at epoch 3"}
+    full["runs"].update({"sensitivity/a": runaway, "sensitivity/b": diverged})
+    settings = replace(demo_settings(quick=False, seeds=1), methods=("baseline", "amt"))
+    text = render_markdown(settings, full, TABLES)
+    assert "- **FAIL**" in text and "**A check failed, so the results below" in text
+    assert "## Sensitivity (measured on the test pairs, seed 0 only)" in text
+    assert "| Eq. 3 literally | diverged: a non-finite loss at epoch 3 | | | | |" in text
+    assert "(ran away) |" in text and "Eq. 3 literally diverged." in text
+    assert "## Figures" not in text and "The λ sensitivity sweep and the literal Eq. 3 run are left out" not in text
+
+
+def test_the_template_ships_with_the_package(tmp_path):
+    """An installed hvudemo finds its template (it is package data, not a file next to the source tree)."""
+    code = "import hvudemo.report as r; print(r._template().name)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0 and run.stdout.strip() == "REPORT.md.j2", run.stderr
