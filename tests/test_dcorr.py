@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from hvuaudit.cli import cli
 from hvueval.dcorr import DcorrResult, distance_correlation_sqr, distance_correlation_stats
-from trainer.errors import TrainerError
+from hvueval.errors import EvalError
 
 dcor = pytest.importorskip("dcor")
 
@@ -192,7 +192,7 @@ def test_degenerate_inputs_give_the_defined_value():
     ],
 )
 def test_bad_input_is_a_clear_error(features, labels, message):
-    with pytest.raises(TrainerError, match=message):
+    with pytest.raises(EvalError, match=message):
         distance_correlation_stats(features, np.array(labels, dtype=object if None in labels else None))
 
 

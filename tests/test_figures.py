@@ -21,7 +21,7 @@ from PIL import Image
 from torch import nn
 
 from hvuaudit.cli import cli
-from hvueval import figures
+from hvueval import figures, gradcam, plotting, tsne
 from tests.trainer_fixtures import TINY_ARGS, make_split
 from trainer.models import ModelConfig, build_model
 
@@ -86,9 +86,9 @@ def test_tsne_writes_side_by_side_panels_and_states_the_subsample(runs, tmp_path
 
 
 def test_tsne_is_deterministic_for_a_seed(runs, tmp_path):
-    _, first = figures.plot_tsne([runs["amt"]], tmp_path / "a.png", max_points=8, seed=3)
-    _, again = figures.plot_tsne([runs["amt"]], tmp_path / "b.png", max_points=8, seed=3)
-    _, other = figures.plot_tsne([runs["amt"]], tmp_path / "c.png", max_points=8, seed=4)
+    _, first = tsne.plot_tsne([runs["amt"]], tmp_path / "a.png", max_points=8, seed=3)
+    _, again = tsne.plot_tsne([runs["amt"]], tmp_path / "b.png", max_points=8, seed=3)
+    _, other = tsne.plot_tsne([runs["amt"]], tmp_path / "c.png", max_points=8, seed=4)
     assert (first.n_shown, first.n_available) == (8, 12)
     assert list(first.clip_ids) == list(again.clip_ids)
     np.testing.assert_array_equal(first.embeddings[0], again.embeddings[0])
@@ -96,16 +96,16 @@ def test_tsne_is_deterministic_for_a_seed(runs, tmp_path):
     assert list(first.clip_ids) != list(other.clip_ids)
 
     points = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
-    a, b = figures.embed_tsne(points, seed=0), figures.embed_tsne(points, seed=0)
+    a, b = tsne.embed_tsne(points, seed=0), tsne.embed_tsne(points, seed=0)
     np.testing.assert_array_equal(a, b)
     assert a.shape == (60, 2)
 
 
 def test_tsne_colours_the_most_frequent_classes_and_greys_the_rest():
     labels = np.array([f"c{i:02d}" for i in range(25) for _ in range(25 - i)])
-    colours, n_grey = figures.class_colours(labels)
-    assert list(colours) == [f"c{i:02d}" for i in range(figures.MAX_COLOURED_CLASSES)]
-    assert n_grey == 25 - figures.MAX_COLOURED_CLASSES
+    colours, n_grey = tsne.class_colours(labels)
+    assert list(colours) == [f"c{i:02d}" for i in range(plotting.MAX_COLOURED_CLASSES)]
+    assert n_grey == 25 - plotting.MAX_COLOURED_CLASSES
     assert len(set(colours.values())) == len(colours)
 
 
@@ -117,7 +117,7 @@ def test_explain_writes_a_strip_and_a_gif_per_clip_with_runs_side_by_side(runs, 
     # 8 frames of 140 px; two rows of 140 + 50 px; a 50 px title
     assert png_size(out / "v000.png") == (1120, 430)
     with Image.open(out / "v000.gif") as gif:
-        assert gif.size == (2 * figures.GIF_PANEL_PX, figures.GIF_PANEL_PX + figures.GIF_LABEL_PX)
+        assert gif.size == (2 * plotting.GIF_PANEL_PX, plotting.GIF_PANEL_PX + plotting.GIF_LABEL_PX)
         assert gif.n_frames == 8  # --clip-len 8
     result = invoke(
         "explain", runs["amt"], "--clips", "v001", "--target", "scene", "--class-of", "true", "-o", out
@@ -127,15 +127,15 @@ def test_explain_writes_a_strip_and_a_gif_per_clip_with_runs_side_by_side(runs, 
 
 
 def test_explanation_names_the_predicted_and_true_labels(runs):
-    run = figures.load_explainable_run(runs["amt"], device="cpu")
-    explanation = figures.explain_clip(run, "v002", target="action")
+    run = gradcam.load_explainable_run(runs["amt"], device="cpu")
+    explanation = gradcam.explain_clip(run, "v002", target="action")
     assert explanation.true == "swim"  # clip i has action i % 3
     assert explanation.explained == explanation.predicted
     assert explanation.frames.shape == (8, 32, 32, 3) and explanation.frames.dtype == np.uint8
     assert explanation.heat.shape == (8, 32, 32)
     assert 0.0 <= explanation.heat.min() and explanation.heat.max() <= 1.0
     assert f"pred {explanation.predicted}" in explanation.caption and "true swim" in explanation.caption
-    scene = figures.explain_clip(run, "v001", target="scene", class_of="true")
+    scene = gradcam.explain_clip(run, "v001", target="scene", class_of="true")
     assert scene.true == "field|gym"  # the chosen scene first, then the other scene tags
     assert scene.explained == "field"
 
@@ -203,7 +203,7 @@ def corner_flicker_clip(t: int = 12, size: int = 32) -> torch.Tensor:
 def test_grad_cam_heat_sits_where_the_class_signal_is():
     model = FlickerModel().eval()
     video = corner_flicker_clip()
-    heat = figures.grad_cam(video, model.stage, lambda clip: model(clip)[:, 0])[0]  # (t, h, w)
+    heat = gradcam.grad_cam(video, model.stage, lambda clip: model(clip)[:, 0])[0]  # (t, h, w)
     assert heat.shape == (12, 32, 32)
     assert float(heat.max()) == pytest.approx(1.0)
     signal = torch.zeros_like(heat, dtype=torch.bool)
@@ -221,7 +221,7 @@ def test_grad_cam_heat_sits_where_the_class_signal_is():
 
 def test_grad_cam_of_a_class_without_evidence_is_zero():
     model = FlickerModel().eval()
-    heat = figures.grad_cam(corner_flicker_clip(), model.stage, lambda clip: model(clip)[:, 1])
+    heat = gradcam.grad_cam(corner_flicker_clip(), model.stage, lambda clip: model(clip)[:, 1])
     assert float(heat.abs().max()) == 0.0
 
 
@@ -238,10 +238,10 @@ def test_grad_cam_on_each_backbone(backbone, stage):
         object_head=False,
     )
     model = build_model(config).eval()
-    name, layer = figures.last_conv_stage(model.backbone)
+    name, layer = gradcam.last_conv_stage(model.backbone)
     assert name == stage
     video = torch.randn(2, 3, 8, 32, 32)  # (b, 3, t, h, w)
-    heat = figures.grad_cam(video, layer, lambda clip: model(clip, {"scene": None})["scene"][:, 1])
+    heat = gradcam.grad_cam(video, layer, lambda clip: model(clip, {"scene": None})["scene"][:, 1])
     assert heat.shape == (2, 8, 32, 32)
     assert float(heat.min()) >= 0.0 and float(heat.max()) <= 1.0 + 1e-6
     assert not any(p.grad is not None for p in model.parameters())  # autograd.grad leaves .grad alone

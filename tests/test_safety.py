@@ -608,18 +608,6 @@ def test_a_missing_file_is_said_first(tmp_path):
     assert result.exit_code == 3 and "nonexistent.csv: no such file" in result.output
 
 
-def test_the_contracts_import_nothing_heavy():
-    """hvucontracts sits below both halves: importing all of it loads neither of them, nor any heavy library."""
-    import subprocess
-    import sys
-
-    code = ("import sys, hvucontracts.errors, hvucontracts.files, hvucontracts.cli, hvucontracts.process; "
-            "heavy = {'duckdb', 'polars', 'numpy', 'torch', 'textual', 'hvuaudit', 'trainer', 'rich'}; "
-            "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[1])
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
 
 
 def test_a_fresh_temporary_file_of_another_writer_is_left_alone(tmp_path):

@@ -20,13 +20,10 @@ from click.testing import CliRunner
 
 from hvuaudit.cli import cli
 from tests.trainer_fixtures import TINY_ARGS, make_split
+from trainer.backbones import BACKBONES, HARA_KINETICS_MEAN, HARA_KINETICS_STD, KINETICS_MEAN
 from trainer.engine import train_one_epoch
 from trainer.losses import Objective
 from trainer.models import (
-    BACKBONES,
-    HARA_KINETICS_MEAN,
-    HARA_KINETICS_STD,
-    KINETICS_MEAN,
     ModelConfig,
     PretrainedError,
     build_backbone,

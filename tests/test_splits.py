@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from hvuaudit.cli import cli
 from hvuaudit.errors import ConflictError, InputError, StoreError
 from hvuaudit.ingest import ingest
-from hvuaudit.splits import SplitParams, build_split, export_split, read_split_folder, verify_split
+from hvuaudit.splits import SplitParams, build_split, export_split, verify_split
 from hvuaudit.store import open_store
+from hvucontracts.splitfolder import clip_filename, load_split, resolve_name_template
 
 CATEGORIES = """Tag,Category
 run,action
@@ -128,7 +129,8 @@ def test_export_is_atomic_deterministic_and_saved(split_store, tmp_path):
         saved = con.execute("SELECT side, count(*) FROM split_members WHERE split = 'si2' GROUP BY 1 ORDER BY 1").fetchall()
     assert saved == [("train", 14), ("val", 4)]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
-    manifest, train, val, labels = read_split_folder(out)
+    folder = load_split(out)
+    manifest, train, labels = folder.manifest, folder.sets["train"], folder.labels
     assert manifest["format"] == "hvuaudit-split/1" and manifest["variant"] == "si2"
     assert manifest["params"]["min_videos"] == 5 and manifest["counts"]["left_out"]["no_action"] == 1
     assert manifest["source"]["sources"][0]["sha256"]
@@ -253,3 +255,33 @@ def test_export_does_not_need_the_connection_that_built_the_split(split_store, t
     with open_store(split_store, read_only=False) as con:  # a fresh connection: no temp tables from the build
         export_split(con, result, tmp_path / "si1")
         assert con.execute("SELECT count(*) FROM split_members").fetchall() == [(result.train.height + result.val.height,)]
+
+
+def test_a_folder_the_exporter_writes_is_what_the_trainer_reads(split_store, tmp_path):
+    """The one crossing of the two halves without the slow demo: hvuaudit writes, the trainer's loader reads."""
+    pytest.importorskip("torch")
+    from tests.trainer_fixtures import write_clip
+    from trainer.dataset import ClipDataset, ClipSettings
+    from trainer.videos import build_table, preflight, resolve_videos_dir
+
+    videos = tmp_path / "videos"
+    with open_store(split_store, read_only=False) as con:
+        result = build_split(con, SplitParams(variant="2", min_videos=5, videos=str(videos)))
+        rows = pl.concat([result.train, result.val]).to_dicts()
+        videos.mkdir()
+        for row in rows:
+            write_clip(videos / clip_filename(row, "mmaction"), n_frames=4, size=16)
+        out = export_split(con, result, tmp_path / "si2")
+    folder = load_split(out)
+    videos_dir, source = resolve_videos_dir(None, folder.manifest, env={})
+    assert (videos_dir, source) == (videos, "the split manifest (videos.dir)")
+    template = resolve_name_template(None, folder.manifest)
+    tables = {name: build_table(folder.sets[name], folder.labels, videos_dir, template) for name in ("train", "val")}
+    checks = preflight(tables, threads=1)
+    assert {name: (c.n_usable, c.total) for name, c in checks.items()} == {
+        "train": (result.train.height, result.train.height), "val": (result.val.height, result.val.height)}
+    dataset = ClipDataset(tables["train"], n_scenes=len(folder.labels["scene"]), n_objects=len(folder.labels["object"]),
+                          settings=ClipSettings(clip_len=4, frame_stride=1, size=16), train=False)
+    sample = dataset[0]
+    assert sample is not None and tuple(sample["video"].shape) == (3, 4, 16, 16)
+    assert folder.labels["action"][int(sample["action"])] == result.train["action"][0]

@@ -14,8 +14,9 @@ import torch
 from click.testing import CliRunner
 
 from hvuaudit.cli import cli
+from hvucontracts import splitfolder
 from tests.trainer_fixtures import TINY_ARGS, make_split, write_tasks
-from trainer import data as trainer_data
+from trainer import videos as trainer_videos
 from trainer.engine import train_one_epoch
 from trainer.errors import DivergedError
 from trainer.losses import Objective
@@ -260,7 +261,7 @@ def test_a_clip_failing_mid_training_is_skipped_and_counted(split, tmp_path, mon
     for p in split[1].iterdir():
         (videos / p.name).write_bytes(p.read_bytes())
     (videos / "tvid000_000000_000010.mp4").write_bytes(b"corrupt after the pre-flight")
-    monkeypatch.setattr(trainer_data, "probe_clip", lambda path: None)  # the pre-flight sees nothing wrong
+    monkeypatch.setattr(trainer_videos, "probe_clip", lambda path: None)  # the pre-flight sees nothing wrong
     out = tmp_path / "run"
     result = train_cli(split[0], out, "--videos", videos, "--epochs", "1", "--method", "baseline")
     assert result.exit_code == 0, result.output
@@ -399,8 +400,8 @@ def test_an_eval_set_outside_the_split_folder_is_refused(tmp_path):
     for bad in ("../elsewhere.csv", str(secret), "sub/../../elsewhere.csv"):
         manifest["eval_sets"] = {"val": "val.csv", "leak": bad}
         (split_dir / "manifest.json").write_text(json.dumps(manifest))
-        with pytest.raises(trainer_data.SplitError, match="outside the split folder"):
-            trainer_data.load_split(split_dir)
+        with pytest.raises(splitfolder.SplitFolderError, match="outside the split folder"):
+            splitfolder.load_split(split_dir)
 
 
 def test_leftover_temporary_checkpoints_are_removed_at_the_next_save(split, tmp_path):
