@@ -37,10 +37,14 @@ def main() -> None:
         db = work / "s.duckdb"
         ingest(files.annotations, files.categories, db=db)
         with open_store(db) as con:
-            pairs = con.sql("SELECT action, tag, category FROM cooccurrence WHERE category IN ('scene', 'object')").pl()
+            pairs = con.sql(
+                "SELECT action, tag, category FROM cooccurrence WHERE category IN ('scene', 'object')"
+            ).pl()
         annotators = -(-ANSWER_ROWS // pairs.height)
         rng = np.random.default_rng(0)
-        answers = pl.concat([pairs.with_columns(annotator=pl.lit(f"a{k}")) for k in range(annotators)]).head(ANSWER_ROWS)
+        answers = pl.concat([pairs.with_columns(annotator=pl.lit(f"a{k}")) for k in range(annotators)]).head(
+            ANSWER_ROWS
+        )
         answers = answers.with_columns(
             answer=pl.Series(np.array(ANSWERS)[rng.integers(0, 3, answers.height)]),
             note=pl.lit(None, pl.String),
@@ -58,7 +62,8 @@ def main() -> None:
         lines = [
             "## Annotate import (bench/annotate_import.py)",
             "",
-            f"{answers.height:,} answers ({annotators} annotators × {pairs.height:,} pairs of a 20,000-clip synthetic "
+            f"{answers.height:,} answers ({annotators} annotators × {pairs.height:,} pairs of a 20,000-clip "
+            "synthetic "
             f"store) in one CSV of {path.stat().st_size / 1e6:.0f} MB, 2-core machine, "
             f"{datetime.now():%Y-%m-%d}. Target: under 30 s.",
             "",

@@ -233,11 +233,13 @@ def _section(sgemm: dict, rows: list, load_before: tuple, load_after: tuple, tot
     lines = [
         SECTION_TITLE,
         "",
-        f"{date.today().isoformat()}. {_machine()}. d = {DIMENSIONS} float64 features with a weak scene signal, "
+        f"{date.today().isoformat()}. {_machine()}. d = {DIMENSIONS} float64 features with a weak scene "
+        "signal, "
         f"{SCENES} scenes with a long tail, seed 0; the same data for every case. Each case runs in its own "
         "process: *peak RSS* is that process's maximum resident set (the numpy backend never imports torch, "
         "whose import alone is ~500 MB), *over inputs* subtracts its resident memory once the libraries were "
-        "loaded and the inputs built (dcor's inputs include its (n, 248) one-hot matrix). Our times are the best of "
+        "loaded and the inputs built (dcor's inputs include its (n, 248) one-hot matrix). Our times are the "
+        "best of "
         "2 runs (1 at 31k) and include centring and sorting; one pass yields both the V and the U statistic, "
         "dcor's time is its V statistic alone. GFLOP/s counts the useful work n²·d (the sgemm of the "
         "upper-triangle tiles); its share is of the sgemm below with the same library and threads "

@@ -182,7 +182,8 @@ def ddp_run(root: Path, split_dir: Path) -> dict:
     """One epoch under torchrun with two GPUs, NCCL and --sync-bn."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "trainer",
-        "train", "--split", str(split_dir), "--out", str(root / "ddp"), "--backbone", "r3d18", "--epochs", "1",
+        "train", "--split", str(split_dir), "--out", str(root / "ddp"),
+        "--backbone", "r3d18", "--epochs", "1",
         "--batch-size", "8", "--workers", "4", "--channels-last", "--sync-bn", "--patience", "0",
     ]  # fmt: skip
     started = time.perf_counter()
@@ -203,7 +204,8 @@ def environment(device: torch.device) -> str:
         props = torch.cuda.get_device_properties(device)
         gpu = f"{props.name} ({gib(props.total_memory)}), {torch.cuda.device_count()} GPU(s)"
         return (
-            f"{gpu}; torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
+            f"{gpu}; torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN "
+            f"{torch.backends.cudnn.version()}, "
             f"Python {platform.python_version()}, {os.cpu_count()} CPU cores"
         )
     return f"dry run on CPU ({os.cpu_count()} cores), torch {torch.__version__}: toy sizes, float32, no GPU"
@@ -254,7 +256,8 @@ def main() -> None:
                 rate = "-" if row["clips_per_s"] is None else f"{row['clips_per_s']:.1f}"
                 peak = "-" if row["peak"] is None else gib(row["peak"])
                 lines.append(
-                    f"| {backbone} | {batch_size} | {'on' if channels_last else 'off'} | {rate} | {peak} | {row['note']} |"
+                    f"| {backbone} | {batch_size} | {'on' if channels_last else 'off'} | {rate} | {peak} | "
+                    f"{row['note']} |"
                 )
                 print(lines[-1], file=sys.stderr)
             del trainer
@@ -265,7 +268,8 @@ def main() -> None:
     precision = "fp16 autocast" if device.type == "cuda" else "float32 (dry run)"
     lines += [
         "",
-        f"{precision} with the gradient scaler ({args.backbones.split(',')[-1]}, batch {scale.batch_sizes[0]}, "
+        f"{precision} with the gradient scaler ({args.backbones.split(',')[-1]}, batch "
+        f"{scale.batch_sizes[0]}, "
         f"{scale.warmup + scale.steps} steps): mean loss {fp16['loss']:.3f}, finite: {fp16['finite']}, "
         f"final scale {fp16['scale']:g}.",
     ]
@@ -274,7 +278,8 @@ def main() -> None:
     else:
         compiled = compile_check(device, settings, scale)
         lines.append(
-            f"torch.compile of the r3d18 backbone (batch {compiled['batch']}): first step {compiled['compile_s']:.0f} s "
+            f"torch.compile of the r3d18 backbone (batch {compiled['batch']}): first step "
+            f"{compiled['compile_s']:.0f} s "
             f"(compiling), then {compiled['clips_per_s']:.1f} clips/s."
         )
     print("\n".join(lines[-2:]), file=sys.stderr)
@@ -284,21 +289,25 @@ def main() -> None:
         lines += [
             "",
             f"### Smoke run: trainer.train, 2 epochs ({scale.smoke_backbone}, {scale.smoke_clips[0]} train / "
-            f"{scale.smoke_clips[1]} val synthetic clips of {scale.smoke_video[0]}×{scale.smoke_video[1]}, batch "
-            f"{scale.smoke_batch}, {scale.smoke_workers} workers, --amp auto = {smoke['amp']}, --channels-last)",
+            f"{scale.smoke_clips[1]} val synthetic clips of {scale.smoke_video[0]}×{scale.smoke_video[1]}, "
+            "batch "
+            f"{scale.smoke_batch}, {scale.smoke_workers} workers, --amp auto = {smoke['amp']}, "
+            "--channels-last)",
             "",
             "| epoch | seconds | train loss | val action acc |",
             "|---:|---:|---:|---:|",
             *(f"| {e} | {s:.1f} | {loss:.3f} | {acc:.3f} |" for e, s, loss, acc in smoke["epochs"]),
             "",
             f"Epoch 2 was a resumed call: {smoke['resumed']}. Losses finite: {smoke['finite']}. "
-            f"evaluate_run top-1 {smoke['eval_top1']:.3f}, equal to the last validation: {smoke['eval_matches_val']}. "
+            f"evaluate_run top-1 {smoke['eval_top1']:.3f}, equal to the last validation: "
+            f"{smoke['eval_matches_val']}. "
             f"(Writing the clips took {smoke['videos_s']:.0f} s.)",
         ]
         if device.type == "cuda" and torch.cuda.device_count() >= 2:
             ddp = ddp_run(Path(tmp), Path(tmp) / "data" / "split")
             lines.append(
-                f"torchrun, 2 GPUs, NCCL, --sync-bn, 1 epoch: exit {ddp['returncode']} in {ddp['seconds']:.0f} s, "
+                f"torchrun, 2 GPUs, NCCL, --sync-bn, 1 epoch: exit {ddp['returncode']} in "
+                f"{ddp['seconds']:.0f} s, "
                 f"val n {ddp['val_n']}, lr {ddp['lr']}."
             )
             if ddp["returncode"]:

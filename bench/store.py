@@ -36,7 +36,9 @@ def peak_rss_mb():
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 """
 
-DUCKDB_JOB = PEAK_RSS + """
+DUCKDB_JOB = (
+    PEAK_RSS
+    + """
 import json, sys, time
 from hvuaudit.ingest import ingest
 from hvuaudit.store import open_store
@@ -51,8 +53,11 @@ print(json.dumps({"ingest_s": t1 - t0, "cooccurrence_s": t2 - t1, "pairs": rows,
                   "clip_tags": summary.clip_tags_added,
                   "peak_rss_mb": peak_rss_mb()}))
 """
+)
 
-PANDAS_JOB = PEAK_RSS + """
+PANDAS_JOB = (
+    PEAK_RSS
+    + """
 import json, sys, time
 import pandas as pd
 files, categories = sys.argv[1].split(","), sys.argv[2]
@@ -77,6 +82,7 @@ t2 = time.perf_counter()
 print(json.dumps({"ingest_s": t1 - t0, "cooccurrence_s": t2 - t1, "pairs": len(counts),
                   "peak_rss_mb": peak_rss_mb()}))
 """
+)
 
 
 def run_child(code: str, *args: str) -> dict:
@@ -139,15 +145,26 @@ def main() -> None:
         ("ingest (DuckDB)", f"{ours['ingest_s']:.2f} s", f"{ours['clip_tags']:,} clip-tag rows"),
         ("full `SELECT * FROM cooccurrence`", f"{ours['cooccurrence_s']:.2f} s", f"{ours['pairs']:,} pairs"),
         ("**ingest + co-occurrence, DuckDB**", f"**{ours_total:.2f} s**", f"peak RSS {ours_rss:.0f} MB"),
-        ("ingest + co-occurrence, pandas", f"{pandas_total:.2f} s",
-         f"peak RSS {pandas_rss:.0f} MB; read+explode {pandas['ingest_s']:.1f} s, merge+count {pandas['cooccurrence_s']:.1f} s"),
+        (
+            "ingest + co-occurrence, pandas",
+            f"{pandas_total:.2f} s",
+            f"peak RSS {pandas_rss:.0f} MB; read+explode {pandas['ingest_s']:.1f} s, merge+count "
+            f"{pandas['cooccurrence_s']:.1f} s",
+        ),
         ("**speed-up over pandas**", f"**{pandas_total / ours_total:.1f}×**", "target ≥ 3×"),
-        ("one action's co-occurrence rows (median of 20 actions)", f"{one_action * 1000:.0f} ms", "target < 100 ms"),
+        (
+            "one action's co-occurrence rows (median of 20 actions)",
+            f"{one_action * 1000:.0f} ms",
+            "target < 100 ms",
+        ),
         ("NCA, scene, all actions", f"{nca_scene * 1000:.0f} ms", "target < 1 s"),
         ("NCA, object, all actions", f"{nca_object * 1000:.0f} ms", "target < 1 s"),
         ("NCA sweep, 21 thresholds, scene", f"{sweep * 1000:.0f} ms", "target < 1 s"),
-        ("SI-2 split, build (min-videos 124)", f"{split_build:.2f} s",
-         f"{result.train.height:,} train / {result.val.height:,} val clips; target < 5 s"),
+        (
+            "SI-2 split, build (min-videos 124)",
+            f"{split_build:.2f} s",
+            f"{result.train.height:,} train / {result.val.height:,} val clips; target < 5 s",
+        ),
         ("SI-2 split, export (folder + store)", f"{split_export:.2f} s", ""),
     ]
     table = "| step | time | notes |\n|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
@@ -161,6 +178,7 @@ def main() -> None:
     print(text)
     if not args.no_write:
         replace_section(ROOT / "BENCHMARKS.md", SECTION, text)
+
 
 if __name__ == "__main__":
     main()

@@ -242,16 +242,20 @@ def machine(device: torch.device) -> str:
 
 def section(args, device, settings, decode_rows, seek_rows, case_rows, total_seconds, loads) -> str:
     video_note = (
-        f"synthetic {CODEC} videos ({args.seconds:g} s at {args.fps} fps, x264 preset veryfast, keyframe every "
+        f"synthetic {CODEC} videos ({args.seconds:g} s at {args.fps} fps, x264 preset veryfast, keyframe "
+        "every "
         f"{args.keyint} frames; the files sit in the page cache)"
     )
     lines = [
         SECTION_TITLE,
         "",
-        f"{date.today().isoformat()}. {machine(device)}; Python {platform.python_version()}, torch {torch.__version__}, "
+        f"{date.today().isoformat()}. {machine(device)}; Python {platform.python_version()}, torch "
+        f"{torch.__version__}, "
         f"PyAV {av.__version__}; device {device.type}, --amp {args.amp} "
-        f"({resolve_amp(args.amp, device) or 'float32'}), channels-last {'on' if args.channels_last else 'off'}. "
-        f"Clips: {settings.clip_len} frames {settings.frame_stride} apart, {settings.size}×{settings.size} random "
+        f"({resolve_amp(args.amp, device) or 'float32'}), channels-last "
+        f"{'on' if args.channels_last else 'off'}. "
+        f"Clips: {settings.clip_len} frames {settings.frame_stride} apart, {settings.size}×{settings.size} "
+        "random "
         f"resized crops and flips, decoded by trainer.data from {video_note}. The model step is "
         f"trainer.engine.train_one_epoch (SGD, momentum 0.9) on the AMT model with HVU-sized heads "
         f"({HVU_VOCABULARY['n_actions']} actions, {HVU_VOCABULARY['n_scenes']} scenes, "
@@ -269,7 +273,8 @@ def section(args, device, settings, decode_rows, seek_rows, case_rows, total_sec
         lines.append(f"| {size[0]}×{size[1]} | {workers} | {rate:.1f} | {per_clip:.0f} |")
     lines += [
         "",
-        "One random clip of a 10 s video, one process (seek to the keyframe before the clip, decode from there):",
+        "One random clip of a 10 s video, one process (seek to the keyframe before the clip, decode from "
+        "there):",
         "",
         "| video | keyframe every | ms per clip |",
         "|---|---:|---:|",
@@ -280,20 +285,24 @@ def section(args, device, settings, decode_rows, seek_rows, case_rows, total_sec
         "",
         f"### Step and end to end ({args.video_sizes[0][0]}×{args.video_sizes[0][1]} videos)",
         "",
-        "| backbone | batch | workers | decoding alone | step alone | end to end | end to end / slower part | healthy (≥ 90%) |",
+        "| backbone | batch | workers | decoding alone | step alone | end to end | end to end / slower part "
+        "| healthy (≥ 90%) |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in case_rows:
         case = row["case"]
         lines.append(
-            f"| {case.backbone} | {case.batch_size} | {case.workers} | {row['decode']:.1f} | {row['step']:.1f} | "
+            f"| {case.backbone} | {case.batch_size} | {case.workers} | {row['decode']:.1f} | "
+            f"{row['step']:.1f} | "
             f"{row['end_to_end']:.1f} | {row['share']:.0%} | {'yes' if row['healthy'] else 'no'} |"
         )
     lines.append("")
     if device.type == "cpu":
         lines.append(
-            "On CPU the decoding workers and the training step compete for the same cores, so end to end falls "
-            "below the slower part whenever both are busy; the 10% rule is meant for a GPU step, which leaves "
+            "On CPU the decoding workers and the training step compete for the same cores, so end to end "
+            "falls "
+            "below the slower part whenever both are busy; the 10% rule is meant for a GPU step, which "
+            "leaves "
             "the CPU cores to the workers."
         )
         lines.append("")
@@ -376,7 +385,8 @@ def main() -> None:
             row = measure_case(case, videos[args.video_sizes[0]], settings, args, device)
             case_rows.append(row)
             print(
-                f"{case}: decode {row['decode']:.1f}, step {row['step']:.1f}, end to end {row['end_to_end']:.1f} clips/s",
+                f"{case}: decode {row['decode']:.1f}, step {row['step']:.1f}, end to end "
+                f"{row['end_to_end']:.1f} clips/s",
                 file=sys.stderr,
             )
     loads = (load_before, os.getloadavg()[0])

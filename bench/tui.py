@@ -320,8 +320,10 @@ def section(
 ) -> str:
     lines = [SECTION_TITLE, ""]
     lines.append(
-        f"{args.clips:,} synthetic clips (seed 0), {date.today().isoformat()}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores shared with other work, Python {platform.python_version()}, terminal 120x36. "
+        f"{args.clips:,} synthetic clips (seed 0), {date.today().isoformat()}, "
+        f"{platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores shared with other work, Python {platform.python_version()}, terminal "
+        "120x36. "
         "Targets (issue 6): start < 1.5 s, every selection < 200 ms. "
         + (f"Store built in {store_s:.1f} s (generate + ingest). " if store_s is not None else "")
         + f"Load average before / after: {loads[0]:.2f} / {loads[1]:.2f} (other work shared the cores; "
@@ -334,7 +336,8 @@ def section(
         firsts = [f for f, _ in tmux_runs]
         summaries = [s for _, s in tmux_runs]
         lines.append(
-            f"| **startup in tmux: first screen** (`hvuaudit tui --read-only`) | **{statistics.median(firsts):.2f} s** "
+            "| **startup in tmux: first screen** (`hvuaudit tui --read-only`) | "
+            f"**{statistics.median(firsts):.2f} s** "
             f"| {max(firsts):.2f} s | {len(firsts)} | < 1.5 s |"
         )
         lines.append(
@@ -363,7 +366,8 @@ def section(
         )
     lines.append("")
     lines.append(
-        "Selections are timed from the key press to the moment the widget holds the new rows (Pilot, headless), "
+        "Selections are timed from the key press to the moment the widget holds the new rows (Pilot, "
+        "headless), "
         "so they include the worker's core call, the message back and the table refill; the first open of a "
         "screen and the first annotation queue are one-off loads, shown for completeness. Startup in tmux is "
         "the wall time from starting the command to the text appearing in the pane."

@@ -28,9 +28,15 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("hvueval.cli:eval_command", "Evaluate a run folder: top-1, dcorr², per-class accuracy."),
     "report": ("hvueval.cli:report", "Rebuild the paper's Table 2 from run folders."),
     "dcorr": ("hvueval.cli:dcorr", "Exact blockwise squared distance correlation of features vs labels."),
-    "plot": ("hvueval.cli:plot", "Figures from run folders: training curves (Fig. 4), feature t-SNE (Fig. 5)."),
+    "plot": (
+        "hvueval.cli:plot",
+        "Figures from run folders: training curves (Fig. 4), feature t-SNE (Fig. 5).",
+    ),
     "explain": ("hvueval.cli:explain", "Grad-CAM saliency on clips of a run (Fig. 6)."),
-    "demo": ("hvudemo.cli:demo", "Run the whole pipeline on the built-in scene-biased benchmark; explain it."),
+    "demo": (
+        "hvudemo.cli:demo",
+        "Run the whole pipeline on the built-in scene-biased benchmark; explain it.",
+    ),
 }
 SYNTH_LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "videos": ("hvudemo.cli:synth_videos", "Write the scene-biased video benchmark (mp4 clips + HVU CSVs)."),
@@ -117,11 +123,18 @@ def db_option(func: Callable) -> Callable:
 
 def format_options(func: Callable) -> Callable:
     func = click.option(
-        "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
         help="Write to this file (atomically) instead of stdout.",
     )(func)
     return click.option(
-        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
         help="table (human), csv, json (array of row objects) or parquet (needs --output).",
     )(func)
 
@@ -134,8 +147,13 @@ def progress_steps(total: int, label: str) -> Iterator[Callable[[str], None]]:
 
     console = Console(stderr=True)
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), TimeElapsedColumn(),
-        console=console, transient=True, disable=not console.is_terminal,
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task(label, total=total)
 
@@ -160,12 +178,26 @@ def parse_params(params: tuple[str, ...]) -> dict[str, str]:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--categories", type=click.Path(path_type=Path), default=None,
-              help="HVU_Tags_Categories_V1.0.csv (Tag,Category). Needed on the first ingest.")
-@click.option("--subset", default=None, help="Subset name [default: from the file name, HVU_Train_* -> train].")
-@click.option("--allow-unknown", is_flag=True, help="Store tags missing from the categories file as 'unknown'.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json prints a machine-readable summary on stdout.")
+@click.option(
+    "--categories",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="HVU_Tags_Categories_V1.0.csv (Tag,Category). Needed on the first ingest.",
+)
+@click.option(
+    "--subset", default=None, help="Subset name [default: from the file name, HVU_Train_* -> train]."
+)
+@click.option(
+    "--allow-unknown", is_flag=True, help="Store tags missing from the categories file as 'unknown'."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json prints a machine-readable summary on stdout.",
+)
 @db_option
 def ingest(files, categories, subset, allow_unknown, fmt, db):
     """Ingest HVU annotation CSVs into the DuckDB store (one transaction).
@@ -179,7 +211,9 @@ def ingest(files, categories, subset, allow_unknown, fmt, db):
     from hvuaudit.ingest import ingest as run_ingest
 
     with progress_steps(len(files) + 6, "ingest") as step:
-        summary = run_ingest(files, categories, db=db, subset=subset, allow_unknown=allow_unknown, progress=step)
+        summary = run_ingest(
+            files, categories, db=db, subset=subset, allow_unknown=allow_unknown, progress=step
+        )
     click.echo(summary.one_line(), err=True)
     if fmt == "json":
         emit_json(summary.as_dict())
@@ -187,7 +221,9 @@ def ingest(files, categories, subset, allow_unknown, fmt, db):
 
 @cli.command()
 @click.argument("query_or_file")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Value for a $KEY placeholder (repeatable).")
+@click.option(
+    "--param", "params", multiple=True, metavar="KEY=VALUE", help="Value for a $KEY placeholder (repeatable)."
+)
 @format_options
 @db_option
 def sql(query_or_file, params, fmt, output, db):
@@ -256,15 +292,27 @@ def stats(fmt, output, db):
 
 # ---------------------------------------------------------------- NCA
 
+
 def subset_option(func: Callable) -> Callable:
-    return click.option("--subset", default=None, help="Restrict to one subset (e.g. val) [default: all clips].")(func)
+    return click.option(
+        "--subset", default=None, help="Restrict to one subset (e.g. val) [default: all clips]."
+    )(func)
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--category", type=str, default="scene", show_default=True,
-              help="scene, object, event, attribute or concept.")
-@click.option("--threshold", type=str, default="0.2", show_default=True, help="Necessary when n11/n12 <= threshold.")
-@click.option("--all-pairs", is_flag=True, help="List every passing (action, tag) pair, not only each action's top tag.")
+@click.option(
+    "--category",
+    type=str,
+    default="scene",
+    show_default=True,
+    help="scene, object, event, attribute or concept.",
+)
+@click.option(
+    "--threshold", type=str, default="0.2", show_default=True, help="Necessary when n11/n12 <= threshold."
+)
+@click.option(
+    "--all-pairs", is_flag=True, help="List every passing (action, tag) pair, not only each action's top tag."
+)
 @subset_option
 @format_options
 @db_option
@@ -287,7 +335,9 @@ def nca(ctx, category, threshold, all_pairs, subset, fmt, output, db):
     from hvuaudit.store import open_store
 
     with open_store(db, read_only=True) as con:
-        frame = compute_nca(con, category, threshold=_threshold(threshold), subset=subset, all_pairs=all_pairs)
+        frame = compute_nca(
+            con, category, threshold=_threshold(threshold), subset=subset, all_pairs=all_pairs
+        )
     emit_table(frame, fmt, output, title=f"NCA: {category} (threshold {threshold})")
 
 
@@ -298,12 +348,19 @@ def _threshold(text: str) -> float:
     try:
         return check_threshold(float(text))
     except ValueError as exc:
-        raise InputError(f"threshold must be a number >= 0 (got '{text}')", hint="e.g. --threshold 0.2") from exc
+        raise InputError(
+            f"threshold must be a number >= 0 (got '{text}')", hint="e.g. --threshold 0.2"
+        ) from exc
 
 
 @nca.command("matrix")
 @click.option("--category", "categories", multiple=True, default=("scene", "object"), show_default=True)
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw Fig. 2b/c to this PNG.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Draw Fig. 2b/c to this PNG.",
+)
 @subset_option
 @format_options
 @db_option
@@ -326,9 +383,13 @@ def nca_matrix_command(categories, plot, subset, fmt, output, db):
 
 
 @nca.command("sweep")
-@click.option("--thresholds", default="0:1:0.05", show_default=True, help="START:END:STEP (inclusive) or a list a,b,c.")
+@click.option(
+    "--thresholds", default="0:1:0.05", show_default=True, help="START:END:STEP (inclusive) or a list a,b,c."
+)
 @click.option("--category", "categories", multiple=True, default=("scene", "object"), show_default=True)
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw Fig. 2d to this PNG.")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw Fig. 2d to this PNG."
+)
 @subset_option
 @format_options
 @db_option
@@ -353,10 +414,20 @@ def nca_sweep_command(thresholds, categories, plot, subset, fmt, output, db):
 
 @nca.command("roles")
 @click.option("--threshold", type=str, default="1.0", show_default=True)
-@click.option("--min-share", type=float, default=0.5, show_default=True,
-              help="Auxiliary when at least this share of actions has a necessary tag.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write tasks.json here (read by `hvuaudit train --tasks`).")
+@click.option(
+    "--min-share",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Auxiliary when at least this share of actions has a necessary tag.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write tasks.json here (read by `hvuaudit train --tasks`).",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @subset_option
 @db_option
@@ -380,7 +451,9 @@ def nca_roles_command(threshold, min_share, output, fmt, subset, db):
         frame = pl.DataFrame(
             [{"category": c, "role": r, **roles.evidence[c]} for c, r in roles.roles.items()]
         )
-        emit_table(frame, "table", title=f"task roles (threshold {roles.threshold}, min share {roles.min_share})")
+        emit_table(
+            frame, "table", title=f"task roles (threshold {roles.threshold}, min share {roles.min_share})"
+        )
     if output:
         write_tasks(roles, output)
         click.echo(f"wrote {output}", err=True)
@@ -391,25 +464,64 @@ def nca_roles_command(threshold, min_share, output, fmt, subset, db):
 
 @cli.group(invoke_without_command=True)
 @click.option("--variant", default="2", show_default=True, help="default, 1 (SI-1) or 2 (SI-2).")
-@click.option("--min-videos", type=int, default=124, show_default=True, help="Keep actions with at least this many clips.")
-@click.option("--val-fraction", type=float, default=0.2, show_default=True, help="Target share of each action in val.")
-@click.option("--primary-action", default="rarest", show_default=True,
-              help="rarest, first, or a CSV youtube_id,time_start,time_end,action.")
+@click.option(
+    "--min-videos",
+    type=int,
+    default=124,
+    show_default=True,
+    help="Keep actions with at least this many clips.",
+)
+@click.option(
+    "--val-fraction", type=float, default=0.2, show_default=True, help="Target share of each action in val."
+)
+@click.option(
+    "--primary-action",
+    default="rarest",
+    show_default=True,
+    help="rarest, first, or a CSV youtube_id,time_start,time_end,action.",
+)
 @subset_option
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Split folder to write (e.g. out/si2).")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Split folder to write (e.g. out/si2)."
+)
 @click.option("--force", is_flag=True, help="Replace an existing non-empty --out.")
-@click.option("--videos", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Record this videos directory in the manifest (read by `hvuaudit train`).")
-@click.option("--name-template", default=None,
-              help="Clip file names: mmaction, downloader, raw or a format string [default: mmaction].")
-@click.option("--eval-subset", "eval_subsets", multiple=True,
-              help="Also write the clips of this store subset as an extra evaluation set eval_NAME.csv (repeatable).")
+@click.option(
+    "--videos",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Record this videos directory in the manifest (read by `hvuaudit train`).",
+)
+@click.option(
+    "--name-template",
+    default=None,
+    help="Clip file names: mmaction, downloader, raw or a format string [default: mmaction].",
+)
+@click.option(
+    "--eval-subset",
+    "eval_subsets",
+    multiple=True,
+    help="Also write the clips of this store subset as an extra evaluation set eval_NAME.csv (repeatable).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the report without writing anything.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @db_option
 @click.pass_context
-def split(ctx, variant, min_videos, val_fraction, primary_action, subset, out, force, videos, name_template,
-          eval_subsets, dry_run, fmt, db):
+def split(
+    ctx,
+    variant,
+    min_videos,
+    val_fraction,
+    primary_action,
+    subset,
+    out,
+    force,
+    videos,
+    name_template,
+    eval_subsets,
+    dry_run,
+    fmt,
+    db,
+):
     """Build a Scene-Invariant (SI-1, SI-2) or the default split and export it as a folder.
 
     The folder (manifest.json, train.csv, val.csv, labels.json) is what
@@ -434,10 +546,16 @@ def split(ctx, variant, min_videos, val_fraction, primary_action, subset, out, f
         from hvucontracts.files import check_replaceable
 
         check_replaceable(out, kind=SPLIT_KIND, force=force, protected=[db or default_db_path(), videos])
-    params = SplitParams(variant=variant, min_videos=min_videos, val_fraction=val_fraction,
-                         primary_action=primary_action, subset=subset,
-                         videos=str(videos) if videos else None, name_template=name_template,
-                         eval_subsets=tuple(eval_subsets))
+    params = SplitParams(
+        variant=variant,
+        min_videos=min_videos,
+        val_fraction=val_fraction,
+        primary_action=primary_action,
+        subset=subset,
+        videos=str(videos) if videos else None,
+        name_template=name_template,
+        eval_subsets=tuple(eval_subsets),
+    )
     with progress_steps(2, "split") as step:
         with open_store(db, read_only=dry_run) as con:
             step("building")
@@ -523,13 +641,29 @@ def annotate():
 
 
 def queue_options(func: Callable) -> Callable:
-    func = click.option("--min-cooccurrence", type=int, default=1, show_default=True,
-                        help="Only pairs that co-occur in at least this many clips.")(func)
-    func = click.option("--order", type=click.Choice(["nca", "frequency", "random"]), default="nca", show_default=True,
-                        help="nca: pairs NCA finds borderline first.")(func)
-    func = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --order random.")(func)
-    return click.option("--category", type=click.Choice(["scene", "object", "event", "attribute", "concept"]),
-                        default="scene", show_default=True)(func)
+    func = click.option(
+        "--min-cooccurrence",
+        type=int,
+        default=1,
+        show_default=True,
+        help="Only pairs that co-occur in at least this many clips.",
+    )(func)
+    func = click.option(
+        "--order",
+        type=click.Choice(["nca", "frequency", "random"]),
+        default="nca",
+        show_default=True,
+        help="nca: pairs NCA finds borderline first.",
+    )(func)
+    func = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --order random.")(
+        func
+    )
+    return click.option(
+        "--category",
+        type=click.Choice(["scene", "object", "event", "attribute", "concept"]),
+        default="scene",
+        show_default=True,
+    )(func)
 
 
 @annotate.command("queue")
@@ -549,8 +683,15 @@ def annotate_queue(category, min_cooccurrence, order, seed, annotator, limit, fm
     from hvuaudit.store import open_store
 
     with open_store(db, read_only=True) as con:
-        frame = build_queue(con, category=category, annotator=annotator, min_cooccurrence=min_cooccurrence,
-                            order=order, seed=seed, limit=limit)
+        frame = build_queue(
+            con,
+            category=category,
+            annotator=annotator,
+            min_cooccurrence=min_cooccurrence,
+            order=order,
+            seed=seed,
+            limit=limit,
+        )
     emit_table(frame, fmt, output)
 
 
@@ -585,19 +726,34 @@ def annotate_run(annotator, category, min_cooccurrence, order, seed, db):
         sys.stdout.flush()
 
     with open_store(db, read_only=False) as con:
+
         def examples(action: str, tag: str) -> list[str]:
             clips = clips_of_pair(con, action, tag).head(2)
             return [f"e.g. {row['url']}  ({row['tags']})" for row in clips.iter_rows(named=True)]
 
-        given = run_prompt(con, annotator=annotator, category=category, read_key=read_key, write=write,
-                           min_cooccurrence=min_cooccurrence, order=order, seed=seed, examples=examples)
+        given = run_prompt(
+            con,
+            annotator=annotator,
+            category=category,
+            read_key=read_key,
+            write=write,
+            min_cooccurrence=min_cooccurrence,
+            order=order,
+            seed=seed,
+            examples=examples,
+        )
     click.echo(f"saved {given} answer(s) for {annotator}", err=True)
 
 
 @annotate.command("export")
 @click.option("--annotator", default=None, help="Only this annotator [default: everyone].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="answers.csv, or answers.jsonl for JSON lines.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="answers.csv, or answers.jsonl for JSON lines.",
+)
 @db_option
 def annotate_export(annotator, output, db):
     """Export current answers (CSV header: annotator,action,tag,category,answer,note,answered_at,source).
@@ -634,14 +790,21 @@ def annotate_import(files, db):
             f"conflict: {conflict['annotator']} {conflict['action']} / {conflict['tag']}: "
             f"{conflict['current_answer']} ({conflict['current_answered_at']}) vs {conflict['answer']} "
             f"({conflict['answered_at']}) -> "
-            + ("kept the stored one (equal answered_at)" if conflict["answered_at"] == conflict["current_answered_at"]
-               else "kept the newer"), err=True)
+            + (
+                "kept the stored one (equal answered_at)"
+                if conflict["answered_at"] == conflict["current_answered_at"]
+                else "kept the newer"
+            ),
+            err=True,
+        )
     click.echo(summary.one_line(), err=True)
 
 
 @annotate.command("stats")
 @click.option("--category", "categories", multiple=True, default=("scene", "object"), show_default=True)
-@click.option("--threshold", type=str, default="0.2", show_default=True, help="NCA threshold for NCA-versus-people.")
+@click.option(
+    "--threshold", type=str, default="0.2", show_default=True, help="NCA threshold for NCA-versus-people."
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @db_option
 def annotate_stats(categories, threshold, fmt, db):
@@ -665,8 +828,11 @@ def annotate_stats(categories, threshold, fmt, db):
 
 
 @cli.command()
-@click.option("--read-only", is_flag=True,
-              help="Open the store read-only (browse a store someone else owns); annotation and split export are off.")
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="Open the store read-only (browse a store someone else owns); annotation and split export are off.",
+)
 @db_option
 def tui(read_only, db):
     """Explore the store, decide with NCA, annotate necessity and build splits in a terminal UI.
@@ -700,7 +866,9 @@ def synth():
 @synth.command("annotations")
 @click.option("--clips", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share written to HVU_Val_Synth.csv.")
+@click.option(
+    "--val-fraction", type=float, default=0.1, show_default=True, help="Share written to HVU_Val_Synth.csv."
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--force", is_flag=True, help="Replace synthetic annotations already in --out (nothing else).")
 def synth_annotations(clips, seed, val_fraction, out, force):
@@ -713,7 +881,9 @@ def synth_annotations(clips, seed, val_fraction, out, force):
     """
     from hvuaudit.synthetic import SynthConfig, generate_annotations
 
-    files = generate_annotations(SynthConfig(clips=clips, seed=seed, val_fraction=val_fraction), out, force=force)
+    files = generate_annotations(
+        SynthConfig(clips=clips, seed=seed, val_fraction=val_fraction), out, force=force
+    )
     for path in [*files.annotations, files.categories]:
         click.echo(str(path))
     click.echo(f"wrote {files.clips:,} clips to {out}", err=True)

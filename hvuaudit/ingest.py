@@ -180,7 +180,9 @@ def scan_csv(path: Path, expected_columns: Sequence[str]) -> CsvScan:
     cut off in the middle.
     """
     if not path.exists():
-        raise InputError(f"{path}: no such file", hint="check the path (relative paths start from the current folder)")
+        raise InputError(
+            f"{path}: no such file", hint="check the path (relative paths start from the current folder)"
+        )
     if not path.is_file():
         raise InputError(f"{path}: is not a file")
     digest = hashlib.sha256()
@@ -209,12 +211,18 @@ def scan_csv(path: Path, expected_columns: Sequence[str]) -> CsvScan:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: the file ends inside a UTF-8 character (truncated?)") from exc
     if not head.strip():
-        raise InputError(f"{path}: the file is empty", hint=f"expected a header line: {','.join(expected_columns)}")
+        raise InputError(
+            f"{path}: the file is empty", hint=f"expected a header line: {','.join(expected_columns)}"
+        )
     header = tuple(field.strip() for field in head.split(b"\n", 1)[0].decode("utf-8-sig").strip().split(","))
     if sorted(header) != sorted(expected_columns):
         missing = [c for c in expected_columns if c not in header]
         extra = [c for c in header if c not in expected_columns]
-        problem = f"missing column(s) {', '.join(missing)}" if missing else f"unexpected column(s) {', '.join(extra)}"
+        problem = (
+            f"missing column(s) {', '.join(missing)}"
+            if missing
+            else f"unexpected column(s) {', '.join(extra)}"
+        )
         raise InputError(
             f"{path}, line 1: {problem} (header is: {','.join(header)})",
             hint=f"the header must name exactly these columns (in any order): {','.join(expected_columns)}",
@@ -223,7 +231,8 @@ def scan_csv(path: Path, expected_columns: Sequence[str]) -> CsvScan:
     if length > MAX_ROW_BYTES:
         raise InputError(
             f"{path}, line {line}: the row is {length:,} bytes long, over the limit of {MAX_ROW_BYTES:,}",
-            hint="HVU rows are under 1 kB: the file is damaged or not an HVU annotation file; fix or remove that row",
+            hint="HVU rows are under 1 kB: the file is damaged or not an HVU annotation file; fix or remove "
+            "that row",
         )
     record_lines = np.concatenate(splitter.starts)[1:] if splitter.starts else np.array([], dtype=np.int64)
     if not len(record_lines):
@@ -232,7 +241,8 @@ def scan_csv(path: Path, expected_columns: Sequence[str]) -> CsvScan:
         last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")
         if last.count(",") < len(header) - 1:
             raise InputError(
-                f"{path}, line {splitter.newlines + 1}: the last line is cut off in the middle ({last[:60]!r})",
+                f"{path}, line {splitter.newlines + 1}: the last line is cut off in the middle "
+                f"({last[:60]!r})",
                 hint="the file looks truncated; copy or download it again",
             )
     return CsvScan(digest.hexdigest(), header, record_lines.astype(np.int64))
@@ -256,10 +266,14 @@ def ingest(
     step = progress or (lambda _message: None)
     paths = [Path(f) for f in files]
     if not paths:
-        raise InputError("no annotation files given", hint="hvuaudit ingest HVU_Val_V1.0.csv --categories CATS.csv")
+        raise InputError(
+            "no annotation files given", hint="hvuaudit ingest HVU_Val_V1.0.csv --categories CATS.csv"
+        )
     for path in paths:  # a missing file is the first thing to say, before its name is read for the subset
         if not path.exists():
-            raise InputError(f"{path}: no such file", hint="check the path (relative paths start from the current folder)")
+            raise InputError(
+                f"{path}: no such file", hint="check the path (relative paths start from the current folder)"
+            )
     subsets = [subset or subset_from_name(p) for p in paths]
     step("checking files")
     scans = [scan_csv(p, ANNOTATION_COLUMNS) for p in paths]
@@ -269,7 +283,9 @@ def ingest(
     existed = db_path.exists()
     con = open_store(db_path, read_only=False, create=True)
     try:
-        summary = _ingest_in_transaction(con, paths, subsets, scans, categories, category_scan, allow_unknown, step)
+        summary = _ingest_in_transaction(
+            con, paths, subsets, scans, categories, category_scan, allow_unknown, step
+        )
     except BaseException:
         con.close()
         if not existed:  # leave no half-made store behind (the default ./hvu.duckdb included)
@@ -301,10 +317,14 @@ def _ingest_in_transaction(
             problems = run_query(con, "internal/category_problems")
             if problems.height:
                 line, problem = problems.row(0)
-                raise _first_problem(Path(categories), line, problem, "fix the categories file (Tag,Category)")
+                raise _first_problem(
+                    Path(categories), line, problem, "fix the categories file (Tag,Category)"
+                )
             run_query(con, "internal/merge_categories")
         if fetch_row(con, "SELECT count(*) FROM tags")[0] == 0:
-            raise InputError("the store has no tag categories yet", hint="pass --categories HVU_Tags_Categories_V1.0.csv")
+            raise InputError(
+                "the store has no tag categories yet", hint="pass --categories HVU_Tags_Categories_V1.0.csv"
+            )
 
         run_query(con, "internal/create_staging")
         run_query(con, "internal/create_new_sources")
@@ -318,8 +338,14 @@ def _ingest_in_transaction(
             step(f"reading {path.name}")
             _stage(con, "internal/stage_file", path, scan, "raw_csv")
             run_query(con, "internal/append_staging", file_index=index, subset=subset)
-            rows = run_query(con, "internal/add_new_source", file_index=index, path=str(path.resolve()),
-                             sha256=sha, subset=subset)["rows"][0]
+            rows = run_query(
+                con,
+                "internal/add_new_source",
+                file_index=index,
+                path=str(path.resolve()),
+                sha256=sha,
+                subset=subset,
+            )["rows"][0]
             summary.files.append(FileResult(str(path), subset, rows, sha, "ingested"))
 
         if any(f.status == "ingested" for f in summary.files):
@@ -340,10 +366,16 @@ def _ingest_in_transaction(
 
 
 def _stage(con: duckdb.DuckDBPyConnection, query: str, path: Path, scan: CsvScan, table: str) -> None:
-    """Read ``path`` into the temp ``table``; ``record_lines`` maps each of its rows to its line in the file."""
-    con.register("record_lines", pl.DataFrame({"record": np.arange(scan.rows, dtype=np.int64), "line": scan.record_lines}))
+    """Read ``path`` into the temp ``table``; ``record_lines`` maps each of its rows to its line in the
+    file."""
+    con.register(
+        "record_lines",
+        pl.DataFrame({"record": np.arange(scan.rows, dtype=np.int64), "line": scan.record_lines}),
+    )
     try:
-        con.execute(load_sql(query), {"path": str(path), "columns": scan.columns()})  # DuckDB's error is parsed below
+        con.execute(
+            load_sql(query), {"path": str(path), "columns": scan.columns()}
+        )  # DuckDB's error is parsed below
     except duckdb.Error as exc:
         detail = str(exc).strip().splitlines()
         line = re.search(r"[Ll]ine:? (\d+)", str(exc))
@@ -356,7 +388,7 @@ def _stage(con: duckdb.DuckDBPyConnection, query: str, path: Path, scan: CsvScan
     if read != scan.rows:  # never drop a row silently
         raise InputError(
             f"{path}: DuckDB read {read:,} rows but the file holds {scan.rows:,}; nothing was ingested",
-            hint="check the file for stray quote characters (\") and rows with a different number of fields",
+            hint='check the file for stray quote characters (") and rows with a different number of fields',
         )
 
 
@@ -365,7 +397,9 @@ def _check_rows(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
     if problems.height:
         file_index, line, problem = problems.row(0)
         more = f" (and {problems.height - 1} more problem(s))" if problems.height > 1 else ""
-        raise _first_problem(paths[file_index], line, problem + more, "fix or remove that row and ingest again")
+        raise _first_problem(
+            paths[file_index], line, problem + more, "fix or remove that row and ingest again"
+        )
     duplicates = run_query(con, "internal/duplicate_clips")
     if duplicates.height:
         row = duplicates.row(0, named=True)
@@ -382,7 +416,9 @@ def _check_rows(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
         )
 
 
-def _check_tags(con: duckdb.DuckDBPyConnection, paths: list[Path], allow_unknown: bool, summary: IngestSummary) -> None:
+def _check_tags(
+    con: duckdb.DuckDBPyConnection, paths: list[Path], allow_unknown: bool, summary: IngestSummary
+) -> None:
     unknown = run_query(con, "internal/unknown_tags")
     if not unknown.height:
         return
@@ -392,7 +428,8 @@ def _check_tags(con: duckdb.DuckDBPyConnection, paths: list[Path], allow_unknown
         raise InputError(
             f"{paths[first['file_index']]}, line {first['line']}: {unknown.height} tag(s) are not in the "
             f"categories file, e.g. {names}",
-            hint="add them to the categories file, or pass --allow-unknown to store them under category 'unknown'",
+            hint="add them to the categories file, or pass --allow-unknown to store them under category "
+            "'unknown'",
         )
     run_query(con, "internal/add_unknown_tags")
     summary.unknown_tags = unknown.height

@@ -36,7 +36,8 @@ NCA_COLUMNS = [
 ]  # fmt: skip
 ROLE_RULE = (
     "a category is auxiliary (learn it) when at least {min_share:.0%} of the actions have a necessary tag "
-    "of that category at threshold {threshold} (n11/n12 <= threshold); otherwise it is adversarial (unlearn it)"
+    "of that category at threshold {threshold} (n11/n12 <= threshold); otherwise it is adversarial (unlearn "
+    "it)"
 )
 
 
@@ -52,15 +53,21 @@ def parse_thresholds(spec: str) -> list[float]:
         if ":" in spec:
             start, stop, step = (float(x) for x in spec.split(":"))
             if step <= 0:
-                raise InputError(f"sweep step must be > 0 (got {step:g} in '{spec}')", hint="e.g. --thresholds 0:1:0.05")
+                raise InputError(
+                    f"sweep step must be > 0 (got {step:g} in '{spec}')", hint="e.g. --thresholds 0:1:0.05"
+                )
             if stop < start:
-                raise InputError(f"sweep end {stop:g} is below its start {start:g}", hint="write START:END:STEP")
+                raise InputError(
+                    f"sweep end {stop:g} is below its start {start:g}", hint="write START:END:STEP"
+                )
             count = int(np.floor((stop - start) / step + 1e-9)) + 1
             values = [round(start + i * step, 10) for i in range(count)]
         else:
             values = [float(x) for x in spec.split(",") if x.strip()]
     except ValueError as exc:
-        raise InputError(f"cannot read thresholds '{spec}'", hint="write START:END:STEP (0:1:0.05) or a list (0.1,0.2)") from exc
+        raise InputError(
+            f"cannot read thresholds '{spec}'", hint="write START:END:STEP (0:1:0.05) or a list (0.1,0.2)"
+        ) from exc
     if not values:
         raise InputError(f"no thresholds in '{spec}'")
     return [check_threshold(v) for v in values]
@@ -75,18 +82,17 @@ def _add_statistics(frame: pl.DataFrame, threshold: float) -> pl.DataFrame:
     n_clips = frame["n_clips"].to_numpy().astype(np.int64)
     # P(N12 >= n12) when the tag's clips are a random draw of n_tag out of n_clips.
     p_value = np.full(frame.height, np.nan)
-    p_value[has_tag] = stats.hypergeom.sf(n12[has_tag] - 1, n_clips[has_tag], n_tag[has_tag], n_action[has_tag])
+    p_value[has_tag] = stats.hypergeom.sf(
+        n12[has_tag] - 1, n_clips[has_tag], n_tag[has_tag], n_action[has_tag]
+    )
     q_value = np.full(frame.height, np.nan)
     if has_tag.any():
         q_value[has_tag] = stats.false_discovery_control(np.clip(p_value[has_tag], 0.0, 1.0), method="bh")
-    return (
-        frame.with_columns(
-            necessary=pl.col("ratio").is_not_null() & (pl.col("ratio") <= threshold),
-            p_value=pl.Series(p_value).fill_nan(None),
-            q_value=pl.Series(q_value).fill_nan(None),
-        )
-        .select(NCA_COLUMNS)
-    )
+    return frame.with_columns(
+        necessary=pl.col("ratio").is_not_null() & (pl.col("ratio") <= threshold),
+        p_value=pl.Series(p_value).fill_nan(None),
+        q_value=pl.Series(q_value).fill_nan(None),
+    ).select(NCA_COLUMNS)
 
 
 def compute_nca(
@@ -108,7 +114,9 @@ def compute_nca(
     return _add_statistics(frame, threshold)
 
 
-def nca_matrix(con: duckdb.DuckDBPyConnection, categories: list[str], *, subset: str | None = None) -> pl.DataFrame:
+def nca_matrix(
+    con: duckdb.DuckDBPyConnection, categories: list[str], *, subset: str | None = None
+) -> pl.DataFrame:
     """Fig. 2b/c: the mean normalised contingency table per category (n12 cell = 1)."""
     rows = []
     for category in categories:
@@ -126,7 +134,11 @@ def nca_matrix(con: duckdb.DuckDBPyConnection, categories: list[str], *, subset:
 
 
 def nca_sweep(
-    con: duckdb.DuckDBPyConnection, categories: list[str], thresholds: list[float], *, subset: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    categories: list[str],
+    thresholds: list[float],
+    *,
+    subset: str | None = None,
 ) -> pl.DataFrame:
     """Fig. 2d: per category and threshold, how many actions have a necessary top tag."""
     rows = []
@@ -136,8 +148,15 @@ def nca_sweep(
         n_actions = frame.height
         for t in thresholds:
             necessary = int((ratio <= t).sum())
-            rows.append({"category": category, "threshold": t, "actions_necessary": necessary,
-                         "actions": n_actions, "share": necessary / n_actions if n_actions else 0.0})
+            rows.append(
+                {
+                    "category": category,
+                    "threshold": t,
+                    "actions_necessary": necessary,
+                    "actions": n_actions,
+                    "share": necessary / n_actions if n_actions else 0.0,
+                }
+            )
     return pl.DataFrame(rows)
 
 
@@ -153,8 +172,11 @@ class TaskRoles:
 
     def as_json(self) -> dict:
         body = asdict(self)
-        return {"format": TASKS_FORMAT, "rule": ROLE_RULE.format(min_share=self.min_share, threshold=self.threshold),
-                **body}
+        return {
+            "format": TASKS_FORMAT,
+            "rule": ROLE_RULE.format(min_share=self.min_share, threshold=self.threshold),
+            **body,
+        }
 
 
 def recommend_roles(
@@ -199,8 +221,14 @@ def plot_matrices(matrix: pl.DataFrame, path: Path) -> None:
         ax.imshow(np.nan_to_num(cells, nan=0.0), cmap="Blues", vmin=0, vmax=max(1.0, np.nanmax(cells)))
         for (i, j), value in np.ndenumerate(cells):
             dark = not np.isnan(value) and value > 0.5 * np.nanmax(cells)
-            ax.text(j, i, "unused" if np.isnan(value) else f"{value:.2f}", ha="center", va="center",
-                    color="white" if dark else "black")
+            ax.text(
+                j,
+                i,
+                "unused" if np.isnan(value) else f"{value:.2f}",
+                ha="center",
+                va="center",
+                color="white" if dark else "black",
+            )
         ax.set_xticks([0, 1], ["tag absent", "tag present"])
         ax.set_yticks([0, 1], ["action", "no action"])
         ax.set_title(f"{row['category']} ({row['actions']} actions)")
@@ -234,5 +262,7 @@ def _save(fig, path: Path) -> None:
 
     from hvucontracts.files import write_atomically
 
-    write_atomically(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png"))
+    write_atomically(
+        Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    )
     plt.close(fig)

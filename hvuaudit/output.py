@@ -59,16 +59,28 @@ def _format_cell(value: Any, float_digits: int) -> str:
     return str(value)
 
 
-def emit_table(frame: pl.DataFrame, fmt: str, output: Path | None = None, *, title: str | None = None) -> None:
+def emit_table(
+    frame: pl.DataFrame, fmt: str, output: Path | None = None, *, title: str | None = None
+) -> None:
     """Print or save ``frame`` in ``fmt``."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format '{fmt}'", hint=f"use one of: {', '.join(FORMATS)}")
     if fmt == "parquet" and output is None:
         raise InputError("--format parquet needs --output PATH (parquet is binary)")
-    flat = frame.with_columns(
-        [pl.col(n).list.eval(pl.element().cast(pl.String)).list.join("|") for n, t in frame.schema.items() if t == pl.List]
-        + [pl.col(n).bin.encode("hex") for n, t in frame.schema.items() if t == pl.Binary]  # CSV has no bytes
-    ) if fmt == "csv" else frame
+    flat = (
+        frame.with_columns(
+            [
+                pl.col(n).list.eval(pl.element().cast(pl.String)).list.join("|")
+                for n, t in frame.schema.items()
+                if t == pl.List
+            ]
+            + [
+                pl.col(n).bin.encode("hex") for n, t in frame.schema.items() if t == pl.Binary
+            ]  # CSV has no bytes
+        )
+        if fmt == "csv"
+        else frame
+    )
     if output is not None:
         writers = {
             "csv": lambda p: flat.write_csv(p),
@@ -93,14 +105,20 @@ def emit_tables(tables: dict[str, pl.DataFrame], fmt: str, output: Path | None =
     With ``--output out.csv`` the tables go to ``out_<name>.csv``.
     """
     if fmt == "json":
-        body = "{" + ", ".join(f"{json.dumps(name)}: {rows_as_json(frame)}" for name, frame in tables.items()) + "}"
+        body = (
+            "{"
+            + ", ".join(f"{json.dumps(name)}: {rows_as_json(frame)}" for name, frame in tables.items())
+            + "}"
+        )
         if output is None:
             click.echo(body)
         else:
             write_atomically(Path(output), lambda tmp: tmp.write_text(body + "\n", encoding="utf-8"))
         return
     for name, frame in tables.items():
-        target = Path(output).with_name(f"{Path(output).stem}_{name}{Path(output).suffix}") if output else None
+        target = (
+            Path(output).with_name(f"{Path(output).stem}_{name}{Path(output).suffix}") if output else None
+        )
         emit_table(frame, fmt, target, title=name.replace("_", " "))
 
 

@@ -45,12 +45,16 @@ class SplitParams:
     subset: str | None = None
     videos: str | None = None
     name_template: str | None = None
-    eval_subsets: tuple[str, ...] = ()  # extra evaluation sets: whole store subsets, written as eval_<name>.csv
+    eval_subsets: tuple[
+        str, ...
+    ] = ()  # extra evaluation sets: whole store subsets, written as eval_<name>.csv
 
     def normalised(self) -> SplitParams:
         variant = VARIANTS.get(str(self.variant).lower())
         if variant is None:
-            raise InputError(f"unknown variant '{self.variant}'", hint="use --variant default, 1 (SI-1) or 2 (SI-2)")
+            raise InputError(
+                f"unknown variant '{self.variant}'", hint="use --variant default, 1 (SI-1) or 2 (SI-2)"
+            )
         if not (0.0 < self.val_fraction < 1.0):
             raise InputError(f"--val-fraction must be strictly between 0 and 1 (got {self.val_fraction})")
         if self.min_videos < 1:
@@ -59,10 +63,20 @@ class SplitParams:
         template = self.name_template or (splitfolder.DEFAULT_TEMPLATE if videos else None)
         eval_subsets = tuple(self.eval_subsets)
         if eval_subsets and (self.subset is None or self.subset in eval_subsets):
-            raise InputError("an --eval-subset must not also feed the split itself",
-                             hint="pass --subset for the split's own clips (e.g. --subset train)")
-        return SplitParams(variant, self.min_videos, self.val_fraction, self.primary_action, self.subset, videos,
-                           template, eval_subsets)
+            raise InputError(
+                "an --eval-subset must not also feed the split itself",
+                hint="pass --subset for the split's own clips (e.g. --subset train)",
+            )
+        return SplitParams(
+            variant,
+            self.min_videos,
+            self.val_fraction,
+            self.primary_action,
+            self.subset,
+            videos,
+            template,
+            eval_subsets,
+        )
 
 
 @dataclass
@@ -82,7 +96,14 @@ class VerifyReport:
 
 
 def _primary_override(params: SplitParams) -> pl.DataFrame:
-    empty = pl.DataFrame(schema={"youtube_id": pl.String, "time_start": pl.Float64, "time_end": pl.Float64, "action": pl.String})
+    empty = pl.DataFrame(
+        schema={
+            "youtube_id": pl.String,
+            "time_start": pl.Float64,
+            "time_end": pl.Float64,
+            "action": pl.String,
+        }
+    )
     if params.primary_action in ("rarest", "first"):
         return empty
     path = Path(params.primary_action)
@@ -97,15 +118,19 @@ def _primary_override(params: SplitParams) -> pl.DataFrame:
         raise InputError(f"{path}: cannot be read as CSV: {exc}") from exc
     missing = [c for c in empty.columns if c not in frame.columns]
     if missing:
-        raise InputError(f"{path}, line 1: missing column(s) {', '.join(missing)}",
-                         hint="the header must be: youtube_id,time_start,time_end,action")
+        raise InputError(
+            f"{path}, line 1: missing column(s) {', '.join(missing)}",
+            hint="the header must be: youtube_id,time_start,time_end,action",
+        )
     try:
         frame = frame.select(empty.columns).cast(empty.schema)  # type: ignore[arg-type]
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{path}: time_start/time_end must be numbers ({exc})") from exc
     bad = frame.with_row_index("line", offset=2).filter(pl.any_horizontal(pl.all().is_null()))
     if bad.height:
-        raise InputError(f"{path}, line {bad['line'][0]}: an empty field", hint="every row needs all four fields")
+        raise InputError(
+            f"{path}, line {bad['line'][0]}: an empty field", hint="every row needs all four fields"
+        )
     return frame
 
 
@@ -117,24 +142,33 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
     rule = "file" if override.height else params.primary_action
     con.register("primary_override", override)
     try:
-        candidates = run_query(con, "internal/split_candidates", subset=params.subset, variant=params.variant, rule=rule)
+        candidates = run_query(
+            con, "internal/split_candidates", subset=params.subset, variant=params.variant, rule=rule
+        )
         if rule == "file":
             _check_override_matches(con, override, Path(params.primary_action))
         if params.variant == "default":
             subsets = set(run_query(con, "internal/split_subsets")["subset"])
             if subsets != {"train", "val"}:
                 raise InputError(
-                    f"the default split needs both a 'train' and a 'val' subset; the store has {sorted(subsets) or 'neither'}",
+                    "the default split needs both a 'train' and a 'val' subset; the store has "
+                    f"{sorted(subsets) or 'neither'}",
                     hint="ingest HVU_Train_V1.0.csv and HVU_Val_V1.0.csv, or use --variant 1 / 2",
                 )
-        left_out = run_query(con, "internal/split_assign", variant=params.variant,
-                             min_videos=params.min_videos, val_fraction=params.val_fraction).row(0, named=True)
+        left_out = run_query(
+            con,
+            "internal/split_assign",
+            variant=params.variant,
+            min_videos=params.min_videos,
+            val_fraction=params.val_fraction,
+        ).row(0, named=True)
         rows = run_query(con, "internal/split_rows")
     finally:
         con.unregister("primary_override")
     if rows.height == 0 and left_out["single_pair_actions"]:
         raise InputError(
-            f"none of the {left_out['single_pair_actions']} action(s) left after --min-videos {params.min_videos} "
+            f"none of the {left_out['single_pair_actions']} action(s) left after --min-videos "
+            f"{params.min_videos} "
             "has two (action, scene) pairs, so none can be split",
             hint="lower --min-videos, or use a larger subset",
         )
@@ -167,7 +201,9 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
     return SplitResult(params, train, val, labels, report, extra)
 
 
-def _extra_eval_sets(con: duckdb.DuckDBPyConnection, params: SplitParams, actions: list[str]) -> dict[str, pl.DataFrame]:
+def _extra_eval_sets(
+    con: duckdb.DuckDBPyConnection, params: SplitParams, actions: list[str]
+) -> dict[str, pl.DataFrame]:
     """Clips of other store subsets, restricted to the split's actions (e.g. the demo's uniform set)."""
     extra = {}
     con.register("split_kept_actions", pl.DataFrame({"action": actions}))
@@ -184,8 +220,10 @@ def _check_override_matches(con: duckdb.DuckDBPyConnection, override: pl.DataFra
     unknown = run_query(con, "internal/unknown_override_clips").rows()
     if unknown:
         y, s, e = unknown[0]
-        raise InputError(f"{path}: {len(unknown)} clip(s) are not in the store, e.g. {y} {s:g}-{e:g}",
-                         hint="the file must list clips that were ingested (youtube_id, time_start, time_end)")
+        raise InputError(
+            f"{path}: {len(unknown)} clip(s) are not in the store, e.g. {y} {s:g}-{e:g}",
+            hint="the file must list clips that were ingested (youtube_id, time_start, time_end)",
+        )
 
 
 def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict:
@@ -201,13 +239,19 @@ def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict
     # Scene-only baseline: predict each val clip's action as its scene's most common training action.
     by_scene = (
         train.filter(pl.col("scene") != "")
-        .group_by("scene", "action").len()
+        .group_by("scene", "action")
+        .len()
         .sort(["scene", "len", "action"], descending=[False, True, False])
-        .group_by("scene", maintain_order=True).first()
+        .group_by("scene", maintain_order=True)
+        .first()
         .select("scene", pl.col("action").alias("predicted"))
     )
     scored = val.filter(pl.col("scene") != "").join(by_scene, on="scene", how="left")
-    baseline = float((scored["predicted"] == scored["action"]).fill_null(False).mean() or 0.0) if scored.height else 0.0
+    baseline = (
+        float((scored["predicted"] == scored["action"]).fill_null(False).mean() or 0.0)
+        if scored.height
+        else 0.0
+    )
     # H(action | scene) on training, in bits.
     joint = train.filter(pl.col("scene") != "").group_by("scene", "action").len()
     total = joint["len"].sum()
@@ -248,7 +292,9 @@ def split_files(con: duckdb.DuckDBPyConnection, result: SplitResult, name: str) 
     }
 
 
-def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path, *, force: bool = False) -> Path:
+def export_split(
+    con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path, *, force: bool = False
+) -> Path:
     """Write the split folder atomically and save the membership in the store (read-write ``con``).
 
     ``out`` must be absent, empty, or (with ``force``) a split folder that hvuaudit wrote
@@ -260,7 +306,9 @@ def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path,
     remove_stale_staging(out)
     name = out.name
     files = split_files(con, result, name)
-    members = pl.concat([result.train.with_columns(side=pl.lit("train")), result.val.with_columns(side=pl.lit("val"))])
+    members = pl.concat(
+        [result.train.with_columns(side=pl.lit("train")), result.val.with_columns(side=pl.lit("val"))]
+    )
     con.register("split_members_frame", members.select("clip_id", "side", "action", "scene"))
     staging = make_staging_dir(out)
     try:
@@ -270,12 +318,20 @@ def export_split(con: duckdb.DuckDBPyConnection, result: SplitResult, out: Path,
             write_bytes_atomically(staging / filename, data)
         # The store rows and the folder rename commit together: a failed rename rolls the rows back.
         with transaction(con):
-            run_query(con, "internal/save_split", split=name, variant=result.params.variant, out_dir=str(out.resolve()),
-                      manifest=files["manifest.json"].decode("utf-8"))
+            run_query(
+                con,
+                "internal/save_split",
+                split=name,
+                variant=result.params.variant,
+                out_dir=str(out.resolve()),
+                manifest=files["manifest.json"].decode("utf-8"),
+            )
             replace_folder(staging, out)
     except (duckdb.Error, StoreError) as exc:
-        raise StoreError(f"could not save the split in the store: {exc}",
-                         hint="the store must be writable: close other processes using it (a TUI?)") from exc
+        raise StoreError(
+            f"could not save the split in the store: {exc}",
+            hint="the store must be writable: close other processes using it (a TUI?)",
+        ) from exc
     finally:
         con.unregister("split_members_frame")
         # A fresh folder that only this call knows: whatever is still in it (a write cut short by a full
@@ -288,26 +344,50 @@ def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
     """Check the six invariants of a split folder against the store it was built from."""
     folder_read = load_split(folder)
     manifest, train, val = folder_read.manifest, folder_read.sets["train"], folder_read.sets["val"]
-    params = SplitParams(**{**manifest["params"], "eval_subsets": tuple(manifest["params"].get("eval_subsets", ()))})
+    params = SplitParams(
+        **{**manifest["params"], "eval_subsets": tuple(manifest["params"].get("eval_subsets", ()))}
+    )
     scene_invariant = manifest["variant"] in ("si1", "si2")
     checks: list[tuple[str, bool, str]] = []
 
     pairs_train = set(zip(train["action"], train["scene"], strict=True))
     pairs_val = set(zip(val["action"], val["scene"], strict=True))
     shared = pairs_train & pairs_val
-    checks.append(("1. no (action, scene) pair on both sides",
-                   not scene_invariant or not shared, f"{len(shared)} shared pair(s)" if shared else "ok"))
+    checks.append(
+        (
+            "1. no (action, scene) pair on both sides",
+            not scene_invariant or not shared,
+            f"{len(shared)} shared pair(s)" if shared else "ok",
+        )
+    )
     one_sided = set(train["action"]) ^ set(val["action"])
-    checks.append(("2. every action on both sides", not one_sided,
-                   f"only on one side: {sorted(one_sided)[:5]}" if one_sided else "ok"))
+    checks.append(
+        (
+            "2. every action on both sides",
+            not one_sided,
+            f"only on one side: {sorted(one_sided)[:5]}" if one_sided else "ok",
+        )
+    )
 
     order_ok, detail = True, "ok"
     if scene_invariant:
         sizes_t = train.group_by("action", "scene").len()
         sizes_v = val.group_by("action", "scene").len()
-        agg = sizes_t.group_by("action").agg(pl.col("len").min().alias("t_min"), pl.col("len").max().alias("t_max")).join(
-            sizes_v.group_by("action").agg(pl.col("len").min().alias("v_min"), pl.col("len").max().alias("v_max")), on="action")
-        bad = agg.filter(pl.col("v_max") > pl.col("t_min")) if manifest["variant"] == "si1" else agg.filter(pl.col("t_min") < pl.col("v_max"))
+        agg = (
+            sizes_t.group_by("action")
+            .agg(pl.col("len").min().alias("t_min"), pl.col("len").max().alias("t_max"))
+            .join(
+                sizes_v.group_by("action").agg(
+                    pl.col("len").min().alias("v_min"), pl.col("len").max().alias("v_max")
+                ),
+                on="action",
+            )
+        )
+        bad = (
+            agg.filter(pl.col("v_max") > pl.col("t_min"))
+            if manifest["variant"] == "si1"
+            else agg.filter(pl.col("t_min") < pl.col("v_max"))
+        )
         order_ok = bad.height == 0
         detail = "ok" if order_ok else f"{bad.height} action(s) out of order, e.g. {bad['action'][0]}"
     checks.append(("3. pair sizes ordered between sides", order_ok, detail))
@@ -318,21 +398,40 @@ def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
     expected = set(rebuilt.train["clip_id"]) | set(rebuilt.val["clip_id"])
     lost = expected - set(both)
     extra = set(both) - expected
-    checks.append(("4. every eligible clip exactly once", duplicates == 0 and not lost and not extra,
-                   f"{duplicates} duplicate(s), {len(lost)} missing, {len(extra)} unexpected"))
+    checks.append(
+        (
+            "4. every eligible clip exactly once",
+            duplicates == 0 and not lost and not extra,
+            f"{duplicates} duplicate(s), {len(lost)} missing, {len(extra)} unexpected",
+        )
+    )
 
     def scene_in_tags(frame: pl.DataFrame) -> int:
-        return frame.filter((pl.col("scene") != "") & ~pl.col("scenes").str.split("|").list.contains(pl.col("scene"))).height
+        return frame.filter(
+            (pl.col("scene") != "") & ~pl.col("scenes").str.split("|").list.contains(pl.col("scene"))
+        ).height
 
     wrong_scene = scene_in_tags(train) + scene_in_tags(val)
     rule_frame = pl.concat([rebuilt.train, rebuilt.val]).select("clip_id", pl.col("scene").alias("expected"))
-    disagree = pl.concat([train, val]).join(rule_frame, on="clip_id").filter(pl.col("scene") != pl.col("expected")).height
-    checks.append(("5. chosen scene is a clip scene and follows the rule", wrong_scene == 0 and disagree == 0,
-                   f"{wrong_scene} not among the clip's scenes, {disagree} not the rule's choice"))
+    disagree = (
+        pl.concat([train, val])
+        .join(rule_frame, on="clip_id")
+        .filter(pl.col("scene") != pl.col("expected"))
+        .height
+    )
+    checks.append(
+        (
+            "5. chosen scene is a clip scene and follows the rule",
+            wrong_scene == 0 and disagree == 0,
+            f"{wrong_scene} not among the clip's scenes, {disagree} not the rule's choice",
+        )
+    )
 
     files = split_files(con, rebuilt, manifest.get("name", Path(folder).name))
     same = all((Path(folder) / n).read_bytes() == files[n] for n in files if n != splitfolder.MANIFEST)
-    checks.append(("6. rebuilding gives byte-identical files", same, "ok" if same else "train/val/labels differ"))
+    checks.append(
+        ("6. rebuilding gives byte-identical files", same, "ok" if same else "train/val/labels differ")
+    )
     return VerifyReport(ok=all(ok for _, ok, _ in checks), checks=checks)
 
 

@@ -87,13 +87,15 @@ def open_store(
     if not db.exists() and not (create and not read_only):
         raise StoreError(
             f"store {db} does not exist",
-            hint=f"create it with: hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}",
+            hint="create it with: hvuaudit ingest HVU_Val_V1.0.csv --categories "
+            f"HVU_Tags_Categories_V1.0.csv --db {db}",
         )
     if db.is_dir():
         raise StoreError(f"{db} is a directory, not a DuckDB file", hint="pass a file path with --db")
     if db.exists() and not is_duckdb_file(db):
         raise StoreError(
-            f"cannot open store {db}: it is not a DuckDB file (its first bytes are not DuckDB's); nothing was written to it",
+            f"cannot open store {db}: it is not a DuckDB file (its first bytes are not DuckDB's); nothing "
+            "was written to it",
             hint="--db names the store made by hvuaudit ingest (e.g. hvu.duckdb); check the path",
         )
     try:
@@ -111,12 +113,18 @@ def open_store(
             holder = re.search(r"\(PID (\d+)\)", text)
             who = f"another process (PID {holder.group(1)})" if holder else "another process"
             if read_only:
-                hint = (f"{who} has the store open for writing (a TUI without --read-only, an annotation session or "
-                        "an ingest). DuckDB lets one process write or several read, never both: close it, or "
-                        f"browse a copy (cp {db} copy.duckdb)")
+                hint = (
+                    f"{who} has the store open for writing (a TUI without --read-only, an annotation session "
+                    "or "
+                    "an ingest). DuckDB lets one process write or several read, never both: close it, or "
+                    f"browse a copy (cp {db} copy.duckdb)"
+                )
             else:
-                hint = (f"{who} has the store open (for reading or for writing: a TUI, even with --read-only, "
-                        "a query, an annotation session). Writing needs the store to itself: close the other one first")
+                hint = (
+                    f"{who} has the store open (for reading or for writing: a TUI, even with --read-only, "
+                    "a query, an annotation session). Writing needs the store to itself: close the other one "
+                    "first"
+                )
         elif "corrupt" in text.lower() or "checksum" in text.lower():
             hint = "the store file is damaged: restore it from a copy, or rebuild it with hvuaudit ingest"
         elif "connection" in text.lower():
@@ -204,9 +212,12 @@ def _as_text(relation: duckdb.DuckDBPyRelation, columns: list[str]) -> duckdb.Du
     def quoted(name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
 
-    return relation.project(", ".join(
-        f"CAST({quoted(c)} AS VARCHAR) AS {quoted(c)}" if c in columns else quoted(c) for c in relation.columns
-    ))
+    return relation.project(
+        ", ".join(
+            f"CAST({quoted(c)} AS VARCHAR) AS {quoted(c)}" if c in columns else quoted(c)
+            for c in relation.columns
+        )
+    )
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None) -> pl.DataFrame:
@@ -217,15 +228,32 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None) -> pl.D
     relation = con.sql(sql, params=params or None)
     if relation is None:
         return pl.DataFrame()
-    odd = [c for c, t in zip(relation.columns, relation.types, strict=True) if str(t).startswith(_AS_TEXT_TYPES)]
+    odd = [
+        c for c, t in zip(relation.columns, relation.types, strict=True) if str(t).startswith(_AS_TEXT_TYPES)
+    ]
     if odd:
         relation = _as_text(relation, odd)
     try:
         return relation.pl()
-    except pl.exceptions.PolarsError:  # a type we did not foresee: every column that is not plain becomes text
-        plain = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "VARCHAR", "DATE")
-        return _as_text(relation, [c for c, t in zip(relation.columns, relation.types, strict=True)
-                                   if str(t) not in plain]).pl()
+    except (
+        pl.exceptions.PolarsError
+    ):  # a type we did not foresee: every column that is not plain becomes text
+        plain = (
+            "BOOLEAN",
+            "TINYINT",
+            "SMALLINT",
+            "INTEGER",
+            "BIGINT",
+            "HUGEINT",
+            "FLOAT",
+            "DOUBLE",
+            "VARCHAR",
+            "DATE",
+        )
+        return _as_text(
+            relation,
+            [c for c, t in zip(relation.columns, relation.types, strict=True) if str(t) not in plain],
+        ).pl()
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
@@ -257,7 +285,8 @@ def run_query(con: duckdb.DuckDBPyConnection, name: str, **params) -> pl.DataFra
     except duckdb.CatalogException as exc:  # our own SQL names a table or view the store lacks
         raise StoreError(
             f"DuckDB raised an error in {name}.sql: {str(exc).splitlines()[0]}",
-            hint="the store was probably written by an older hvuaudit: open it once for writing, which brings "
+            hint="the store was probably written by an older hvuaudit: open it once for writing, which "
+            "brings "
             "it up to date (hvuaudit tui without --read-only, or hvuaudit ingest with the same files)",
         ) from exc
     except duckdb.Error as exc:
@@ -265,11 +294,14 @@ def run_query(con: duckdb.DuckDBPyConnection, name: str, **params) -> pl.DataFra
 
 
 def wrap_duckdb_error(exc: duckdb.Error, doing: str) -> StoreError | SystemRefusal:
-    """The user-facing error for a DuckDB error: a full disk is the machine's refusal (exit 7), the rest exit 4."""
+    """The user-facing error for a DuckDB error: a full disk is the machine's refusal (exit 7), the rest exit
+    4."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if text_says_disk_full(str(exc)):
-        return SystemRefusal(f"{doing}: {first}",
-                             hint="free some space on the store's disk and run the command again; the store is as it was")
+        return SystemRefusal(
+            f"{doing}: {first}",
+            hint="free some space on the store's disk and run the command again; the store is as it was",
+        )
     return StoreError(f"{doing}: {first}")
 
 
@@ -321,9 +353,7 @@ def require_clips(con: duckdb.DuckDBPyConnection, subset: str | None = None) -> 
     if subset is not None:
         subsets = [r[0] for r in con.execute("SELECT DISTINCT subset FROM clips ORDER BY 1").fetchall()]
         if subset not in subsets:
-            raise InputError(
-                f"unknown subset '{subset}'", hint=f"the store has: {', '.join(subsets)}"
-            )
+            raise InputError(f"unknown subset '{subset}'", hint=f"the store has: {', '.join(subsets)}")
 
 
 def check_category(category: str, allowed: tuple[str, ...] = SIDE_CATEGORIES) -> str:

@@ -120,7 +120,10 @@ def generate_annotations(config: SynthConfig, out_dir: Path | str, *, force: boo
     )
     add(with_scene, base["scene"] + scene)
     second_scene = with_scene[rng.random(with_scene.size) < 0.3]
-    add(second_scene, base["scene"] + _zipf_choice(rng, config.scenes, second_scene.size, config.zipf_exponent))
+    add(
+        second_scene,
+        base["scene"] + _zipf_choice(rng, config.scenes, second_scene.size, config.zipf_exponent),
+    )
 
     shows_object = has_necessary[primary] & (rng.random(n) < config.p_necessary_object)
     add(all_clips[shows_object], base["object"] + necessary_object[primary[shows_object]])

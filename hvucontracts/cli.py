@@ -61,7 +61,8 @@ class ErrorHandlingGroup(click.Group):
 
 
 def _is_interruption(exc: BaseException) -> bool:
-    """Ctrl-C inside a DuckDB query arrives as its InterruptException or as RuntimeError('Query interrupted')."""
+    """Ctrl-C inside a DuckDB query arrives as its InterruptException or as RuntimeError('Query
+    interrupted')."""
     seen: BaseException | None = exc
     while seen is not None:
         if type(seen).__name__ == "InterruptException" or str(seen).strip() == "Query interrupted":
@@ -71,7 +72,8 @@ def _is_interruption(exc: BaseException) -> bool:
 
 
 def _paths(value: object) -> list[Path]:
-    """The paths a parameter value names: Path values, and text that names an existing file (``sql q.sql``)."""
+    """The paths a parameter value names: Path values, and text that names an existing file (``sql
+    q.sql``)."""
     if isinstance(value, tuple | list):
         return [p for item in value for p in _paths(item)]
     if isinstance(value, Path):
@@ -84,7 +86,9 @@ def _paths(value: object) -> list[Path]:
     return []
 
 
-def protect_outputs(command: click.Command, protected: Callable[[dict], Iterable[Path]] | None = None) -> click.Command:
+def protect_outputs(
+    command: click.Command, protected: Callable[[dict], Iterable[Path]] | None = None
+) -> click.Command:
     """Make ``command`` refuse (exit 5) an ``--output``/``--plot`` that is one of its inputs.
 
     Its inputs are every other path option or argument, plus what ``protected(params)``

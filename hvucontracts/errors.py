@@ -66,7 +66,8 @@ class SystemRefusal(HvuError):
 
 
 _SYSTEM_HINTS = {
-    errno.ENOSPC: "free some space on that disk (or choose an output on another one) and run the command again",
+    errno.ENOSPC: "free some space on that disk (or choose an output on another one) "
+    "and run the command again",
     errno.EDQUOT: "you are over your disk quota: free some space and run the command again",
     errno.EACCES: "you may not write there: choose another path, or fix its permissions",
     errno.EPERM: "you may not write there: choose another path, or fix its permissions",

@@ -11,9 +11,9 @@ promises hold everywhere (README, section Conventions):
   files of :mod:`tempfile` are 0600 and would otherwise stay so.
 * **--force replaces only what hvuaudit made.** A folder that hvuaudit may later
   replace carries a marker, ``.hvuaudit-owned.json``, written *before* its contents,
-  that lists every file it put there (relative paths inside the folder, nothing else). :func:`check_replaceable` accepts a
-  folder only when the marker is valid and nothing else is in it; anything else is
-  refused with a list of what is there. No command may ever replace or delete ``/``,
+  that lists every file it put there (relative paths inside the folder, nothing else).
+  :func:`check_replaceable` accepts a folder only when the marker is valid and nothing
+  else is in it; anything else is refused with a list of what is there. No command may ever replace or delete ``/``,
   the home folder, the current folder, or a folder that holds the store or the videos
   (:func:`refuse_protected`).
 
@@ -78,7 +78,11 @@ def remove_leftovers(path: Path) -> None:
         now = time.time()
         for leftover in path.parent.glob(f".{path.name}{TMP_TAG}*"):
             try:
-                stale = leftover.is_file() and not leftover.is_symlink() and now - leftover.stat().st_mtime >= LEFTOVER_AGE_S
+                stale = (
+                    leftover.is_file()
+                    and not leftover.is_symlink()
+                    and now - leftover.stat().st_mtime >= LEFTOVER_AGE_S
+                )
             except OSError:
                 continue
             if stale:
@@ -134,7 +138,9 @@ def read_json(path: Path | str, what: str, hint: str | None = None) -> Any:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: the {what} is not UTF-8 text (byte {exc.start})", hint=hint) from exc
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}, line {exc.lineno}: the {what} is not valid JSON ({exc.msg})", hint=hint) from exc
+        raise InputError(
+            f"{path}, line {exc.lineno}: the {what} is not valid JSON ({exc.msg})", hint=hint
+        ) from exc
 
 
 # --------------------------------------------------------------------------- protected paths
@@ -150,11 +156,15 @@ def refuse_special(path: Path | str) -> None:
     """
     path = Path(path)
     if path.is_symlink():
-        raise ConflictError(f"refused to write {path}: it is a symbolic link (to {os.readlink(path)})",
-                            hint="give the path of a regular file (the link's target, for instance)")
+        raise ConflictError(
+            f"refused to write {path}: it is a symbolic link (to {os.readlink(path)})",
+            hint="give the path of a regular file (the link's target, for instance)",
+        )
     if path.exists() and not path.is_file() and not path.is_dir():
-        raise ConflictError(f"refused to write {path}: it is not a regular file (a device, FIFO or socket)",
-                            hint="give the path of a regular file, or leave -o out to write to stdout")
+        raise ConflictError(
+            f"refused to write {path}: it is not a regular file (a device, FIFO or socket)",
+            hint="give the path of a regular file, or leave -o out to write to stdout",
+        )
 
 
 def is_duckdb_file(path: Path | str) -> bool:
@@ -190,8 +200,10 @@ def refuse_overwriting(output: Path | str, inputs: Iterable[Path | str | None]) 
             )
     refuse_special(output)
     if is_duckdb_file(output):
-        raise ConflictError(f"refused to write {output}: it is a DuckDB store",
-                            hint="choose another --output; an output never replaces a store")
+        raise ConflictError(
+            f"refused to write {output}: it is a DuckDB store",
+            hint="choose another --output; an output never replaces a store",
+        )
 
 
 def _resolved(path: Path | str) -> Path:
@@ -199,13 +211,19 @@ def _resolved(path: Path | str) -> Path:
 
 
 def refuse_protected(folder: Path | str, protected: Iterable[Path | str | None] = ()) -> None:
-    """Refuse (exit 5) to replace ``folder`` when it is ``/``, home, the current folder, or holds a protected path."""
+    """Refuse (exit 5) to replace ``folder`` when it is ``/``, home, the current folder, or holds a protected
+    path."""
     target = _resolved(folder)
-    fixed = {Path("/"): "the root folder", _resolved(Path.home()): "your home folder",
-             _resolved(Path.cwd()): "the current folder"}
+    fixed = {
+        Path("/"): "the root folder",
+        _resolved(Path.home()): "your home folder",
+        _resolved(Path.cwd()): "the current folder",
+    }
     for place, name in fixed.items():
         if target == place:
-            raise ConflictError(f"refused to replace {folder}: it is {name}", hint="choose a new folder for --out")
+            raise ConflictError(
+                f"refused to replace {folder}: it is {name}", hint="choose a new folder for --out"
+            )
     for item in protected:
         if item is None:
             continue
@@ -277,7 +295,9 @@ def adopt_files(folder: Path, under: Iterable[str]) -> None:
 
 def _under_symlink(path: Path, folder: Path) -> bool:
     """True when a folder between ``folder`` and ``path`` is a symbolic link (never followed)."""
-    return any((folder / parent).is_symlink() for parent in path.relative_to(folder).parents if parent != Path("."))
+    return any(
+        (folder / parent).is_symlink() for parent in path.relative_to(folder).parents if parent != Path(".")
+    )
 
 
 def foreign_entries(folder: Path, marker: dict) -> list[str]:
@@ -297,16 +317,20 @@ def foreign_entries(folder: Path, marker: dict) -> list[str]:
     return sorted(foreign)
 
 
-def check_replaceable(folder: Path | str, *, kind: str, protected: Iterable[Path | str | None] = (),
-                      force: bool) -> bool:
-    """May ``folder`` be (re)written? True when it exists and will be replaced, False when it is absent or empty.
+def check_replaceable(
+    folder: Path | str, *, kind: str, protected: Iterable[Path | str | None] = (), force: bool
+) -> bool:
+    """May ``folder`` be (re)written? True when it exists and will be replaced, False when it is absent or
+    empty.
 
     Refuses (exit 5) a folder that is not empty unless ``force`` is given *and* it carries
     an hvuaudit marker of this ``kind`` *and* holds nothing the marker does not list.
     """
     folder = Path(folder)
     if folder.is_symlink():
-        raise ConflictError(f"{folder} is a symbolic link; refused to write through it", hint="choose another --out")
+        raise ConflictError(
+            f"{folder} is a symbolic link; refused to write through it", hint="choose another --out"
+        )
     if folder.exists() and not folder.is_dir():
         raise ConflictError(f"{folder} exists and is not a folder", hint="choose another --out")
     if folder.is_dir():
@@ -322,13 +346,16 @@ def check_replaceable(folder: Path | str, *, kind: str, protected: Iterable[Path
             hint=f"choose another --out; --force replaces only a {kind} folder that hvuaudit wrote",
         )
     if not force:
-        raise ConflictError(f"{folder} already exists and holds a {kind}",
-                            hint="pass --force to replace it, or choose another --out")
+        raise ConflictError(
+            f"{folder} already exists and holds a {kind}",
+            hint="pass --force to replace it, or choose another --out",
+        )
     foreign = foreign_entries(folder, marker)
     if foreign:
         shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
         raise ConflictError(
-            f"refused to replace {folder}: it holds {len(foreign)} file(s) that hvuaudit did not write: {shown}",
+            f"refused to replace {folder}: it holds {len(foreign)} file(s) that hvuaudit did not write: "
+            f"{shown}",
             hint="move those files elsewhere first, or choose another --out",
         )
     return True

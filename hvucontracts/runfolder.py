@@ -88,7 +88,9 @@ def read_json_object(path: Path) -> dict[str, Any]:
     try:
         content = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunFileError(f"could not read {path} ({exc}); rewrite it, or move that run folder aside") from exc
+        raise RunFileError(
+            f"could not read {path} ({exc}); rewrite it, or move that run folder aside"
+        ) from exc
     if not isinstance(content, dict):
         raise RunFileError(f"{path} must hold a JSON object, not {type(content).__name__}")
     return content

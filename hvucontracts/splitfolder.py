@@ -206,9 +206,7 @@ def read_split_csv(path: Path, labels: dict[str, list[str]]) -> pl.DataFrame:
         bad = cast.is_null().arg_true()
         if len(bad):
             row = int(bad[0])
-            raise SplitFolderError(
-                f"{path}: row {row + 2} has {col} {df[col][row]!r}, which is not a number"
-            )
+            raise SplitFolderError(f"{path}: row {row + 2} has {col} {df[col][row]!r}, which is not a number")
         df = df.with_columns(cast.alias(col))
     unknown = df.with_row_index("row").filter(~pl.col("action").is_in(labels["action"]))
     if unknown.height:
@@ -264,7 +262,9 @@ def load_split(path: str | Path) -> SplitFolder:
     sets = {name: read_split_csv(root / file, labels) for name, file in files.items()}
     for name in ("train", "val"):
         if sets[name].height == 0:
-            raise SplitFolderError(f"{root / files[name]}: has no rows; rebuild the split with `hvuaudit split`")
+            raise SplitFolderError(
+                f"{root / files[name]}: has no rows; rebuild the split with `hvuaudit split`"
+            )
     return SplitFolder(
         dir=root.resolve(),
         manifest=manifest,

@@ -55,17 +55,32 @@ def summarise(out: Path, settings: DemoSettings, planned: list[TrainJob], facts:
     for j in planned:
         analysis = json.loads(Path(j.analysis).read_text(encoding="utf-8"))
         if "diverged" in analysis:  # only sensitivity runs may end so
-            runs[f"{j.group}/{j.name}"] = {"group": j.group, "method": j.method, "seed": j.seed, "label": j.label,
-                                           "run_dir": j.run_dir, "diverged": analysis["diverged"]}
+            runs[f"{j.group}/{j.name}"] = {
+                "group": j.group,
+                "method": j.method,
+                "seed": j.seed,
+                "label": j.label,
+                "run_dir": j.run_dir,
+                "diverged": analysis["diverged"],
+            }
             continue
         evaluation = json.loads((Path(j.run_dir) / "eval.json").read_text(encoding="utf-8"))
         config = json.loads((Path(j.run_dir) / "config.json").read_text(encoding="utf-8"))
-        metrics = [json.loads(line) for line in (Path(j.run_dir) / "metrics.jsonl").read_text().splitlines() if line]
+        metrics = [
+            json.loads(line) for line in (Path(j.run_dir) / "metrics.jsonl").read_text().splitlines() if line
+        ]
         sets = evaluation["sets"]
         runs[f"{j.group}/{j.name}"] = {
-            "group": j.group, "method": j.method, "seed": j.seed, "label": j.label, "run_dir": j.run_dir,
-            "lambda": config["lambda"], "gamma": config["gamma"], "adv_schedule": config["adv_schedule"],
-            "adversary": config["adversary"], "tasks": config["tasks"],
+            "group": j.group,
+            "method": j.method,
+            "seed": j.seed,
+            "label": j.label,
+            "run_dir": j.run_dir,
+            "lambda": config["lambda"],
+            "gamma": config["gamma"],
+            "adv_schedule": config["adv_schedule"],
+            "adversary": config["adversary"],
+            "tasks": config["tasks"],
             "acc": {name: sets[name]["top1"] for name in sets},
             "dcorr2_uniform": sets["uniform"]["dcorr2"],
             "probe_uniform": analysis["probe_accuracy"],
@@ -95,20 +110,33 @@ def summarise(out: Path, settings: DemoSettings, planned: list[TrainJob], facts:
         for seed, b, r in zip(settings.seeds, base, main[m], strict=True):
             gap = b["acc"]["indist"] - b["acc"]["val"]
             gain = r["acc"]["val"] - b["acc"]["val"]
-            rows.append({"seed": seed, "baseline_val": b["acc"]["val"], "method_val": r["acc"]["val"], "gain": gain,
-                         "gap": gap, "closed": gain / gap if gap > 0 else None,
-                         "dcorr2_change": r["dcorr2_uniform"] - b["dcorr2_uniform"]})
-        paired[m] = {"seeds": rows, "gain": mean_std([row["gain"] for row in rows]),
-                     "closed": mean_std([row["closed"] for row in rows if row["closed"] is not None]),
-                     "dcorr2_change": mean_std([row["dcorr2_change"] for row in rows])}
+            rows.append(
+                {
+                    "seed": seed,
+                    "baseline_val": b["acc"]["val"],
+                    "method_val": r["acc"]["val"],
+                    "gain": gain,
+                    "gap": gap,
+                    "closed": gain / gap if gap > 0 else None,
+                    "dcorr2_change": r["dcorr2_uniform"] - b["dcorr2_uniform"],
+                }
+            )
+        paired[m] = {
+            "seeds": rows,
+            "gain": mean_std([row["gain"] for row in rows]),
+            "closed": mean_std([row["closed"] for row in rows if row["closed"] is not None]),
+            "dcorr2_change": mean_std([row["dcorr2_change"] for row in rows]),
+        }
     ceilings = {seed: static_cue_ceiling(seed_dir(out, seed) / "si2") for seed in settings.seeds}
     return {
         "format": DEMO_FORMAT,
         "settings": settings.as_json(),
         "benchmark": {seed: f["benchmark"]["config"] for seed, f in facts.items()},
         "nca": {seed: f["nca"] for seed, f in facts.items()},
-        "splits": {seed: {name: {**s["counts"], "val_fraction": s["val_fraction"]} for name, s in f["split"].items()}
-                   for seed, f in facts.items()},
+        "splits": {
+            seed: {name: {**s["counts"], "val_fraction": s["val_fraction"]} for name, s in f["split"].items()}
+            for seed, f in facts.items()
+        },
         "static_cue_ceiling": ceilings,
         "runs": runs,
         "methods": per_method,
@@ -128,20 +156,27 @@ def static_cue_ceiling(split_dir: Path) -> dict:
     import polars as pl
 
     train = pl.read_csv(split_dir / "train.csv", infer_schema_length=0)
-    rule = (train.group_by("scene", "objects", "action").len()
-            .sort(["scene", "objects", "len", "action"], descending=[False, False, True, False])
-            .group_by("scene", "objects", maintain_order=True).first()
-            .select("scene", "objects", pl.col("action").alias("predicted")))
+    rule = (
+        train.group_by("scene", "objects", "action")
+        .len()
+        .sort(["scene", "objects", "len", "action"], descending=[False, False, True, False])
+        .group_by("scene", "objects", maintain_order=True)
+        .first()
+        .select("scene", "objects", pl.col("action").alias("predicted"))
+    )
     manifest = json.loads((split_dir / "manifest.json").read_text(encoding="utf-8"))
     out = {}
     for name, file in manifest["eval_sets"].items():
-        frame = pl.read_csv(split_dir / file, infer_schema_length=0).join(rule, on=["scene", "objects"], how="left")
+        frame = pl.read_csv(split_dir / file, infer_schema_length=0).join(
+            rule, on=["scene", "objects"], how="left"
+        )
         out[name] = float((frame["predicted"] == frame["action"]).fill_null(False).mean())
     return out
 
 
-def validity_checks(settings: DemoSettings, runs: dict, per_method: dict, facts: dict,
-                    ceilings: dict[int, dict]) -> list[dict]:
+def validity_checks(
+    settings: DemoSettings, runs: dict, per_method: dict, facts: dict, ceilings: dict[int, dict]
+) -> list[dict]:
     """The checks that must pass before the table means anything; each says what it measured."""
     first = settings.seeds[0]
     dominant = facts[first]["benchmark"]["config"]["dominant"]
@@ -150,39 +185,50 @@ def validity_checks(settings: DemoSettings, runs: dict, per_method: dict, facts:
     reached = {seed: runs[f"main/baseline_seed{seed}"]["acc"]["indist"] for seed in settings.seeds}
     failing = [seed for seed in settings.seeds if reached[seed] < needed[seed]]
     lowest = min(settings.seeds, key=lambda seed: reached[seed] - needed[seed])
-    checks = [{
-        "name": "the baseline learned motion",
-        "passed": not failing,
-        "detail": f"in-distribution accuracy {pct(per_method['baseline']['acc_indist']['mean'])} on average and "
-                  f"{pct(reached[lowest])} on the seed closest to failing (seed {lowest}), where the scene–action "
-                  f"correlation is {pct(dominant)} and scene and object alone reach {pct(ceilings[lowest]['indist'])}; "
-                  "every seed needs 5 points more than both"
-                  + (f"; seed(s) {', '.join(map(str, failing))} fall short" if failing else ""),
-    }]
+    checks = [
+        {
+            "name": "the baseline learned motion",
+            "passed": not failing,
+            "detail": f"in-distribution accuracy {pct(per_method['baseline']['acc_indist']['mean'])} "
+            "on average and "
+            f"{pct(reached[lowest])} on the seed closest to failing (seed {lowest}), where the scene–action "
+            f"correlation is {pct(dominant)} and scene and object alone reach "
+            f"{pct(ceilings[lowest]['indist'])}; "
+            "every seed needs 5 points more than both"
+            + (f"; seed(s) {', '.join(map(str, failing))} fall short" if failing else ""),
+        }
+    ]
     control = runs.get(f"control/baseline_seed{first}")
     if control is None:
-        checks.append({
-            "name": "the task is learnable without the shortcut",
-            "passed": None,
-            "detail": "the control run (a baseline trained on random scenes) is left out of `--quick`; "
-                      "the full demo runs it",
-        })
+        checks.append(
+            {
+                "name": "the task is learnable without the shortcut",
+                "passed": None,
+                "detail": "the control run (a baseline trained on random scenes) is left out of `--quick`; "
+                "the full demo runs it",
+            }
+        )
     else:
-        checks.append({
-            "name": "the task is learnable without the shortcut",
-            "passed": control["acc"]["val"] >= 0.9,
-            "detail": f"a baseline trained on clips with random scenes scored {pct(control['acc']['val'])} on "
-                      f"action:scene pairs it never saw and {pct(control['acc']['uniform'])} on the uniform set "
-                      "(needs 90% on the unseen pairs)",
-        })
+        checks.append(
+            {
+                "name": "the task is learnable without the shortcut",
+                "passed": control["acc"]["val"] >= 0.9,
+                "detail": "a baseline trained on clips with random scenes scored "
+                f"{pct(control['acc']['val'])} on "
+                f"action:scene pairs it never saw and {pct(control['acc']['uniform'])} on the uniform set "
+                "(needs 90% on the unseen pairs)",
+            }
+        )
     floor = per_method["baseline"]["dcorr2_floor"]["mean"]
-    checks.append({
-        "name": "scene information is measured where scene and action are independent",
-        "passed": True,
-        "detail": f"dcorr² and the linear probe use the uniform set (every scene equally often with every "
-                  f"action, n = {facts[first]['split']['si2']['counts']['eval_sets']['uniform']:,}); the "
-                  f"dcorr² of features with shuffled scene labels (the estimator's floor) is {floor:.3f}",
-    })
+    checks.append(
+        {
+            "name": "scene information is measured where scene and action are independent",
+            "passed": True,
+            "detail": "dcorr² and the linear probe use the uniform set (every scene equally often with every "
+            f"action, n = {facts[first]['split']['si2']['counts']['eval_sets']['uniform']:,}); the "
+            f"dcorr² of features with shuffled scene labels (the estimator's floor) is {floor:.3f}",
+        }
+    )
     return checks
 
 

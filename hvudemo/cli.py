@@ -15,23 +15,73 @@ import click
 
 @click.command("videos")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--clips", type=int, default=3000, show_default=True, help="Biased training clips (subset train).")
+@click.option(
+    "--clips", type=int, default=3000, show_default=True, help="Biased training clips (subset train)."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--test-clips", type=int, default=None, help="Clips of the rare pairs (also subset train) [default: 0.4 × clips].")
-@click.option("--indist-clips", type=int, default=None, help="Held-out biased clips (subset indist) [default: 0.267 × clips].")
-@click.option("--uniform-clips", type=int, default=None, help="Scene independent of action (subset uniform) [default: clips / 3].")
-@click.option("--control-clips", type=int, default=None,
-              help="Random scenes, for the learnability control (subset control; 0 = none) [default: clips + test clips].")
-@click.option("--dominant", type=float, default=0.8, show_default=True, help="Share of an action's clips in its dominant scene.")
-@click.option("--seen-scenes", type=int, default=3, show_default=True, help="Scenes each action is seen with in training.")
-@click.option("--object-share", type=float, default=0.9, show_default=True, help="Share of an action's clips with its main shape.")
+@click.option(
+    "--test-clips",
+    type=int,
+    default=None,
+    help="Clips of the rare pairs (also subset train) [default: 0.4 × clips].",
+)
+@click.option(
+    "--indist-clips",
+    type=int,
+    default=None,
+    help="Held-out biased clips (subset indist) [default: 0.267 × clips].",
+)
+@click.option(
+    "--uniform-clips",
+    type=int,
+    default=None,
+    help="Scene independent of action (subset uniform) [default: clips / 3].",
+)
+@click.option(
+    "--control-clips",
+    type=int,
+    default=None,
+    help="Random scenes, for the learnability control (subset control; 0 = none) "
+    "[default: clips + test clips].",
+)
+@click.option(
+    "--dominant",
+    type=float,
+    default=0.8,
+    show_default=True,
+    help="Share of an action's clips in its dominant scene.",
+)
+@click.option(
+    "--seen-scenes",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Scenes each action is seen with in training.",
+)
+@click.option(
+    "--object-share",
+    type=float,
+    default=0.9,
+    show_default=True,
+    help="Share of an action's clips with its main shape.",
+)
 @click.option("--frames", type=int, default=8, show_default=True)
 @click.option("--size", type=int, default=32, show_default=True, help="Frame width and height in pixels.")
 @click.option("--sprite", type=int, default=8, show_default=True, help="Sprite side in pixels.")
 @click.option("--speed", type=int, default=2, show_default=True, help="Pixels per frame of the translations.")
-@click.option("--noise", type=float, default=0.04, show_default=True, help="Per-frame pixel noise (std, intensities in [0, 1]).")
-@click.option("--texture", type=float, default=0.12, show_default=True, help="Amplitude of the scene textures.")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes that render clips.")
+@click.option(
+    "--noise",
+    type=float,
+    default=0.04,
+    show_default=True,
+    help="Per-frame pixel noise (std, intensities in [0, 1]).",
+)
+@click.option(
+    "--texture", type=float, default=0.12, show_default=True, help="Amplitude of the scene textures."
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes that render clips."
+)
 @click.option("--force", is_flag=True, help="Replace a benchmark already in --out.")
 def synth_videos(out, workers, force, **options):
     """Write the scene-biased video benchmark: mp4 clips plus HVU-format CSVs (see docs/demo.md).
@@ -52,15 +102,27 @@ def synth_videos(out, workers, force, **options):
     files = generate_video_set(VideoSetConfig(**options), out, workers=workers, force=force)
     for path in [*files.annotations.values(), files.categories, files.manifest]:
         click.echo(str(path))
-    click.echo(f"wrote {files.clips:,} clips to {files.videos} (SI-2 --val-fraction {files.si2_val_fraction})", err=True)
+    click.echo(
+        f"wrote {files.clips:,} clips to {files.videos} (SI-2 --val-fraction {files.si2_val_fraction})",
+        err=True,
+    )
 
 
 @click.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"), show_default=True)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"), show_default=True
+)
 @click.option("--quick", is_flag=True, help="1 seed, 2,000 clips, 10 epochs, baseline and AMT only.")
-@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Paired seeds [default: 3, or 1 with --quick].")
-@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Training processes at once (one torch thread each).")
+@click.option(
+    "--seeds", type=click.IntRange(min=1), default=None, help="Paired seeds [default: 3, or 1 with --quick]."
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Training processes at once (one torch thread each).",
+)
 @click.option("--force", is_flag=True, help="Start over instead of reusing finished steps.")
 def demo(out, quick, seeds, jobs, force):
     """Run the whole pipeline on the built-in scene-biased benchmark and explain it in REPORT.md.
@@ -80,6 +142,8 @@ def demo(out, quick, seeds, jobs, force):
     from hvudemo.settings import demo_settings
 
     settings = demo_settings(quick=quick, seeds=seeds)
-    result = run_demo(out, settings, jobs=jobs, force=force, log=lambda message: click.echo(message, err=True))
+    result = run_demo(
+        out, settings, jobs=jobs, force=force, log=lambda message: click.echo(message, err=True)
+    )
     click.echo("\n".join(results_table(settings, result.summary)))
     click.echo(f"the numbers explained: {result.report}", err=True)

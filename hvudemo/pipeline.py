@@ -63,8 +63,9 @@ from hvudemo.videoset import VideoSetConfig, generate_video_set, read_video_set,
 # ----------------------------------------------------------------------------- the pipeline
 
 
-def run_demo(out: Path | str, settings: DemoSettings, *, jobs: int = 2, force: bool = False,
-             log: Log = print) -> DemoResult:
+def run_demo(
+    out: Path | str, settings: DemoSettings, *, jobs: int = 2, force: bool = False, log: Log = print
+) -> DemoResult:
     """Run (or finish) the demo in ``out`` and write ``out/REPORT.md``."""
     started = time.perf_counter()
     out = Path(out)
@@ -75,9 +76,13 @@ def run_demo(out: Path | str, settings: DemoSettings, *, jobs: int = 2, force: b
 
     def step(number: int, title: str):
         return _step(log, number, title, after=lambda: _adopt_outputs(out, settings))
+
     mode = "quick" if settings.quick else "full"
-    log(f"hvuaudit demo ({mode}): {len(settings.seeds)} seed(s), {settings.clips:,} biased training clips, "
-        f"{settings.epochs} epochs, {jobs} training process(es), about {expected_minutes(settings, jobs)} min → {out}/")
+    log(
+        f"hvuaudit demo ({mode}): {len(settings.seeds)} seed(s), {settings.clips:,} biased training clips, "
+        f"{settings.epochs} epochs, {jobs} training process(es), about {expected_minutes(settings, jobs)} "
+        f"min → {out}/"
+    )
 
     facts: dict[int, dict] = {seed: {} for seed in settings.seeds}
     with step(1, "generate the clips"):
@@ -135,8 +140,10 @@ def _prepare_out(out: Path, settings: DemoSettings, *, force: bool) -> None:
     else:
         hint = f"start over with: hvuaudit demo --out {out} --force"
         if read_json(marker, "demo description", hint=hint) != wanted:
-            raise ConflictError(f"{out} holds a demo with other settings ({marker})",
-                                hint="pass --force to start it over, or choose another --out")
+            raise ConflictError(
+                f"{out} holds a demo with other settings ({marker})",
+                hint="pass --force to start it over, or choose another --out",
+            )
     owned = read_owner_marker(out)
     write_owner_marker(out, DEMO_KIND, [*DEMO_FILES, *(owned["files"] if owned else [])])
     write_json_atomically(marker, wanted)
@@ -145,8 +152,6 @@ def _prepare_out(out: Path, settings: DemoSettings, *, force: bool) -> None:
 def _adopt_outputs(out: Path, settings: DemoSettings) -> None:
     """Add what the steps wrote so far to the demo folder's marker (a file added later stays foreign)."""
     adopt_files(out, [*DEMO_FOLDERS, *(seed_dir(out, seed).name for seed in settings.seeds)])
-
-
 
 
 def video_set_config(settings: DemoSettings, seed: int) -> VideoSetConfig:
@@ -165,8 +170,10 @@ def _generate(out: Path, settings: DemoSettings, seed: int, jobs: int, log: Log)
             return doc
     started = time.perf_counter()
     files = generate_video_set(config, folder, workers=jobs, force=True)
-    log(f"    seed {seed}: {files.clips:,} mp4 clips and {len(files.annotations)} annotation files in "
-        f"{folder} ({time.perf_counter() - started:.1f} s)")
+    log(
+        f"    seed {seed}: {files.clips:,} mp4 clips and {len(files.annotations)} annotation files in "
+        f"{folder} ({time.perf_counter() - started:.1f} s)"
+    )
     return read_video_set(folder)
 
 
@@ -185,8 +192,11 @@ def _ingest(out: Path, seed: int, benchmark: dict, log: Log) -> None:
         if subset in files:
             summaries.append(ingest([folder / files[subset]], None, db=_store(out, seed), subset=subset))
     added = sum(s.clips_added for s in summaries)
-    log(f"    seed {seed}: {added:,} clips added to {_store(out, seed)}" if added else
-        f"    seed {seed}: every file was already in {_store(out, seed)}")
+    log(
+        f"    seed {seed}: {added:,} clips added to {_store(out, seed)}"
+        if added
+        else f"    seed {seed}: every file was already in {_store(out, seed)}"
+    )
 
 
 def _nca(out: Path, seed: int, log: Log) -> dict:
@@ -194,7 +204,9 @@ def _nca(out: Path, seed: int, log: Log) -> dict:
     from hvuaudit.store import open_store
 
     with open_store(_store(out, seed), read_only=True) as con:
-        tables = {c: compute_nca(con, c, threshold=NCA_THRESHOLD, subset="train") for c in ("object", "scene")}
+        tables = {
+            c: compute_nca(con, c, threshold=NCA_THRESHOLD, subset="train") for c in ("object", "scene")
+        }
         roles = recommend_roles(con, threshold=NCA_THRESHOLD, subset="train", categories=("scene", "object"))
     tasks = seed_dir(out, seed) / "tasks.json"
     write_tasks(roles, tasks)
@@ -213,10 +225,15 @@ def _nca(out: Path, seed: int, log: Log) -> dict:
             for category, frame in tables.items()
         },
     }
-    parts = [f"{c} necessary for {f['actions_necessary']}/{f['actions']} actions "
-             f"(n11/n12 {f['ratio_min']:.2f}–{f['ratio_max']:.2f})" for c, f in facts["per_category"].items()]
-    log(f"    seed {seed}: {'; '.join(parts)} at threshold {NCA_THRESHOLD} → "
-        f"object {roles.roles['object']}, scene {roles.roles['scene']}; wrote {tasks}")
+    parts = [
+        f"{c} necessary for {f['actions_necessary']}/{f['actions']} actions "
+        f"(n11/n12 {f['ratio_min']:.2f}–{f['ratio_max']:.2f})"
+        for c, f in facts["per_category"].items()
+    ]
+    log(
+        f"    seed {seed}: {'; '.join(parts)} at threshold {NCA_THRESHOLD} → "
+        f"object {roles.roles['object']}, scene {roles.roles['scene']}; wrote {tasks}"
+    )
     return facts
 
 
@@ -227,20 +244,37 @@ def _split(out: Path, settings: DemoSettings, seed: int, benchmark: dict, log: L
     videos = str(seed_dir(out, seed) / "benchmark" / "videos")
     wanted = {
         # the biased and rare pairs of subset train; SI-2 keeps the rare ones out of training
-        "si2": SplitParams(variant="2", min_videos=1, val_fraction=benchmark["si2_val_fraction"], subset="train",
-                           videos=videos, name_template="mmaction", eval_subsets=("indist", "uniform")),
+        "si2": SplitParams(
+            variant="2",
+            min_videos=1,
+            val_fraction=benchmark["si2_val_fraction"],
+            subset="train",
+            videos=videos,
+            name_template="mmaction",
+            eval_subsets=("indist", "uniform"),
+        ),
     }
     if "control" in benchmark["files"]:
-        wanted["control"] = SplitParams(variant="2", min_videos=1, val_fraction=benchmark["si2_val_fraction"],
-                                        subset="control", videos=videos, name_template="mmaction",
-                                        eval_subsets=("uniform",))
+        wanted["control"] = SplitParams(
+            variant="2",
+            min_videos=1,
+            val_fraction=benchmark["si2_val_fraction"],
+            subset="control",
+            videos=videos,
+            name_template="mmaction",
+            eval_subsets=("uniform",),
+        )
     facts = {}
     with open_store(_store(out, seed), read_only=False) as con:
         for name, params in wanted.items():
             folder = seed_dir(out, seed) / name
             if (folder / "manifest.json").is_file():
                 manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-                facts[name] = {"dir": str(folder), "counts": manifest["counts"], "val_fraction": params.val_fraction}
+                facts[name] = {
+                    "dir": str(folder),
+                    "counts": manifest["counts"],
+                    "val_fraction": params.val_fraction,
+                }
                 log(f"    seed {seed}: reused {folder}")
                 continue
             result = build_split(con, params)
@@ -248,13 +282,17 @@ def _split(out: Path, settings: DemoSettings, seed: int, benchmark: dict, log: L
             checks = verify_split(con, folder)
             if not checks.ok:
                 failed = [f"{n}: {d}" for n, ok, d in checks.checks if not ok]
-                raise DemoError(f"the split {folder} failed its verification: {'; '.join(failed)}",
-                                hint="this is a bug in the split code or the benchmark; please report it")
+                raise DemoError(
+                    f"the split {folder} failed its verification: {'; '.join(failed)}",
+                    hint="this is a bug in the split code or the benchmark; please report it",
+                )
             facts[name] = {"dir": str(folder), "counts": result.report, "val_fraction": params.val_fraction}
             extra = ", ".join(f"{k} {v:,}" for k, v in result.report["eval_sets"].items())
-            log(f"    seed {seed}: {name}: {result.train.height:,} train / {result.val.height:,} val clips "
+            log(
+                f"    seed {seed}: {name}: {result.train.height:,} train / {result.val.height:,} val clips "
                 f"({result.report['train']['pairs']} / {result.report['val']['pairs']} action:scene pairs), "
-                f"eval sets {extra}; verify: {len(checks.checks)}/{len(checks.checks)} PASS")
+                f"eval sets {extra}; verify: {len(checks.checks)}/{len(checks.checks)} PASS"
+            )
     return facts
 
 
@@ -267,10 +305,20 @@ def plan_jobs(out: Path, settings: DemoSettings) -> list[TrainJob]:
 
     def job(name: str, group: str, method: str, seed: int, split: str, **kwargs) -> TrainJob:
         run_dir = out / "runs" / group / name
-        return TrainJob(name=name, group=group, method=method, seed=seed, split_dir=str(seed_dir(out, seed) / split),
-                        run_dir=str(run_dir), log=str(out / "logs" / f"{group}_{name}.log"),
-                        analysis=str(out / "analysis" / f"{group}_{name}.json"), epochs=settings.epochs,
-                        batch_size=settings.batch_size, max_lr=settings.max_lr, **kwargs)
+        return TrainJob(
+            name=name,
+            group=group,
+            method=method,
+            seed=seed,
+            split_dir=str(seed_dir(out, seed) / split),
+            run_dir=str(run_dir),
+            log=str(out / "logs" / f"{group}_{name}.log"),
+            analysis=str(out / "analysis" / f"{group}_{name}.json"),
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            max_lr=settings.max_lr,
+            **kwargs,
+        )
 
     def tasks(seed: int) -> str:
         return str(seed_dir(out, seed) / "tasks.json")
@@ -278,21 +326,60 @@ def plan_jobs(out: Path, settings: DemoSettings) -> list[TrainJob]:
     planned = []
     for seed in settings.seeds:
         for method in settings.methods:
-            # NCA's roles drive the adversarial methods; MTL learns the scene on purpose, so it gets no tasks.json
+            # NCA's roles drive the adversarial methods; MTL learns the scene on purpose, so it gets no
+            # tasks.json
             with_tasks = method in ("amt-no-object", "amt")
-            planned.append(job(f"{method}_seed{seed}", "main", method, seed, "si2",
-                               tasks_file=tasks(seed) if with_tasks else None, label=METHOD_NAMES[method]))
+            planned.append(
+                job(
+                    f"{method}_seed{seed}",
+                    "main",
+                    method,
+                    seed,
+                    "si2",
+                    tasks_file=tasks(seed) if with_tasks else None,
+                    label=METHOD_NAMES[method],
+                )
+            )
     if settings.control:
-        planned.append(job(f"baseline_seed{first}", "control", "baseline", first, "control",
-                           label="Baseline trained on random scenes"))
+        planned.append(
+            job(
+                f"baseline_seed{first}",
+                "control",
+                "baseline",
+                first,
+                "control",
+                label="Baseline trained on random scenes",
+            )
+        )
     if settings.sensitivity:
         for magnitude in (0.1, 0.3, 1.0):
-            planned.append(job(f"amt_lambda{magnitude:g}_constant_seed{first}", "sensitivity", "amt", first, "si2",
-                               tasks_file=tasks(first), lambda_magnitude=magnitude, adv_schedule="constant",
-                               label=f"AMT, GRL λ = {magnitude:g}, no ramp"))
-        planned.append(job(f"amt_negative_constant_seed{first}", "sensitivity", "amt", first, "si2",
-                           tasks_file=tasks(first), lambda_magnitude=0.3, adv_schedule="constant",
-                           adversary="negative", label="AMT, literal Eq. 3 (negative weight λ = 0.3), no ramp"))
+            planned.append(
+                job(
+                    f"amt_lambda{magnitude:g}_constant_seed{first}",
+                    "sensitivity",
+                    "amt",
+                    first,
+                    "si2",
+                    tasks_file=tasks(first),
+                    lambda_magnitude=magnitude,
+                    adv_schedule="constant",
+                    label=f"AMT, GRL λ = {magnitude:g}, no ramp",
+                )
+            )
+        planned.append(
+            job(
+                f"amt_negative_constant_seed{first}",
+                "sensitivity",
+                "amt",
+                first,
+                "si2",
+                tasks_file=tasks(first),
+                lambda_magnitude=0.3,
+                adv_schedule="constant",
+                adversary="negative",
+                label="AMT, literal Eq. 3 (negative weight λ = 0.3), no ramp",
+            )
+        )
     return planned
 
 
@@ -324,31 +411,40 @@ def _run_jobs(planned: list[TrainJob], jobs: int, log: Log) -> None:
     for j in todo:
         Path(j.log).parent.mkdir(parents=True, exist_ok=True)
         Path(j.analysis).parent.mkdir(parents=True, exist_ok=True)
-    log(f"    {len(todo)} run(s) on {min(jobs, len(todo))} process(es), one torch thread each; "
-        f"logs in {Path(todo[0].log).parent}/")
+    log(
+        f"    {len(todo)} run(s) on {min(jobs, len(todo))} process(es), one torch thread each; "
+        f"logs in {Path(todo[0].log).parent}/"
+    )
     # spawn: fresh interpreters that import torch themselves (this process never does)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context,
-                             initializer=die_with_parent) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(todo)), mp_context=context, initializer=die_with_parent
+    ) as pool:
         futures = {pool.submit(train_and_evaluate, j): j for j in todo}
         for done, future in enumerate(as_completed(futures), start=1):
             j = futures[future]
             try:
                 result = future.result()
             except BrokenProcessPool as exc:  # a worker was killed (out of memory, a signal)
-                raise DemoError(f"the worker training {j.group}/{j.name} died: {exc}",
-                                hint=f"see {j.log}; rerun `hvuaudit demo` to continue, or lower --jobs") from exc
+                raise DemoError(
+                    f"the worker training {j.group}/{j.name} died: {exc}",
+                    hint=f"see {j.log}; rerun `hvuaudit demo` to continue, or lower --jobs",
+                ) from exc
             if "error" in result:
                 for other in futures:
                     other.cancel()
-                raise DemoError(f"run {j.group}/{j.name} failed: {result['error']}",
-                                hint=f"its log is {j.log}; rerun `hvuaudit demo` to continue where it stopped")
+                raise DemoError(
+                    f"run {j.group}/{j.name} failed: {result['error']}",
+                    hint=f"its log is {j.log}; rerun `hvuaudit demo` to continue where it stopped",
+                )
             if "diverged" in result:
                 log(f"    [{done}/{len(todo)}] {j.group}/{j.name}: diverged ({result['diverged']}); recorded")
                 continue
-            log(f"    [{done}/{len(todo)}] {j.group}/{j.name}: {result['epochs']} epochs in "
+            log(
+                f"    [{done}/{len(todo)}] {j.group}/{j.name}: {result['epochs']} epochs in "
                 f"{result['train_seconds']:.0f} s, scene-invariant acc {pct(result['val_top1'])}, "
-                f"uniform dcorr² {result['uniform_dcorr2']:.3f}")
+                f"uniform dcorr² {result['uniform_dcorr2']:.3f}"
+            )
 
 
 def train_and_evaluate(job: TrainJob) -> dict:
@@ -357,8 +453,11 @@ def train_and_evaluate(job: TrainJob) -> dict:
     Everything the trainer prints goes to the job's log file. Returns a small
     summary, or ``{"error": ...}`` (exceptions with extra state may not pickle).
     """
-    with open(job.log, "a", encoding="utf-8") as handle, contextlib.redirect_stderr(handle), \
-            contextlib.redirect_stdout(handle):
+    with (
+        open(job.log, "a", encoding="utf-8") as handle,
+        contextlib.redirect_stderr(handle),
+        contextlib.redirect_stdout(handle),
+    ):
         try:
             return _train_and_evaluate(job, lambda message: print(message, file=handle, flush=True))
         except Exception as exc:  # reported by the parent with the log's path
@@ -376,14 +475,30 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
 
     run = Path(job.run_dir)
     config = TrainConfig(
-        split_dir=job.split_dir, out=job.run_dir, method=job.method, backbone="tiny", seed=job.seed,
-        tasks_file=job.tasks_file, lambda_=job.lambda_magnitude, adv_schedule=job.adv_schedule,
-        adversary=job.adversary, epochs=job.epochs, batch_size=job.batch_size, optimizer="adam",
-        schedule="onecycle", max_lr=job.max_lr,
+        split_dir=job.split_dir,
+        out=job.run_dir,
+        method=job.method,
+        backbone="tiny",
+        seed=job.seed,
+        tasks_file=job.tasks_file,
+        lambda_=job.lambda_magnitude,
+        adv_schedule=job.adv_schedule,
+        adversary=job.adversary,
+        epochs=job.epochs,
+        batch_size=job.batch_size,
+        optimizer="adam",
+        schedule="onecycle",
+        max_lr=job.max_lr,
         patience=0,  # no early stopping: SI-2's val set is the test set, so it must not pick anything
-        threads=1, workers=0, clip_len=8, frame_stride=1, size=32, min_crop_scale=1.0,
+        threads=1,
+        workers=0,
+        clip_len=8,
+        frame_stride=1,
+        size=32,
+        min_crop_scale=1.0,
         hflip=False,  # a flip turns moving_right into moving_left
-        device="cpu", amp="off",
+        device="cpu",
+        amp="off",
     )
     started = time.perf_counter()
     done = _epochs_done(run)
@@ -411,43 +526,13 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
     }
 
 
-
-
 # ----------------------------------------------------------------------------- numbers
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 # ----------------------------------------------------------------------------- REPORT.md
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ----------------------------------------------------------------------------- files
-
-
 
 
 def expected_minutes(settings: DemoSettings, jobs: int) -> int:
@@ -463,5 +548,7 @@ def _figures(out: Path, settings: DemoSettings, log: Log) -> list[str]:
 
     first = settings.seeds[0]
     runs = [out / "runs" / "main" / f"{method}_seed{first}" for method in ("baseline", "amt")]
-    written = write_run_figures(runs, out / "figures", gradcam_clips=2, seed=first, log=lambda m: log(f"    {m}"))
+    written = write_run_figures(
+        runs, out / "figures", gradcam_clips=2, seed=first, log=lambda m: log(f"    {m}")
+    )
     return [str(path.relative_to(out)) for path in written if path.suffix == ".png"]

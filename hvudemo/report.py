@@ -25,8 +25,10 @@ def write_report(out: Path, settings: DemoSettings, summary: dict) -> Path:
     from hvucontracts.runfolder import find_runs
     from hvueval.report import build_report, render_report
 
-    tables = {name: render_report(build_report(find_runs([out / "runs" / "main"]), name), "markdown")
-              for name in EVAL_SETS}
+    tables = {
+        name: render_report(build_report(find_runs([out / "runs" / "main"]), name), "markdown")
+        for name in EVAL_SETS
+    }
     text = render_markdown(settings, summary, tables)
     write_text_atomically(out / "REPORT.md", text)
     write_json_atomically(out / "results.json", summary)
@@ -55,8 +57,9 @@ def render_markdown(settings: DemoSettings, summary: dict, tables: dict[str, str
         "checks": summary["checks"],
         "probe_chance": 100 * summary["runs"][f"main/baseline_seed{first}"]["probe_chance"],
         "results_table": results_table(settings, summary),
-        "conclusions": _conclusions(settings, summary, methods["baseline"], methods["amt"], summary["gap"],
-                                    paired["amt"]["gain"]),
+        "conclusions": _conclusions(
+            settings, summary, methods["baseline"], methods["amt"], summary["gap"], paired["amt"]["gain"]
+        ),
         "paired": paired,
         "method_names": METHOD_NAMES,
         "sensitivity": sensitivity,
@@ -84,17 +87,25 @@ def _template() -> jinja2.Template:
 
 def results_table(settings: DemoSettings, summary: dict) -> list[str]:
     """The main table as markdown lines: one row per method (mean ± std over seeds), then the control."""
-    lines = ["| run | in-distribution acc | scene-invariant acc | uniform acc | dcorr² (uniform) | scene probe (uniform) |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| run | in-distribution acc | scene-invariant acc | uniform acc | dcorr² (uniform) | scene probe "
+        "(uniform) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for row in summary["methods"].values():
-        lines.append(f"| {row['label']} | {_ms(row['acc_indist'])} | {_ms(row['acc_val'])} | {_ms(row['acc_uniform'])} "
-                     f"| {_ms(row['dcorr2_uniform'], percent=False)} | {_ms(row['probe_uniform'])} |")
+        lines.append(
+            f"| {row['label']} | {_ms(row['acc_indist'])} | {_ms(row['acc_val'])} | "
+            f"{_ms(row['acc_uniform'])} "
+            f"| {_ms(row['dcorr2_uniform'], percent=False)} | {_ms(row['probe_uniform'])} |"
+        )
     first = settings.seeds[0]
     control = summary["runs"].get(f"control/baseline_seed{first}")
     if control:
-        lines.append(f"| Baseline on random scenes (control, seed {first}; its own unseen pairs) | – | "
-                     f"{100 * control['acc']['val']:.1f} | {100 * control['acc']['uniform']:.1f} | "
-                     f"{control['dcorr2_uniform']:.3f} | {100 * control['probe_uniform']:.1f} |")
+        lines.append(
+            f"| Baseline on random scenes (control, seed {first}; its own unseen pairs) | – | "
+            f"{100 * control['acc']['val']:.1f} | {100 * control['acc']['uniform']:.1f} | "
+            f"{control['dcorr2_uniform']:.3f} | {100 * control['probe_uniform']:.1f} |"
+        )
     return lines
 
 
@@ -106,17 +117,21 @@ def _sensitivity_words(default: dict, sensitivity: list[dict]) -> list[str]:
     if best is default:
         words.append(f"The default scored best on these test pairs ({pct(default['acc']['val'])}).")
     else:
-        words.append(f"The default was not the best setting here: {best['label']} scored "
-                     f"{pct(best['acc']['val'])} against the default's {pct(default['acc']['val'])} "
-                     "(one seed; not used to change the default).")
+        words.append(
+            f"The default was not the best setting here: {best['label']} scored "
+            f"{pct(best['acc']['val'])} against the default's {pct(default['acc']['val'])} "
+            "(one seed; not used to change the default)."
+        )
     for r in sensitivity:
         if "diverged" in r:
             words.append(f"{r['label']} diverged.")
         elif r["scene_loss_runaway"]:
-            words.append(f"{r['label']}: the scene loss ran away ({r['scene_loss_first']:.3g} → "
-                         f"{r['scene_loss_last']:.3g}) while the features kept the scene (dcorr² "
-                         f"{r['dcorr2_uniform']:.3f}, probe {pct(r['probe_uniform'])}): the scene head learned to "
-                         "be wrong instead of the features forgetting the scene.")
+            words.append(
+                f"{r['label']}: the scene loss ran away ({r['scene_loss_first']:.3g} → "
+                f"{r['scene_loss_last']:.3g}) while the features kept the scene (dcorr² "
+                f"{r['dcorr2_uniform']:.3f}, probe {pct(r['probe_uniform'])}): the scene head learned to "
+                "be wrong instead of the features forgetting the scene."
+            )
     return [" ".join(words)]
 
 
@@ -125,20 +140,25 @@ def by_seed(mapping: dict, seed: int):
     return mapping[seed] if seed in mapping else mapping[str(seed)]
 
 
-def _conclusions(settings: DemoSettings, summary: dict, base: dict, amt: dict, gap: dict, amt_gain: dict) -> list[str]:
+def _conclusions(
+    settings: DemoSettings, summary: dict, base: dict, amt: dict, gap: dict, amt_gain: dict
+) -> list[str]:
     """Plain sentences that follow the numbers, whichever way they go (AMT not helping included)."""
     out = []
     n = len(settings.seeds)
     if gap["mean"] >= 0.05:
         out.append(
-            f"- **The bias is real.** The baseline scores {_ms(base['acc_indist'])}% on in-distribution clips but "
-            f"{_ms(base['acc_val'])}% on action:scene pairs it never saw: a gap of {_ms(gap)} points. It leans on "
+            f"- **The bias is real.** The baseline scores {_ms(base['acc_indist'])}% on in-distribution "
+            "clips but "
+            f"{_ms(base['acc_val'])}% on action:scene pairs it never saw: a gap of {_ms(gap)} points. It "
+            "leans on "
             "the background instead of the motion."
         )
     else:
         out.append(
             f"- **No clear bias.** The baseline scores {_ms(base['acc_indist'])}% in distribution and "
-            f"{_ms(base['acc_val'])}% on unseen pairs (gap {_ms(gap)} points): there is little for AMT to fix."
+            f"{_ms(base['acc_val'])}% on unseen pairs (gap {_ms(gap)} points): there is little for AMT to "
+            "fix."
         )
     closed = summary["paired"]["amt"]["closed"]
     seeds_worse = [r["seed"] for r in summary["paired"]["amt"]["seeds"] if r["gain"] <= 0]
@@ -146,7 +166,8 @@ def _conclusions(settings: DemoSettings, summary: dict, base: dict, amt: dict, g
         spread = "" if n == 1 else f" (paired over {n} seeds; each seed is in the table below)"
         out.append(
             f"- **AMT helps here.** With NCA's roles (object auxiliary, scene adversarial) AMT scores "
-            f"{_ms(amt['acc_val'])}% on the unseen pairs, {_ms(amt_gain)} points above the baseline{spread}: it closes "
+            f"{_ms(amt['acc_val'])}% on the unseen pairs, {_ms(amt_gain)} points above the baseline{spread}: "
+            "it closes "
             f"{_ms(closed)}% of the gap."
             + (f" It did not help on seed(s) {', '.join(map(str, seeds_worse))}." if seeds_worse else "")
         )
@@ -156,27 +177,37 @@ def _conclusions(settings: DemoSettings, summary: dict, base: dict, amt: dict, g
             f"{_ms(amt_gain)} points against the baseline."
         )
     if n == 1:
-        out.append("- One seed only: the spread between seeds is unknown here, and it can be as large as the "
-                   "effects. Read single-seed differences with care (the full demo runs 3 paired seeds).")
+        out.append(
+            "- One seed only: the spread between seeds is unknown here, and it can be as large as the "
+            "effects. Read single-seed differences with care (the full demo runs 3 paired seeds)."
+        )
     if "mtl" in summary["methods"]:
         mtl = summary["methods"]["mtl"]
         mtl_gain = summary["paired"]["mtl"]["gain"]["mean"]
         out.append(
             f"- **Learning the scene on purpose** (MTL) {'hurts' if mtl_gain < 0 else 'does not hurt'}: "
-            f"{_ms(mtl['acc_val'])}% on the unseen pairs ({100 * mtl_gain:+.1f} points against the baseline), "
+            f"{_ms(mtl['acc_val'])}% on the unseen pairs ({100 * mtl_gain:+.1f} points against the "
+            "baseline), "
             f"dcorr² {_ms(mtl['dcorr2_uniform'], percent=False)}."
         )
     if "amt-no-object" in summary["methods"]:
         no_object = summary["methods"]["amt-no-object"]
-        paired_rows = zip(summary["paired"]["amt"]["seeds"], summary["paired"]["amt-no-object"]["seeds"], strict=True)
-        effect = mean_std([with_object["method_val"] - without["method_val"] for with_object, without in paired_rows])
+        paired_rows = zip(
+            summary["paired"]["amt"]["seeds"], summary["paired"]["amt-no-object"]["seeds"], strict=True
+        )
+        effect = mean_std(
+            [with_object["method_val"] - without["method_val"] for with_object, without in paired_rows]
+        )
         clear = effect["std"] is not None and abs(effect["mean"]) > 2 * effect["std"] / math.sqrt(effect["n"])
         out.append(
             f"- **The object head.** AMT without it scores {_ms(no_object['acc_val'])}% on the unseen pairs "
             f"(dcorr² {_ms(no_object['dcorr2_uniform'], percent=False)}), AMT with it {_ms(amt['acc_val'])}% "
             f"(dcorr² {_ms(amt['dcorr2_uniform'], percent=False)}); paired difference {_ms(effect)} points"
-            + (", clearly " + ("better" if effect["mean"] > 0 else "worse") + " with the object head." if clear else
-               ": no measurable effect of the object head at this number of seeds.")
+            + (
+                ", clearly " + ("better" if effect["mean"] > 0 else "worse") + " with the object head."
+                if clear
+                else ": no measurable effect of the object head at this number of seeds."
+            )
         )
     left_out = [METHOD_NAMES[m] for m in METHODS if m not in settings.methods]
     if left_out:
@@ -188,14 +219,17 @@ def _conclusions(settings: DemoSettings, summary: dict, base: dict, amt: dict, g
         f"{'falls' if change < 0 else 'does not fall'} from {_ms(base['dcorr2_uniform'], percent=False)} "
         f"(baseline) to {_ms(amt['dcorr2_uniform'], percent=False)} (AMT); for features with no scene "
         f"information the estimator gives about {floor:.3f} at this n. A fresh linear probe reads the scene "
-        f"from AMT's features at {_ms(amt['probe_uniform'])}% (baseline {_ms(base['probe_uniform'])}%, chance "
+        f"from AMT's features at {_ms(amt['probe_uniform'])}% (baseline {_ms(base['probe_uniform'])}%, "
+        "chance "
         f"{100 * summary['runs'][f'main/baseline_seed{settings.seeds[0]}']['probe_chance']:.1f}%)"
-        + (": the adversary hides the scene from its own head much more than it removes it from the features."
-           if amt["probe_uniform"]["mean"] > 0.5 else ".")
+        + (
+            ": the adversary hides the scene from its own head much more than it removes it from the "
+            "features."
+            if amt["probe_uniform"]["mean"] > 0.5
+            else "."
+        )
     )
     return out
-
-
 
 
 def _ms(stat: dict, *, percent: bool = True, digits: int = 3) -> str:

@@ -20,8 +20,12 @@ DEMO_KIND = "demo"  # the kind in a demo folder's ownership marker
 METHODS = ("baseline", "mtl", "amt-no-object", "amt")
 
 
-METHOD_NAMES = {"baseline": "Baseline", "mtl": "MTL (scene learned)", "amt-no-object": "AMT w/o object",
-                "amt": "AMT"}
+METHOD_NAMES = {
+    "baseline": "Baseline",
+    "mtl": "MTL (scene learned)",
+    "amt-no-object": "AMT w/o object",
+    "amt": "AMT",
+}
 
 
 NCA_THRESHOLD = 0.5
@@ -76,8 +80,15 @@ def demo_settings(*, quick: bool, seeds: int | None) -> DemoSettings:
     if n_seeds < 1:
         raise InputError(f"--seeds must be at least 1 (got {n_seeds})")
     if quick:
-        return DemoSettings(quick=True, seeds=tuple(range(n_seeds)), clips=2000, epochs=10, sensitivity=False,
-                            control=False, methods=("baseline", "amt"))
+        return DemoSettings(
+            quick=True,
+            seeds=tuple(range(n_seeds)),
+            clips=2000,
+            epochs=10,
+            sensitivity=False,
+            control=False,
+            methods=("baseline", "amt"),
+        )
     return DemoSettings(quick=False, seeds=tuple(range(n_seeds)), clips=3000, epochs=12, sensitivity=True)
 
 

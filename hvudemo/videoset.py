@@ -46,7 +46,16 @@ from hvucontracts.splitfolder import DEFAULT_TEMPLATE, clip_filename
 
 BENCHMARK_FORMAT = "hvuaudit-benchmark/1"
 BENCHMARK_KIND = "benchmark"  # the kind in a benchmark folder's ownership marker
-ACTIONS = ("moving_right", "moving_left", "moving_down", "moving_up", "growing", "shrinking", "blinking", "jittering")
+ACTIONS = (
+    "moving_right",
+    "moving_left",
+    "moving_down",
+    "moving_up",
+    "growing",
+    "shrinking",
+    "blinking",
+    "jittering",
+)
 TRANSLATIONS = ACTIONS[:4]
 # name -> (muted RGB colour in [0, 1], texture); scene i is action i's dominant scene.
 SCENES: dict[str, tuple[tuple[float, float, float], str]] = {
@@ -111,8 +120,15 @@ class VideoSetConfig:
         indist = round(0.8 / 3 * self.clips) if self.indist_clips is None else self.indist_clips
         uniform = round(self.clips / 3) if self.uniform_clips is None else self.uniform_clips
         control = self.clips + test if self.control_clips is None else self.control_clips
-        config = VideoSetConfig(**{**asdict(self), "test_clips": test, "indist_clips": indist,
-                                    "uniform_clips": uniform, "control_clips": control})
+        config = VideoSetConfig(
+            **{
+                **asdict(self),
+                "test_clips": test,
+                "indist_clips": indist,
+                "uniform_clips": uniform,
+                "control_clips": control,
+            }
+        )
         config._check()
         return config
 
@@ -120,26 +136,40 @@ class VideoSetConfig:
         n = len(ACTIONS)
         for name in ("clips", "test_clips", "indist_clips", "uniform_clips"):
             if getattr(self, name) < n:
-                raise InputError(f"--{name.replace('_', '-')} must be at least {n} (one clip per action); "
-                                 f"got {getattr(self, name)}")
+                raise InputError(
+                    f"--{name.replace('_', '-')} must be at least {n} (one clip per action); "
+                    f"got {getattr(self, name)}"
+                )
         if self.control_clips and self.control_clips < 8 * n:
-            raise InputError(f"--control-clips must be 0 or at least {8 * n} (every action in several scenes); "
-                             f"got {self.control_clips}")
+            raise InputError(
+                f"--control-clips must be 0 or at least {8 * n} (every action in several scenes); "
+                f"got {self.control_clips}"
+            )
         if self.seed < 0:
             raise InputError(f"--seed must not be negative (got {self.seed})")
         if not 2 <= self.seen_scenes < len(SCENES):
-            raise InputError(f"--seen-scenes must be between 2 and {len(SCENES) - 1} (got {self.seen_scenes})",
-                             hint="the remaining scenes of each action form the scene-invariant test pairs")
+            raise InputError(
+                f"--seen-scenes must be between 2 and {len(SCENES) - 1} (got {self.seen_scenes})",
+                hint="the remaining scenes of each action form the scene-invariant test pairs",
+            )
         if not 1 / self.seen_scenes < self.dominant < 1:
-            raise InputError(f"--dominant must be between 1/{self.seen_scenes} and 1 (got {self.dominant})",
-                             hint="0.8 means 80% of an action's training clips show its dominant scene")
+            raise InputError(
+                f"--dominant must be between 1/{self.seen_scenes} and 1 (got {self.dominant})",
+                hint="0.8 means 80% of an action's training clips show its dominant scene",
+            )
         if not 0.5 < self.object_share <= 1:
-            raise InputError(f"--object-share must be in (0.5, 1] (got {self.object_share})",
-                             hint="above 0.5 the main shape is a necessary condition for NCA")
+            raise InputError(
+                f"--object-share must be in (0.5, 1] (got {self.object_share})",
+                hint="above 0.5 the main shape is a necessary condition for NCA",
+            )
         if not 4 <= self.sprite <= self.size // 2:
-            raise InputError(f"--sprite must be between 4 and --size/2 = {self.size // 2} (got {self.sprite})")
+            raise InputError(
+                f"--sprite must be between 4 and --size/2 = {self.size // 2} (got {self.sprite})"
+            )
         if self.frames < 2 or self.size < 16:
-            raise InputError(f"--frames must be at least 2 and --size at least 16 (got {self.frames}, {self.size})")
+            raise InputError(
+                f"--frames must be at least 2 and --size at least 16 (got {self.frames}, {self.size})"
+            )
         if self.sprite + (self.frames - 1) * self.speed > self.size:
             raise InputError(
                 f"a {self.sprite} px sprite moving {self.speed} px per frame for {self.frames} frames leaves "
@@ -152,7 +182,8 @@ class VideoSetConfig:
         largest_rare = max(max(pairs) for pairs in self.rare_quotas())
         if smallest_seen <= largest_rare:
             raise InputError(
-                f"the biased pairs' minor scenes get {smallest_seen} clips and the rare pairs {largest_rare}, "
+                f"the biased pairs' minor scenes get {smallest_seen} clips and the rare pairs "
+                f"{largest_rare}, "
                 "so the SI-2 split could not tell them apart",
                 hint="raise --clips or lower --test-clips (or --dominant)",
             )
@@ -178,8 +209,13 @@ class VideoSetConfig:
         return [_even_parts(total, rare) for total in _even_parts(self.test_clips, len(ACTIONS))]
 
     def indist_quotas(self) -> list[list[int]]:
-        return [[round(self.dominant * total), *_even_parts(total - round(self.dominant * total), self.seen_scenes - 1)]
-                for total in _even_parts(self.indist_clips, len(ACTIONS))]
+        return [
+            [
+                round(self.dominant * total),
+                *_even_parts(total - round(self.dominant * total), self.seen_scenes - 1),
+            ]
+            for total in _even_parts(self.indist_clips, len(ACTIONS))
+        ]
 
     def si2_val_fraction(self) -> float:
         """A --val-fraction with which SI-2 puts exactly the biased pairs of every action in training.
@@ -202,8 +238,10 @@ def require_modules(*names: str) -> None:
 
     missing = [name for name in names if importlib.util.find_spec(name) is None]
     if missing:
-        raise InputError(f"this needs {', '.join(missing)}, which is not installed",
-                         hint="install the training extra: pip install -e '.[train]'")
+        raise InputError(
+            f"this needs {', '.join(missing)}, which is not installed",
+            hint="install the training extra: pip install -e '.[train]'",
+        )
 
 
 def _even_parts(total: int, parts: int) -> list[int]:
@@ -257,20 +295,36 @@ def plan_clips(config: VideoSetConfig) -> list[ClipSpec]:
             plan.append(ClipSpec(subset, i, action, scene, shape))
 
     def from_quotas(quotas: list[list[int]], scene_ids: Callable[[int], list[int]]) -> list[tuple[int, int]]:
-        return [(a, s) for a, counts in enumerate(quotas) for s, n in zip(scene_ids(a), counts, strict=True)
-                for _ in range(n)]
+        return [
+            (a, s)
+            for a, counts in enumerate(quotas)
+            for s, n in zip(scene_ids(a), counts, strict=True)
+            for _ in range(n)
+        ]
 
-    add("train", from_quotas(config.seen_quotas(), config.seen_scene_ids)
-        + from_quotas(config.rare_quotas(), config.rare_scene_ids))
+    add(
+        "train",
+        from_quotas(config.seen_quotas(), config.seen_scene_ids)
+        + from_quotas(config.rare_quotas(), config.rare_scene_ids),
+    )
     add("indist", from_quotas(config.indist_quotas(), config.seen_scene_ids))
     # uniform: every (action, scene) pair equally often, so scene and action are exactly independent
-    uniform = [(a, (a + k) % len(SCENES)) for a, n in enumerate(_even_parts(config.uniform_clips, len(ACTIONS)))
-               for k in range(n)]
+    uniform = [
+        (a, (a + k) % len(SCENES))
+        for a, n in enumerate(_even_parts(config.uniform_clips, len(ACTIONS)))
+        for k in range(n)
+    ]
     add("uniform", uniform)
     if config.control_clips:
         rng = np.random.default_rng([config.seed, _SUBSET_SEED["control"], 1])
-        add("control", [(a, int(rng.integers(len(SCENES))))
-                        for a, n in enumerate(_even_parts(config.control_clips, len(ACTIONS))) for _ in range(n)])
+        add(
+            "control",
+            [
+                (a, int(rng.integers(len(SCENES))))
+                for a, n in enumerate(_even_parts(config.control_clips, len(ACTIONS)))
+                for _ in range(n)
+            ],
+        )
     return plan
 
 
@@ -294,7 +348,10 @@ def render_clip(spec: ClipSpec, config: VideoSetConfig):
     rng = np.random.default_rng([config.seed, _SUBSET_SEED[spec.subset], 2, spec.index])
     size, t_len = config.size, config.frames
     colour, texture = list(SCENES.values())[spec.scene]
-    background = np.asarray(colour) * rng.uniform(0.85, 1.15) + config.texture * _texture(texture, size, rng)[..., None]
+    background = (
+        np.asarray(colour) * rng.uniform(0.85, 1.15)
+        + config.texture * _texture(texture, size, rng)[..., None]
+    )
     # a bright sprite of a random hue, so its colour says nothing about the action
     hue = rng.uniform(0, 1)
     sprite_colour = np.clip(np.abs((hue * 6 + np.array([0.0, 4.0, 2.0])) % 6 - 3) - 1, 0, 1) * 0.45 + 0.55
@@ -305,7 +362,7 @@ def render_clip(spec: ClipSpec, config: VideoSetConfig):
         if box is not None:
             y, x, side = box
             mask = _shape_mask(SHAPES[spec.shape], side)
-            patch = frame[y:y + side, x:x + side]
+            patch = frame[y : y + side, x : x + side]
             patch[mask] = sprite_colour
         frames[t] = frame + rng.normal(0.0, config.noise, size=frame.shape)
     return (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
@@ -403,8 +460,13 @@ def write_mp4(path: Path, frames) -> None:
 
 def clip_name(spec: ClipSpec, config: VideoSetConfig) -> str:
     """The clip's file name under the split folder's default template (mmaction)."""
-    row = {"youtube_id": spec.youtube_id, "clip_id": "", "action": "", "time_start": 0.0,
-           "time_end": _hvu_time(config.frames / FPS)}
+    row = {
+        "youtube_id": spec.youtube_id,
+        "clip_id": "",
+        "action": "",
+        "time_start": 0.0,
+        "time_end": _hvu_time(config.frames / FPS),
+    }
     return clip_filename(row, DEFAULT_TEMPLATE)
 
 
@@ -446,7 +508,7 @@ def generate_video_set(
     videos.mkdir(parents=True, exist_ok=True)
 
     chunk = 64
-    chunks = [plan[k:k + chunk] for k in range(0, len(plan), chunk)]
+    chunks = [plan[k : k + chunk] for k in range(0, len(plan), chunk)]
     if workers == 1:
         for specs in chunks:
             _render_chunk(config, specs, str(videos))
@@ -461,17 +523,29 @@ def generate_video_set(
             continue
         end = _hvu_time(config.frames / FPS)
         lines = ["Tags,youtube_id,time_start,time_end"]
-        lines += [f"{ACTIONS[s.action]}|{SHAPES[s.shape]}|{list(SCENES)[s.scene]},{s.youtube_id},0,{end}" for s in rows]
+        lines += [
+            f"{ACTIONS[s.action]}|{SHAPES[s.shape]}|{list(SCENES)[s.scene]},{s.youtube_id},0,{end}"
+            for s in rows
+        ]
         annotations[subset] = out / FILE_NAMES[subset]
         write_text_atomically(annotations[subset], "\n".join(lines) + "\n")
     categories = out / CATEGORIES_FILE
-    tag_rows = [f"{a},action" for a in ACTIONS] + [f"{s},scene" for s in SCENES] + [f"{o},object" for o in SHAPES]
+    tag_rows = (
+        [f"{a},action" for a in ACTIONS] + [f"{s},scene" for s in SCENES] + [f"{o},object" for o in SHAPES]
+    )
     write_text_atomically(categories, "Tag,Category\n" + "\n".join(tag_rows) + "\n")
 
     manifest = out / "benchmark.json"
     write_text_atomically(manifest, json.dumps(describe(config, plan), indent=2) + "\n")
-    return VideoSetFiles(out=out, annotations=annotations, categories=categories, videos=videos, manifest=manifest,
-                          clips=len(plan), si2_val_fraction=config.si2_val_fraction())
+    return VideoSetFiles(
+        out=out,
+        annotations=annotations,
+        categories=categories,
+        videos=videos,
+        manifest=manifest,
+        clips=len(plan),
+        si2_val_fraction=config.si2_val_fraction(),
+    )
 
 
 def describe(config: VideoSetConfig, plan: list[ClipSpec]) -> dict:
@@ -497,7 +571,9 @@ def describe(config: VideoSetConfig, plan: list[ClipSpec]) -> dict:
             }
             for a, action in enumerate(ACTIONS)
         },
-        "scenes": {name: {"colour": list(colour), "texture": texture} for name, (colour, texture) in SCENES.items()},
+        "scenes": {
+            name: {"colour": list(colour), "texture": texture} for name, (colour, texture) in SCENES.items()
+        },
         "counts": counts,
     }
 
@@ -506,8 +582,10 @@ def read_video_set(out_dir: Path | str) -> dict:
     """benchmark.json of a finished benchmark folder."""
     path = Path(out_dir) / "benchmark.json"
     if not path.is_file():
-        raise InputError(f"{path}: no such file, so {out_dir} holds no finished benchmark",
-                         hint=f"write one with: hvuaudit synth videos --out {out_dir}")
+        raise InputError(
+            f"{path}: no such file, so {out_dir} holds no finished benchmark",
+            hint=f"write one with: hvuaudit synth videos --out {out_dir}",
+        )
     doc = json.loads(path.read_text(encoding="utf-8"))
     if doc.get("format") != BENCHMARK_FORMAT:
         raise InputError(f"{path}: format is {doc.get('format')!r}, expected {BENCHMARK_FORMAT!r}")
@@ -521,5 +599,3 @@ def config_from_json(data: dict) -> VideoSetConfig:
 
 def _hvu_time(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-

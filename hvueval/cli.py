@@ -224,8 +224,6 @@ def eval_command(
         click.echo("\t".join([name, *cells]))
 
 
-
-
 @click.command()
 @click.option(
     "--features",
@@ -310,5 +308,3 @@ def report(run_folders: tuple[str, ...], output_format: str, eval_set: str) -> N
     for note in table.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(render_report(table, output_format), nl=False)
-
-

@@ -34,7 +34,9 @@ def read_epochs(run_dir: Path) -> list[dict[str, Any]]:
     lines = runfolder.read_metrics(run_dir)
     if not lines:
         path = Path(run_dir) / runfolder.METRICS
-        raise EvalError(f"{path}: holds no epoch yet; let `hvuaudit train --out {run_dir}` finish an epoch first")
+        raise EvalError(
+            f"{path}: holds no epoch yet; let `hvuaudit train --out {run_dir}` finish an epoch first"
+        )
     return lines
 
 
@@ -49,7 +51,6 @@ def _series(lines: list[dict[str, Any]], side: str, key: str) -> tuple[list[int]
     return epochs, values
 
 
-
 def _phase_changes(lines: list[dict[str, Any]]) -> list[tuple[float, str]]:
     """(x, new phase) where the phase changes, e.g. pretrain -> finetune for pretrain-adv."""
     out = []
@@ -57,7 +58,6 @@ def _phase_changes(lines: list[dict[str, Any]]) -> list[tuple[float, str]]:
         if before.get("phase") != after.get("phase"):
             out.append((before["epoch"] + 0.5, str(after.get("phase"))))
     return out
-
 
 
 # --------------------------------------------------------------------------- Fig. 4: curves

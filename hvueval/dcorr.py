@@ -219,7 +219,8 @@ def _encode_labels(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray | None]:
         if missing.any():
             raise EvalError(
                 f"labels are missing in {missing.sum()} of {n} rows (first rows: "
-                f"{', '.join(map(str, np.flatnonzero(missing)[:5]))}); drop those rows from features and labels"
+                f"{', '.join(map(str, np.flatnonzero(missing)[:5]))}); drop those rows from features and "
+                "labels"
             )
         _, codes = np.unique(values, return_inverse=True)
         return codes.astype(np.int64), None
@@ -271,7 +272,8 @@ def read_features_file(path: Path) -> np.ndarray:
         bad_rows = np.flatnonzero(~finite)
         raise EvalError(
             f"{path} contains NaN or infinite values in {bad_rows.size} of {finite.size} rows "
-            f"(first rows: {', '.join(map(str, bad_rows[:5]))}); drop those rows from both files, or impute them"
+            f"(first rows: {', '.join(map(str, bad_rows[:5]))}); drop those rows from both files, or impute "
+            "them"
         )
     return features
 
@@ -571,7 +573,8 @@ class _NumpyOps:
     def distance_tile(
         self, points: np.ndarray, squared_norms: np.ndarray, rows: slice, cols: slice, *, second: bool = False
     ) -> tuple[np.ndarray, float]:
-        """(rows, cols) distances √(|p_i|² + |p_j|² − 2·p_i·p_j) in a reused buffer, and Σ of their squares."""
+        """(rows, cols) distances √(|p_i|² + |p_j|² − 2·p_i·p_j) in a reused buffer, and Σ of their
+        squares."""
         shape = (rows.stop - rows.start, cols.stop - cols.start)
         if self._buffers[second].size < self.tile * self.tile:
             self._buffers[second] = np.empty(self.tile * self.tile, self.dtype)
@@ -669,7 +672,8 @@ class _TorchOps:
     def distance_tile(
         self, points: Any, squared_norms: Any, rows: slice, cols: slice, *, second: bool = False
     ) -> tuple[Any, Any]:
-        """(rows, cols) distances √(|p_i|² + |p_j|² − 2·p_i·p_j) in a reused buffer, and Σ of their squares."""
+        """(rows, cols) distances √(|p_i|² + |p_j|² − 2·p_i·p_j) in a reused buffer, and Σ of their
+        squares."""
         torch = self._torch
         shape = (rows.stop - rows.start, cols.stop - cols.start)
         if self._buffers[second].numel() < self.tile * self.tile:

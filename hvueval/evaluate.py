@@ -183,8 +183,10 @@ def evaluate_run(
     names = sets or list(split.eval_sets)
     if checkpoint == "best" and "val" in names:
         # best.pt was selected on val's accuracy, so val's numbers for it are optimistic.
-        log("warning: best.pt was chosen on the val set, so its val scores are optimistic; "
-            "use --checkpoint last (or another eval set) for an unbiased estimate")
+        log(
+            "warning: best.pt was chosen on the val set, so its val scores are optimistic; "
+            "use --checkpoint last (or another eval set) for an unbiased estimate"
+        )
     unknown = [n for n in names if n not in split.sets or n == "train"]
     if unknown:
         raise EvalError(
@@ -291,6 +293,7 @@ def evaluate_run(
     }
     arrays["sets"] = np.array(names, dtype=str)
     arrays["action_names"] = np.array(action_names, dtype=str)
+
     def save_features(tmp: Path) -> None:
         with tmp.open("wb") as fh:  # a handle: np.savez would add ".npz" to a path
             np.savez(fh, **arrays)

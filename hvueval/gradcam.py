@@ -332,7 +332,8 @@ def explain_clips(
     if not clip_ids:
         examples = ", ".join(runs[0].split.sets["val"]["clip_id"].head(3).to_list())
         raise EvalError(
-            f"no clip to explain; pass --clips ID (clip ids are the clip_id column of {runs[0].split.dir}/val.csv, "
+            "no clip to explain; pass --clips ID (clip ids are the clip_id column of "
+            f"{runs[0].split.dir}/val.csv, "
             f"e.g. {examples})"
         )
     out_dir = Path(out_dir)

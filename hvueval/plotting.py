@@ -64,9 +64,7 @@ def _prepare_output(path: Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file where a folder should be, or no permission
-        raise EvalError(
-            f"{path.parent}: could not be created ({exc}); choose another output path"
-        ) from exc
+        raise EvalError(f"{path.parent}: could not be created ({exc}); choose another output path") from exc
     return path
 
 
@@ -84,9 +82,12 @@ def save_figure(fig: Figure, path: Path) -> Path:
 def save_gif(frames: Sequence[Image.Image], path: Path, *, frame_ms: int = GIF_FRAME_MS) -> Path:
     """An endlessly looping animated GIF, written atomically."""
     path = _prepare_output(path)
-    write_atomically(path, lambda tmp: frames[0].save(
-        tmp, format="GIF", save_all=True, append_images=list(frames[1:]), duration=frame_ms, loop=0
-    ))
+    write_atomically(
+        path,
+        lambda tmp: frames[0].save(
+            tmp, format="GIF", save_all=True, append_images=list(frames[1:]), duration=frame_ms, loop=0
+        ),
+    )
     return path
 
 
@@ -105,7 +106,8 @@ def run_label(run_dir: Path, config: dict[str, Any] | None = None) -> str:
 
 
 def _roles_note(config: dict[str, Any]) -> str:
-    """The auxiliary tasks and their signed weights, e.g. ``scene adversarial (λ=-0.3) · object auxiliary (γ=1)``."""
+    """The auxiliary tasks and their signed weights, e.g. ``scene adversarial (λ=-0.3) · object auxiliary
+    (γ=1)``."""
     tasks = config.get("tasks") or {}
     parts = []
     for head, weight, symbol in (("scene", "lambda", "λ"), ("object", "gamma", "γ")):

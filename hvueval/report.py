@@ -179,9 +179,7 @@ def _read_scores(eval_path: Path, eval_set: str) -> tuple[dict[str, Any] | None,
     if top1 is None:  # hvuaudit eval writes null for a set without clips
         return None, f"eval.json has no top-1 accuracy for set '{eval_set}' (no clips?)"
     if not isinstance(top1, int | float) or not 0 <= top1 <= 1:
-        raise EvalError(
-            f"{eval_path}: top1 of set '{eval_set}' is {top1!r}; expected a fraction in [0, 1]"
-        )
+        raise EvalError(f"{eval_path}: top1 of set '{eval_set}' is {top1!r}; expected a fraction in [0, 1]")
     return scores, ""
 
 

@@ -75,7 +75,8 @@ def load_features(run_dir: str | Path, set_name: str = "val") -> RunFeatures:
             arrays = {key: npz[key] for key in npz.files}
     except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError, as is a bad zip
         raise EvalError(
-            f"{run_dir}: eval.json or features.npz could not be read ({exc}); run `hvuaudit eval {run_dir}` again"
+            f"{run_dir}: eval.json or features.npz could not be read ({exc}); run `hvuaudit eval {run_dir}` "
+            "again"
         ) from exc
     sets = [str(s) for s in arrays.get("sets", [])]
     if set_name not in sets:

@@ -11,7 +11,9 @@ import pytest
 from hvuaudit.ingest import ingest
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HVU_DIR = Path(os.environ.get("HVUAUDIT_HVU_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hvu"))
+HVU_DIR = Path(
+    os.environ.get("HVUAUDIT_HVU_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hvu")
+)
 HVU_VAL = HVU_DIR / "HVU_Val_V1.0.csv"
 HVU_CATEGORIES = HVU_DIR / "HVU_Tags_Categories_V1.0.csv"
 

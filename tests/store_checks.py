@@ -16,14 +16,20 @@ def fingerprint(db: Path) -> dict[str, tuple[int, str]]:
     """{table: (row count, order-free sum of its rows' hashes)} for every user-data table of ``db``."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY 1").fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY 1"
+            ).fetchall()
+        ]
         found = {}
         for table in tables:
             if table in BOOKKEEPING:
                 continue
             drop = VOLATILE.get(table, ())
-            rows = f'SELECT * EXCLUDE ({", ".join(drop)}) FROM "{table}"' if drop else f'SELECT * FROM "{table}"'
+            rows = (
+                f'SELECT * EXCLUDE ({", ".join(drop)}) FROM "{table}"' if drop else f'SELECT * FROM "{table}"'
+            )
             count, digest = con.execute(
                 f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR FROM ({rows}) t"
             ).fetchone()

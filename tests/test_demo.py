@@ -22,8 +22,11 @@ SMALL = VideoSetConfig(clips=160, test_clips=40, indist_clips=16, uniform_clips=
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_generator_is_deterministic_whatever_the_worker_count(tmp_path):
@@ -34,7 +37,9 @@ def test_generator_is_deterministic_whatever_the_worker_count(tmp_path):
     assert digest == _digest(tmp_path / "b")
     assert len([k for k in digest if k.endswith(".mp4")]) == one.clips
     other = generate_video_set(VideoSetConfig(**{**SMALL.__dict__, "seed": 1}), tmp_path / "c", workers=1)
-    assert (tmp_path / "c" / FILE_NAMES["train"]).read_bytes() != (tmp_path / "a" / FILE_NAMES["train"]).read_bytes()
+    assert (tmp_path / "c" / FILE_NAMES["train"]).read_bytes() != (
+        tmp_path / "a" / FILE_NAMES["train"]
+    ).read_bytes()
     assert other.si2_val_fraction == one.si2_val_fraction
 
 
@@ -124,8 +129,16 @@ def test_si2_split_holds_out_exactly_the_rare_pairs(benchmark_store, tmp_path):
     from hvuaudit.store import open_store
 
     with open_store(db, read_only=True) as con:
-        result = build_split(con, SplitParams(variant="2", min_videos=1, val_fraction=doc["si2_val_fraction"],
-                                              subset="train", eval_subsets=("indist", "uniform")))
+        result = build_split(
+            con,
+            SplitParams(
+                variant="2",
+                min_videos=1,
+                val_fraction=doc["si2_val_fraction"],
+                subset="train",
+                eval_subsets=("indist", "uniform"),
+            ),
+        )
     seen = {(a, s) for a, info in doc["actions"].items() for s in info["seen_scenes"]}
     rare = {(a, s) for a, info in doc["actions"].items() for s in info["rare_scenes"]}
     assert set(zip(result.train["action"], result.train["scene"], strict=True)) == seen
@@ -134,15 +147,29 @@ def test_si2_split_holds_out_exactly_the_rare_pairs(benchmark_store, tmp_path):
 
 
 def test_synth_videos_command(tmp_path):
-    args = ["synth", "videos", "--out", str(tmp_path / "b"), "--clips", "160", "--test-clips", "40",
-            "--indist-clips", "16", "--uniform-clips", "16", "--control-clips", "0", "--workers", "1"]
+    args = [
+        "synth",
+        "videos",
+        "--out",
+        str(tmp_path / "b"),
+        "--clips",
+        "160",
+        "--test-clips",
+        "40",
+        "--indist-clips",
+        "16",
+        "--uniform-clips",
+        "16",
+        "--control-clips",
+        "0",
+        "--workers",
+        "1",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "HVU_Train_Benchmark.csv" in result.output and "benchmark.json" in result.output
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 5 and "--force" in again.output
-
-
 
 
 # Margins measured over seeds 0-4 of the quick demo (README.md, section 9): the smallest gap
@@ -161,9 +188,17 @@ def test_demo_quick(tmp_path):
     assert base["acc_indist"]["mean"] - base["acc_val"]["mean"] >= GAP_MARGIN, base
     assert amt["dcorr2_uniform"]["mean"] < base["dcorr2_uniform"]["mean"], (amt, base)
 
-    for path in ["demo.json", "REPORT.md", "results.json", "seed0/tasks.json", "seed0/hvu.duckdb",
-                 "seed0/benchmark/benchmark.json", "seed0/si2/manifest.json", "seed0/si2/eval_uniform.csv",
-                 "seed0/si2/eval_indist.csv"]:
+    for path in [
+        "demo.json",
+        "REPORT.md",
+        "results.json",
+        "seed0/tasks.json",
+        "seed0/hvu.duckdb",
+        "seed0/benchmark/benchmark.json",
+        "seed0/si2/manifest.json",
+        "seed0/si2/eval_uniform.csv",
+        "seed0/si2/eval_indist.csv",
+    ]:
         assert (out / path).is_file(), path
     for method in ("baseline", "amt"):
         run = out / "runs" / "main" / f"{method}_seed0"
@@ -171,8 +206,16 @@ def test_demo_quick(tmp_path):
             assert (run / name).is_file(), run / name
         assert set(json.loads((run / "eval.json").read_text())["sets"]) == {"val", "indist", "uniform"}
     report = (out / "REPORT.md").read_text()
-    for needle in ("## Validity checks", "scene-invariant", "Seed by seed", "| Baseline |", "left out of `--quick`",
-                   "## Figures", "](figures/curves.png)", "](figures/tsne_scene.png)"):
+    for needle in (
+        "## Validity checks",
+        "scene-invariant",
+        "Seed by seed",
+        "| Baseline |",
+        "left out of `--quick`",
+        "## Figures",
+        "](figures/curves.png)",
+        "](figures/tsne_scene.png)",
+    ):
         assert needle in report, needle
     for figure in summary["figures"]:
         assert (out / figure).read_bytes()[:4] == b"\x89PNG", figure

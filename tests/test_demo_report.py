@@ -1,4 +1,5 @@
-"""REPORT.md is rendered from results.json alone: a real quick-demo results.json, and the branches it lacks."""
+"""REPORT.md is rendered from results.json alone: a real quick-demo results.json, and the branches it
+lacks."""
 
 from __future__ import annotations
 
@@ -26,11 +27,20 @@ def summary() -> dict:
 def test_the_quick_report_states_the_numbers_of_results_json(summary):
     text = render_markdown(demo_settings(quick=True, seeds=None), summary, TABLES)
     base = summary["methods"]["baseline"]
-    assert text.startswith("# hvuaudit demo: scene bias on the built-in benchmark\n\nQuick demo: 1 seed(s) (0;")
+    assert text.startswith(
+        "# hvuaudit demo: scene bias on the built-in benchmark\n\nQuick demo: 1 seed(s) (0;"
+    )
     assert f"{100 * base['acc_val']['mean']:.1f}" in text  # the baseline's scene-invariant accuracy
-    for needle in ("## Validity checks", "- **PASS**", "| Baseline |", "left out of `--quick`",
-                   "### Set `uniform` (uniform: every scene equally often with every action)", "| table of uniform |",
-                   "](figures/curves.png)", "hvuaudit eval runs/amt --checkpoint last\n```\n"):
+    for needle in (
+        "## Validity checks",
+        "- **PASS**",
+        "| Baseline |",
+        "left out of `--quick`",
+        "### Set `uniform` (uniform: every scene equally often with every action)",
+        "| table of uniform |",
+        "](figures/curves.png)",
+        "hvuaudit eval runs/amt --checkpoint last\n```\n",
+    ):
         assert needle in text, needle
     assert "A check failed" not in text and "## Sensitivity" not in text
     assert text.endswith("```\n") and "{{" not in text and "{%" not in text
@@ -40,8 +50,12 @@ def test_a_failed_check_a_sweep_and_a_diverged_run_are_reported(summary):
     full = copy.deepcopy(summary)
     full["checks"][0]["passed"] = False
     full["figures"] = []
-    runaway = {**copy.deepcopy(full["runs"]["main/amt_seed0"]), "group": "sensitivity", "label": "λ = 1.0",
-               "scene_loss_runaway": True}
+    runaway = {
+        **copy.deepcopy(full["runs"]["main/amt_seed0"]),
+        "group": "sensitivity",
+        "label": "λ = 1.0",
+        "scene_loss_runaway": True,
+    }
     diverged = {**runaway, "label": "Eq. 3 literally", "diverged": "a non-finite loss at epoch 3"}
     full["runs"].update({"sensitivity/a": runaway, "sensitivity/b": diverged})
     settings = replace(demo_settings(quick=False, seeds=1), methods=("baseline", "amt"))
@@ -50,7 +64,10 @@ def test_a_failed_check_a_sweep_and_a_diverged_run_are_reported(summary):
     assert "## Sensitivity (measured on the test pairs, seed 0 only)" in text
     assert "| Eq. 3 literally | diverged: a non-finite loss at epoch 3 | | | | |" in text
     assert "(ran away) |" in text and "Eq. 3 literally diverged." in text
-    assert "## Figures" not in text and "The λ sensitivity sweep and the literal Eq. 3 run are left out" not in text
+    assert (
+        "## Figures" not in text
+        and "The λ sensitivity sweep and the literal Eq. 3 run are left out" not in text
+    )
 
 
 def test_the_template_ships_with_the_package(tmp_path):

@@ -41,7 +41,10 @@ def test_real_validation_counts_match_an_independent_count(real_store):
     assert counts == dict(clip_tags)
 
 
-@pytest.mark.parametrize(("action", "scene"), [("doing_karate", "sport_venue"), ("playing_congas", "stage"), ("surfing_water", "ocean")])
+@pytest.mark.parametrize(
+    ("action", "scene"),
+    [("doing_karate", "sport_venue"), ("playing_congas", "stage"), ("surfing_water", "ocean")],
+)
 def test_real_cooccurrence_matches_an_independent_count(real_store, action, scene):
     with HVU_VAL.open(newline="", encoding="utf-8") as handle:
         tag_sets = [set(r["Tags"].split("|")) for r in csv.DictReader(handle)]
@@ -50,7 +53,8 @@ def test_real_cooccurrence_matches_an_independent_count(real_store, action, scen
     n_scene = sum(scene in s for s in tag_sets)
     con = duckdb.connect(str(real_store), read_only=True)
     got = con.execute(
-        "SELECT n_both, n_action, n_tag, n_clips, p_tag_given_action, lift FROM cooccurrence WHERE action = $a AND tag = $t",
+        "SELECT n_both, n_action, n_tag, n_clips, p_tag_given_action, lift FROM cooccurrence WHERE action = "
+        "$a AND tag = $t",
         {"a": action, "t": scene},
     ).fetchall()
     if n_both == 0:
@@ -83,10 +87,16 @@ def test_subset_from_file_name_and_override(tmp_path):
         ingest([other], None, db=db)
     ingest([other], None, db=db, subset="extra")
     con = duckdb.connect(str(db), read_only=True)
-    assert con.execute("SELECT subset, count(*) FROM clips GROUP BY 1 ORDER BY 1").fetchall() == [("extra", 1), ("train", 1)]
+    assert con.execute("SELECT subset, count(*) FROM clips GROUP BY 1 ORDER BY 1").fetchall() == [
+        ("extra", 1),
+        ("train", 1),
+    ]
     # the tag-ordered copy follows every ingest, not only the first
     together = "SELECT tag_id, clip_key FROM {} ORDER BY ALL"
-    assert con.execute(together.format("tag_clip_ids")).fetchall() == con.execute(together.format("clip_tag_ids")).fetchall()
+    assert (
+        con.execute(together.format("tag_clip_ids")).fetchall()
+        == con.execute(together.format("clip_tag_ids")).fetchall()
+    )
     assert con.execute("SELECT count(*) FROM tag_clip_ids").fetchone() == (4,)
 
 
@@ -96,25 +106,37 @@ def test_duplicate_tag_within_a_clip_counts_once(tmp_path):
     db = tmp_path / "s.duckdb"
     ingest([path], FIXTURES / "categories.csv", db=db)
     con = duckdb.connect(str(db), read_only=True)
-    assert con.execute("SELECT n_both FROM cooccurrence WHERE action='surfing' AND tag='beach'").fetchall() == [(1,)]
+    assert con.execute(
+        "SELECT n_both FROM cooccurrence WHERE action='surfing' AND tag='beach'"
+    ).fetchall() == [(1,)]
 
 
 def test_allow_unknown_stores_unknown_tags(tmp_path):
     db = tmp_path / "s.duckdb"
-    summary = ingest([BAD / "unknown_tag.csv"], FIXTURES / "categories.csv", db=db, subset="val", allow_unknown=True)
+    summary = ingest(
+        [BAD / "unknown_tag.csv"], FIXTURES / "categories.csv", db=db, subset="val", allow_unknown=True
+    )
     assert summary.unknown_tags == 1
     con = duckdb.connect(str(db), read_only=True)
-    assert con.execute("SELECT tag, n_clips FROM tag_counts WHERE category='unknown'").fetchall() == [("volcano", 1)]
+    assert con.execute("SELECT tag, n_clips FROM tag_counts WHERE category='unknown'").fetchall() == [
+        ("volcano", 1)
+    ]
 
 
 BAD_CASES = [
     ("renamed_column.csv", r"renamed_column\.csv, line 1: missing column\(s\) time_start"),
     ("empty_tags.csv", r"empty_tags\.csv, line 3: the Tags field is empty"),
-    ("unknown_tag.csv", r"unknown_tag\.csv, line 3: 1 tag\(s\) are not in the categories file, e\.g\. volcano"),
+    (
+        "unknown_tag.csv",
+        r"unknown_tag\.csv, line 3: 1 tag\(s\) are not in the categories file, e\.g\. volcano",
+    ),
     ("non_numeric_time.csv", r'non_numeric_time\.csv, line 2: time_start "zero" is not a number'),
     ("negative_time.csv", r"negative_time\.csv, line 2: time_start -3 is negative"),
     ("end_before_start.csv", r"end_before_start\.csv, line 3: time_end 4 is before time_start 9"),
-    ("duplicate_clip.csv", r"duplicate clip v1 0-2 at .*duplicate_clip\.csv, line 2 and .*duplicate_clip\.csv, line 4"),
+    (
+        "duplicate_clip.csv",
+        r"duplicate clip v1 0-2 at .*duplicate_clip\.csv, line 2 and .*duplicate_clip\.csv, line 4",
+    ),
     ("latin1.csv", r"latin1\.csv, line 3: the file is not UTF-8"),
     ("truncated.csv", r"truncated\.csv, line 3: the last line is cut off"),
     ("empty.csv", r"empty\.csv: the file is empty"),
@@ -125,13 +147,19 @@ BAD_CASES = [
 @pytest.mark.parametrize(("name", "message"), BAD_CASES)
 def test_bad_input_is_refused_and_the_store_is_unchanged(tiny_store, name, message):
     con = duckdb.connect(str(tiny_store), read_only=True)
-    before = con.execute("SELECT (SELECT count(*) FROM clips), (SELECT count(*) FROM clip_tag_ids), (SELECT count(*) FROM sources)").fetchall()
+    before = con.execute(
+        "SELECT (SELECT count(*) FROM clips), (SELECT count(*) FROM clip_tag_ids), (SELECT count(*) FROM "
+        "sources)"
+    ).fetchall()
     con.close()
     with pytest.raises(InputError, match=message) as info:
         ingest([BAD / name], None, db=tiny_store, subset="val")
     assert info.value.hint  # every refusal says how to fix it
     con = duckdb.connect(str(tiny_store), read_only=True)
-    after = con.execute("SELECT (SELECT count(*) FROM clips), (SELECT count(*) FROM clip_tag_ids), (SELECT count(*) FROM sources)").fetchall()
+    after = con.execute(
+        "SELECT (SELECT count(*) FROM clips), (SELECT count(*) FROM clip_tag_ids), (SELECT count(*) FROM "
+        "sources)"
+    ).fetchall()
     assert after == before
 
 
@@ -144,7 +172,9 @@ def test_duplicate_across_files_and_against_the_store(tiny_store, tmp_path):
     b = tmp_path / "HVU_Val_b.csv"
     a.write_text("Tags,youtube_id,time_start,time_end\nsurfing,new1,0,2\n")
     b.write_text("Tags,youtube_id,time_start,time_end\nskiing,new1,0,2\n")
-    with pytest.raises(InputError, match=r"duplicate clip new1 0-2 at .*HVU_Val_a\.csv, line 2 and .*HVU_Val_b\.csv, line 2"):
+    with pytest.raises(
+        InputError, match=r"duplicate clip new1 0-2 at .*HVU_Val_a\.csv, line 2 and .*HVU_Val_b\.csv, line 2"
+    ):
         ingest([a, b], None, db=tiny_store)
 
 

@@ -21,21 +21,51 @@ def modules_of(package: str, *, skip: tuple[str, ...] = ()) -> list[str]:
     """Every module of ``package`` (found on disk, so a new module is covered the day it is added)."""
     path = ROOT / package.replace(".", "/")
     found = [package] + [f"{package}.{m.name}" for m in pkgutil.walk_packages([str(path)], prefix="")]
-    return sorted(m for m in found if not any(m == s or m.startswith(s + ".") for s in skip)
-                  and not m.endswith("__main__"))
+    return sorted(
+        m
+        for m in found
+        if not any(m == s or m.startswith(s + ".") for s in skip) and not m.endswith("__main__")
+    )
 
 
 LAYERS = {
-    "contracts": (modules_of("hvucontracts"),
-                  {"duckdb", "polars", "numpy", "torch", "textual", "rich", "hvuaudit", "trainer", "hvueval", "hvudemo"}),
-    "core": (modules_of("hvuaudit", skip=("hvuaudit.tui",)),
-             {"torch", "torchvision", "av", "textual", "trainer", "hvueval", "hvudemo"}),
+    "contracts": (
+        modules_of("hvucontracts"),
+        {
+            "duckdb",
+            "polars",
+            "numpy",
+            "torch",
+            "textual",
+            "rich",
+            "hvuaudit",
+            "trainer",
+            "hvueval",
+            "hvudemo",
+        },
+    ),
+    "core": (
+        modules_of("hvuaudit", skip=("hvuaudit.tui",)),
+        {"torch", "torchvision", "av", "textual", "trainer", "hvueval", "hvudemo"},
+    ),
     "tui": (modules_of("hvuaudit.tui"), {"torch", "torchvision", "trainer", "hvueval", "hvudemo"}),
-    "trainer without torch": (["trainer.backbones", "trainer.cli", "trainer.config", "trainer.errors", "trainer.videos"],
-                              {"torch", "torchvision", "hvuaudit", "hvueval", "hvudemo"}),
-    "evaluator without torch": (["hvueval.cli", "hvueval.curves", "hvueval.dcorr", "hvueval.errors", "hvueval.figures",
-                                 "hvueval.plotting", "hvueval.report", "hvueval.tsne"],
-                                {"torch", "torchvision", "hvuaudit", "hvudemo"}),
+    "trainer without torch": (
+        ["trainer.backbones", "trainer.cli", "trainer.config", "trainer.errors", "trainer.videos"],
+        {"torch", "torchvision", "hvuaudit", "hvueval", "hvudemo"},
+    ),
+    "evaluator without torch": (
+        [
+            "hvueval.cli",
+            "hvueval.curves",
+            "hvueval.dcorr",
+            "hvueval.errors",
+            "hvueval.figures",
+            "hvueval.plotting",
+            "hvueval.report",
+            "hvueval.tsne",
+        ],
+        {"torch", "torchvision", "hvuaudit", "hvudemo"},
+    ),
     "demo parent": (modules_of("hvudemo"), {"torch", "trainer", "sklearn"}),
 }
 if "torch" in {m.name for m in pkgutil.iter_modules()}:
@@ -46,8 +76,10 @@ if "torch" in {m.name for m in pkgutil.iter_modules()}:
 @pytest.mark.parametrize("layer", list(LAYERS))
 def test_a_layer_loads_nothing_it_must_not(layer):
     modules, forbidden = LAYERS[layer]
-    code = (f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
-            f"print(sorted(set({sorted(forbidden)!r}) & {{m.split('.')[0] for m in sys.modules}}))")
+    code = (
+        f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+        f"print(sorted(set({sorted(forbidden)!r}) & {{m.split('.')[0] for m in sys.modules}}))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", f"{layer} loaded {done.stdout.strip()}"
@@ -58,5 +90,6 @@ def test_the_layer_lists_name_real_modules():
     for layer, (modules, _) in LAYERS.items():
         for module in modules:
             assert (ROOT / (module.replace(".", "/") + ".py")).is_file() or (
-                ROOT / module.replace(".", "/") / "__init__.py").is_file(), (layer, module)
+                ROOT / module.replace(".", "/") / "__init__.py"
+            ).is_file(), (layer, module)
     assert "hvuaudit.cli" in LAYERS["core"][0] and "hvuaudit.tui.app" in LAYERS["tui"][0]

@@ -31,19 +31,33 @@ def test_scene_cells_of_the_hand_built_fixture(tiny_store):
     assert (k["tag"], k["n11"], k["n12"], k["n22"]) == ("mountain", 1, 3, 0)
     assert k["ratio"] == pytest.approx(1 / 3) and k["necessary"]
     d = rows["dancing"]
-    assert (d["tag"], d["n11"], d["n12"], d["n22"], d["ratio"], d["necessary"]) == ("stage", 1, 2, 0, 0.5, True)
+    assert (d["tag"], d["n11"], d["n12"], d["n22"], d["ratio"], d["necessary"]) == (
+        "stage",
+        1,
+        2,
+        0,
+        0.5,
+        True,
+    )
 
 
 def test_object_cells_and_null_tag_rows(tiny_store):
     with open_store(tiny_store) as con:
         objects = _rows(compute_nca(con, "object", threshold=0.2))
         events = _rows(compute_nca(con, "event"))
-    assert (objects["surfing"]["tag"], objects["surfing"]["n11"], objects["surfing"]["n12"], objects["surfing"]["n22"]) == ("surfboard", 0, 5, 0)
+    assert (
+        objects["surfing"]["tag"],
+        objects["surfing"]["n11"],
+        objects["surfing"]["n12"],
+        objects["surfing"]["n22"],
+    ) == ("surfboard", 0, 5, 0)
     assert objects["surfing"]["necessary"] and objects["skiing"]["necessary"]
     assert (objects["dancing"]["tag"], objects["dancing"]["n11"], objects["dancing"]["n22"]) == ("shoe", 1, 1)
     assert not objects["dancing"]["necessary"]
     # dancing never meets an event: listed with tag = null, never dropped.
-    assert events["dancing"]["tag"] is None and events["dancing"]["n12"] == 0 and events["dancing"]["n11"] == 3
+    assert (
+        events["dancing"]["tag"] is None and events["dancing"]["n12"] == 0 and events["dancing"]["n11"] == 3
+    )
     assert events["dancing"]["ratio"] is None and events["dancing"]["necessary"] is False
     # ties (surfing: competition is its only event; skiing: competition only) resolve deterministically
     assert events["surfing"]["tag"] == "competition"
@@ -54,8 +68,11 @@ def test_tie_break_prefers_the_more_specific_tag(tmp_path):
     from tests.conftest import FIXTURES
 
     csv = tmp_path / "HVU_Val_ties.csv"
-    # dancing meets stage and beach once each; beach is also in a clip without dancing → stage wins (smaller n22).
-    csv.write_text("Tags,youtube_id,time_start,time_end\ndancing|stage,a,0,2\ndancing|beach,b,0,2\nbeach,c,0,2\n")
+    # dancing meets stage and beach once each; beach is also in a clip without dancing → stage wins (smaller
+    # n22).
+    csv.write_text(
+        "Tags,youtube_id,time_start,time_end\ndancing|stage,a,0,2\ndancing|beach,b,0,2\nbeach,c,0,2\n"
+    )
     db = tmp_path / "t.duckdb"
     ingest([csv], FIXTURES / "categories.csv", db=db)
     with open_store(db) as con:
@@ -65,7 +82,10 @@ def test_tie_break_prefers_the_more_specific_tag(tmp_path):
 def test_all_pairs_lists_every_passing_pair(tiny_store):
     with open_store(tiny_store) as con:
         pairs = compute_nca(con, "object", threshold=0.0, all_pairs=True)
-    assert sorted(zip(pairs["action"], pairs["tag"], strict=True)) == [("skiing", "ski"), ("surfing", "surfboard")]
+    assert sorted(zip(pairs["action"], pairs["tag"], strict=True)) == [
+        ("skiing", "ski"),
+        ("surfing", "surfboard"),
+    ]
 
 
 def _brute_force_p(n_clips: int, n_tag: int, n_action: int, n12: int, draws: int, seed: int = 0) -> float:
@@ -81,7 +101,9 @@ def _brute_force_p(n_clips: int, n_tag: int, n_action: int, n12: int, draws: int
 
 def test_p_value_matches_brute_force_permutation(tiny_store):
     with open_store(tiny_store) as con:
-        row = _rows(compute_nca(con, "scene"))["skiing"]  # 3 of 4 skiing clips show mountain; mountain is in 3 clips
+        row = _rows(compute_nca(con, "scene"))[
+            "skiing"
+        ]  # 3 of 4 skiing clips show mountain; mountain is in 3 clips
     assert row["p_value"] == pytest.approx(stats.hypergeom.sf(2, 12, 3, 4))
     # Exhaustive: every way to place 3 mountain clips among 12.
     exact = np.mean([len({0, 1, 2, 3} & set(c)) >= 3 for c in itertools.combinations(range(12), 3)])

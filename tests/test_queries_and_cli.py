@@ -13,7 +13,14 @@ from hvuaudit.cli import LAZY_COMMANDS, cli
 from hvuaudit.store import bundled_queries, open_store, queries_dir, run_query, sql_parameters
 from tests.conftest import FIXTURES
 
-PARAMS = {"action": "surfing", "tag": "beach", "category": "object", "threshold": "0.5", "a": "si1", "b": "si2"}
+PARAMS = {
+    "action": "surfing",
+    "tag": "beach",
+    "category": "object",
+    "threshold": "0.5",
+    "a": "si1",
+    "b": "si2",
+}
 
 
 @pytest.mark.parametrize("path", sorted(queries_dir().glob("*.sql")), ids=lambda p: p.stem)
@@ -28,13 +35,20 @@ def test_every_bundled_query_runs_on_the_fixture_store(tiny_store, path):
 def test_bundled_query_results(tiny_store):
     with open_store(tiny_store) as con:
         top = run_query(con, "top_scenes_of_action", action="surfing")
-        assert top["scene"].to_list() == ["beach", "mountain", "ocean"] and top["n_both"].to_list() == [2, 1, 1]
+        assert top["scene"].to_list() == ["beach", "mountain", "ocean"] and top["n_both"].to_list() == [
+            2,
+            1,
+            1,
+        ]
         assert run_query(con, "actions_of_tag", tag="mountain")["action"].to_list() == ["skiing", "surfing"]
         clips = run_query(con, "clips_of_pair", action="surfing", tag="beach")
         assert clips["clip_id"].to_list() == ["vid_aaaaaa1_10.0_12.0", "vid_aaaaaa3_5.5_7.5"]
         assert clips["url"][1] == "https://www.youtube.com/watch?v=vid_aaaaaa3&t=5s"
         assert clips["tags"][0] == "surfing|beach|surfboard|wet|sport"
-        assert run_query(con, "clips_without_scene")["clip_id"].to_list() == ["vid_aaaaaa4_30.0_32.0", "vid_bbbbbb3_3.0_5.0"]
+        assert run_query(con, "clips_without_scene")["clip_id"].to_list() == [
+            "vid_aaaaaa4_30.0_32.0",
+            "vid_bbbbbb3_3.0_5.0",
+        ]
         necessary = run_query(con, "necessary_pairs", category="object", threshold=0)
         assert sorted(necessary["action"].to_list()) == ["skiing", "surfing"]
 
@@ -48,7 +62,17 @@ def test_queries_command_lists_every_file():
 
 def test_sql_json_is_an_array_of_row_objects(tiny_store):
     result = CliRunner().invoke(
-        cli, ["sql", "top_scenes_of_action", "--param", "action=dancing", "--format", "json", "--db", str(tiny_store)]
+        cli,
+        [
+            "sql",
+            "top_scenes_of_action",
+            "--param",
+            "action=dancing",
+            "--format",
+            "json",
+            "--db",
+            str(tiny_store),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == [
@@ -59,21 +83,40 @@ def test_sql_json_is_an_array_of_row_objects(tiny_store):
 
 def test_sql_csv_and_parquet(tiny_store, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(cli, ["sql", "SELECT action, n_clips FROM (FROM actions) ORDER BY 1", "--db", str(tiny_store)])
+    result = runner.invoke(
+        cli, ["sql", "SELECT action, n_clips FROM (FROM actions) ORDER BY 1", "--db", str(tiny_store)]
+    )
     assert result.exit_code != 0  # 'actions' is a query file, not a table: DuckDB error
-    result = runner.invoke(cli, ["sql", "SELECT tag, n_clips FROM tag_counts WHERE category = 'action' ORDER BY tag",
-                                 "--format", "csv", "--db", str(tiny_store)])
+    result = runner.invoke(
+        cli,
+        [
+            "sql",
+            "SELECT tag, n_clips FROM tag_counts WHERE category = 'action' ORDER BY tag",
+            "--format",
+            "csv",
+            "--db",
+            str(tiny_store),
+        ],
+    )
     assert result.exit_code == 0
     assert result.output == "tag,n_clips\ndancing,3\nskiing,4\nsurfing,5\n"
     out = tmp_path / "a.parquet"
-    result = runner.invoke(cli, ["sql", "actions", "--format", "parquet", "-o", str(out), "--db", str(tiny_store)])
+    result = runner.invoke(
+        cli, ["sql", "actions", "--format", "parquet", "-o", str(out), "--db", str(tiny_store)]
+    )
     assert result.exit_code == 0 and out.stat().st_size > 0
 
 
 @pytest.mark.parametrize(
     "statement",
-    ["DELETE FROM clips", "DROP TABLE clips", "INSERT INTO tags VALUES (99, 'x', 'scene')",
-     "COPY (SELECT 1) TO 'leak.csv'", "ATTACH 'other.duckdb'", "CREATE TABLE t AS SELECT 1"],
+    [
+        "DELETE FROM clips",
+        "DROP TABLE clips",
+        "INSERT INTO tags VALUES (99, 'x', 'scene')",
+        "COPY (SELECT 1) TO 'leak.csv'",
+        "ATTACH 'other.duckdb'",
+        "CREATE TABLE t AS SELECT 1",
+    ],
 )
 def test_sql_is_read_only(tiny_store, statement, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -96,24 +139,55 @@ def test_sql_missing_param_and_missing_store(tmp_path):
 
 def test_ingest_cli_summary_and_json(tmp_path):
     db = tmp_path / "s.duckdb"
-    args = ["ingest", str(FIXTURES / "HVU_Val_tiny.csv"), "--categories", str(FIXTURES / "categories.csv"), "--db", str(db)]
+    args = [
+        "ingest",
+        str(FIXTURES / "HVU_Val_tiny.csv"),
+        "--categories",
+        str(FIXTURES / "categories.csv"),
+        "--db",
+        str(db),
+    ]
     result = CliRunner().invoke(cli, [*args, "--format", "json"])
     assert result.exit_code == 0
     body = json.loads(result.stdout)
     assert (body["clips_added"], body["clip_tags_added"], body["tags_added"]) == (12, 41, 13)
     assert result.stderr.startswith("ingested 12 clips (41 clip-tags) from 1 file(s), added 13 tags")
     again = CliRunner().invoke(cli, args)
-    assert again.exit_code == 0 and "1 file(s) already ingested, unchanged" in again.stderr and again.stdout == ""
+    assert (
+        again.exit_code == 0
+        and "1 file(s) already ingested, unchanged" in again.stderr
+        and again.stdout == ""
+    )
 
 
 def test_ingest_cli_bad_input_exit_code(tmp_path):
-    result = CliRunner().invoke(cli, ["ingest", str(FIXTURES / "bad" / "empty_tags.csv"), "--subset", "val",
-                                      "--categories", str(FIXTURES / "categories.csv"), "--db", str(tmp_path / "s.duckdb")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "ingest",
+            str(FIXTURES / "bad" / "empty_tags.csv"),
+            "--subset",
+            "val",
+            "--categories",
+            str(FIXTURES / "categories.csv"),
+            "--db",
+            str(tmp_path / "s.duckdb"),
+        ],
+    )
     assert result.exit_code == 3
     assert "empty_tags.csv, line 3: the Tags field is empty" in result.stderr and "hint:" in result.stderr
     assert not (tmp_path / "s.duckdb").exists()
-    result = CliRunner().invoke(cli, ["ingest", str(FIXTURES / "HVU_Val_tiny.csv"), "--categories",
-                                      str(FIXTURES / "categories.csv"), "--db", str(FIXTURES / "bad" / "not_a_store.db")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "ingest",
+            str(FIXTURES / "HVU_Val_tiny.csv"),
+            "--categories",
+            str(FIXTURES / "categories.csv"),
+            "--db",
+            str(FIXTURES / "bad" / "not_a_store.db"),
+        ],
+    )
     assert result.exit_code == 4 and "cannot open store" in result.stderr
 
 
@@ -121,14 +195,22 @@ def test_stats_json(tiny_store):
     result = CliRunner().invoke(cli, ["stats", "--format", "json", "--db", str(tiny_store)])
     assert result.exit_code == 0
     body = json.loads(result.output)
-    assert body["subsets"] == [{"subset": "val", "clips": 12, "clips_without_action": 1, "clips_without_scene": 2,
-                                "mean_tags_per_clip": 3.42}]
+    assert body["subsets"] == [
+        {
+            "subset": "val",
+            "clips": 12,
+            "clips_without_action": 1,
+            "clips_without_scene": 2,
+            "mean_tags_per_clip": 3.42,
+        }
+    ]
     scenes = next(r for r in body["categories"] if r["category"] == "scene")
     assert scenes == {"category": "scene", "tags_defined": 4, "tags_present": 4, "clip_tag_links": 10}
 
 
 def test_store_from_an_older_version_gets_this_versions_views(tiny_store):
-    """A store whose views are older (or missing) still reads right: read-only via TEMP views, read-write for good."""
+    """A store whose views are older (or missing) still reads right: read-only via TEMP views, read-write for
+    good."""
     from hvuaudit.errors import StoreError
     from hvuaudit.store import has_stale_views, views_fingerprint
     from hvuaudit.tui.session import StoreSession
@@ -149,21 +231,26 @@ def test_store_from_an_older_version_gets_this_versions_views(tiny_store):
         with pytest.raises(StoreError, match="tag_clip_ids") as raised:
             run_query(con, "clips_of_pair", action="surfing", tag="beach")
         assert "open it once for writing" in raised.value.hint
-    result = CliRunner().invoke(cli, ["sql", "SELECT count(*) AS n FROM tags_per_clip", "--format", "json",
-                                      "--db", str(tiny_store)])  # sandboxed: no file access, settings locked
+    result = CliRunner().invoke(
+        cli, ["sql", "SELECT count(*) AS n FROM tags_per_clip", "--format", "json", "--db", str(tiny_store)]
+    )  # sandboxed: no file access, settings locked
     assert result.exit_code == 0 and json.loads(result.stdout) == [{"n": 12 * 7}]
     session = StoreSession(tiny_store, read_only=True)  # the TUI reads through cursors
     with session.cursor() as cur:
         assert run_query(cur, "stats_tags_per_clip").equals(expected)
     session.close()
     with duckdb.connect(str(tiny_store), read_only=True) as con:  # read-only opens changed nothing
-        assert con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'tags_per_clip'").fetchone() == (0,)
+        assert con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = 'tags_per_clip'"
+        ).fetchone() == (0,)
     open_store(tiny_store, read_only=False).close()
     with open_store(tiny_store) as con:
         assert run_query(con, "clips_of_pair", action="surfing", tag="beach").equals(expected_clips)
     with duckdb.connect(str(tiny_store), read_only=True) as con:
         assert con.execute("SELECT key, value FROM store_meta ORDER BY key").fetchall() == [
-            ("duckdb_version", duckdb.__version__), ("views_sha256", views_fingerprint())]
+            ("duckdb_version", duckdb.__version__),
+            ("views_sha256", views_fingerprint()),
+        ]
         assert con.execute("SELECT count(*) FROM tag_clip_ids").fetchone() == (41,)
         assert con.execute("SELECT count(*) FROM necessity WHERE action = 'stale'").fetchone() == (0,)
     with open_store(tiny_store) as con:
@@ -185,14 +272,23 @@ def test_tags_per_clip_histogram_and_quartiles_match_the_csv(real_store):
         per_clip["all"].append(len(found))
         for c in categories:
             per_clip[c].append(found.count(c))
-    expected_histogram = {(c, int(n)): int(k) for c, values in per_clip.items()
-                          for n, k in zip(*np.unique(values, return_counts=True), strict=True)}
+    expected_histogram = {
+        (c, int(n)): int(k)
+        for c, values in per_clip.items()
+        for n, k in zip(*np.unique(values, return_counts=True), strict=True)
+    }
 
     with open_store(real_store) as con:
         histogram = run_query(con, "tags_per_clip_histogram")
-        quartiles = {row["category"]: row for row in run_query(con, "stats_tags_per_clip").iter_rows(named=True)}
+        quartiles = {
+            row["category"]: row for row in run_query(con, "stats_tags_per_clip").iter_rows(named=True)
+        }
     assert {(c, n): k for c, n, k in histogram.iter_rows()} == expected_histogram
-    assert histogram.filter(pl.col("category") == "scene").row(0) == ("scene", 0, 14_971)  # clips without a scene
+    assert histogram.filter(pl.col("category") == "scene").row(0) == (
+        "scene",
+        0,
+        14_971,
+    )  # clips without a scene
     for c, values in per_clip.items():
         assert quartiles[c]["median"] == np.median(values)
         assert (quartiles[c]["min"], quartiles[c]["max"]) == (min(values), max(values))
@@ -204,8 +300,20 @@ def test_nca_cli_json_keys_and_errors(tiny_store):
     result = runner.invoke(cli, ["nca", "--category", "object", "--format", "json", "--db", str(tiny_store)])
     assert result.exit_code == 0
     rows = json.loads(result.output)
-    assert list(rows[0]) == ["action", "tag", "n_action", "n_tag", "n11", "n12", "n22", "ratio", "share",
-                             "necessary", "p_value", "q_value"]
+    assert list(rows[0]) == [
+        "action",
+        "tag",
+        "n_action",
+        "n_tag",
+        "n11",
+        "n12",
+        "n22",
+        "ratio",
+        "share",
+        "necessary",
+        "p_value",
+        "q_value",
+    ]
     for args, code, text in [
         (["nca", "--category", "place"], 3, "unknown category 'place'"),
         (["nca", "--threshold", "abc"], 3, "threshold must be a number"),
@@ -226,7 +334,9 @@ def test_nca_plots_and_roles_file(tiny_store, tmp_path):
     assert runner.invoke(cli, ["nca", "matrix", "--plot", str(png2), "--db", str(tiny_store)]).exit_code == 0
     assert png2.read_bytes()[:4] == b"\x89PNG"
     tasks = tmp_path / "tasks.json"
-    result = runner.invoke(cli, ["nca", "roles", "--threshold", "0.2", "-o", str(tasks), "--db", str(tiny_store)])
+    result = runner.invoke(
+        cli, ["nca", "roles", "--threshold", "0.2", "-o", str(tasks), "--db", str(tiny_store)]
+    )
     assert result.exit_code == 0 and json.loads(tasks.read_text())["roles"]["object"] == "auxiliary"
 
 
@@ -246,5 +356,3 @@ def test_every_command_has_help_with_an_example(path):
     result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0, result.output
     assert "Example" in result.output, f"`hvuaudit {' '.join(path)} --help` has no example"
-
-

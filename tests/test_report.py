@@ -245,8 +245,13 @@ def test_a_set_without_accuracy_is_not_evaluated(runs):
 
 
 def test_ramped_and_constant_adversaries_are_different_rows(tmp_path):
-    amt = {"method": "amt", "variant": "si2", "scene": "adversarial", "object_role": "auxiliary",
-           "weights": (-0.3, 1.0)}
+    amt = {
+        "method": "amt",
+        "variant": "si2",
+        "scene": "adversarial",
+        "object_role": "auxiliary",
+        "weights": (-0.3, 1.0),
+    }
     for name, schedule, top1 in (("ramp", "dann", 0.9), ("flat", "constant", 0.6)):
         folder = _write_run(tmp_path, name, seed=0, val={"top1": top1, "dcorr2": 0.1}, **amt)
         config = json.loads((folder / "config.json").read_text())

@@ -33,7 +33,9 @@ def run(*args: str | Path, env: dict | None = None):
 
 def tree(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` with its bytes (what must survive a refused command)."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 # --------------------------------------------------------------------------- -o never replaces an input
@@ -91,8 +93,14 @@ def test_plot_commands_refuse_a_store_as_output(tiny_store):
 # --------------------------------------------------------------------------- --db that is not a store
 
 
-@pytest.mark.parametrize("command", [["ingest", str(TINY_CSV), "--categories", str(CATEGORIES)], ["stats"],
-                                     ["annotate", "import", str(TINY_CSV)]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ingest", str(TINY_CSV), "--categories", str(CATEGORIES)],
+        ["stats"],
+        ["annotate", "import", str(TINY_CSV)],
+    ],
+)
 def test_a_db_that_is_not_duckdb_is_refused_and_left_alone(tmp_path, command):
     not_a_store = tmp_path / "a.csv"
     shutil.copy(TINY_CSV, not_a_store)
@@ -110,17 +118,25 @@ def test_a_db_that_is_not_duckdb_is_refused_and_left_alone(tmp_path, command):
 def test_a_refused_ingest_leaves_no_store_behind(tmp_path, monkeypatch, how):
     monkeypatch.chdir(tmp_path)
     env = {"HVUAUDIT_DB": str(tmp_path / "env.duckdb")} if how == "$HVUAUDIT_DB" else None
-    result = run("ingest", FIXTURES / "bad" / "unknown_tag.csv", "--subset", "val", "--categories", CATEGORIES,
-                 env=env)
+    result = run(
+        "ingest", FIXTURES / "bad" / "unknown_tag.csv", "--subset", "val", "--categories", CATEGORIES, env=env
+    )
     assert result.exit_code == 3, result.output
     assert not (tmp_path / "hvu.duckdb").exists() and not (tmp_path / "env.duckdb").exists()
     assert not list(tmp_path.glob("*.wal"))
 
 
-@pytest.mark.parametrize("command", [
-    ["stats"], ["nca"], ["sql", "SELECT 1"], ["split", "--variant", "2", "--out", "out/si2"],
-    ["annotate", "import", str(FIXTURES / "categories.csv")], ["annotate", "queue"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stats"],
+        ["nca"],
+        ["sql", "SELECT 1"],
+        ["split", "--variant", "2", "--out", "out/si2"],
+        ["annotate", "import", str(FIXTURES / "categories.csv")],
+        ["annotate", "queue"],
+    ],
+)
 def test_a_mistyped_db_creates_no_store(tmp_path, monkeypatch, command):
     monkeypatch.chdir(tmp_path)
     result = run(*command, "--db", tmp_path / "mistyped.duckdb")
@@ -182,8 +198,18 @@ def test_a_fake_manifest_does_not_make_a_folder_replaceable(tiny_store, tmp_path
     assert tree(out) == before
 
 
-@pytest.mark.parametrize("target", ["store", "folder holding the store", "root", "current folder", "home",
-                                    "videos", "folder holding the videos"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "store",
+        "folder holding the store",
+        "root",
+        "current folder",
+        "home",
+        "videos",
+        "folder holding the videos",
+    ],
+)
 def test_split_force_never_touches_protected_paths(tiny_store, tmp_path, monkeypatch, target):
     home = tmp_path / "home"
     home.mkdir()
@@ -196,9 +222,15 @@ def test_split_force_never_touches_protected_paths(tiny_store, tmp_path, monkeyp
     videos = tmp_path / "media" / "videos"
     videos.mkdir(parents=True)
     (videos / "clip.mp4").write_bytes(b"\x00video")
-    out = {"store": tiny_store, "folder holding the store": tiny_store.parent, "root": Path("/"),
-           "current folder": Path("."), "home": home, "videos": videos,
-           "folder holding the videos": videos.parent}[target]
+    out = {
+        "store": tiny_store,
+        "folder holding the store": tiny_store.parent,
+        "root": Path("/"),
+        "current folder": Path("."),
+        "home": home,
+        "videos": videos,
+        "folder holding the videos": videos.parent,
+    }[target]
     before_store = tiny_store.read_bytes()
     snapshot = {p: tree(p) for p in (home, work, videos)}
     result = _split(tiny_store, out, "--force", "--videos", str(videos))
@@ -260,7 +292,10 @@ def _csv(path: Path, text: str) -> Path:
 
 def test_a_row_too_long_is_refused_with_its_line_even_as_the_last_row(tiny_store, tmp_path):
     long_tags = "|".join(["walking"] * 400_000)  # 3.2 MB: longer than DuckDB's own row limit
-    for name, rows in (("last", "walking|beach,aaa,0,2\n" + f"{long_tags},bbb,0,2\n"), ("only", f"{long_tags},bbb,0,2\n")):
+    for name, rows in (
+        ("last", "walking|beach,aaa,0,2\n" + f"{long_tags},bbb,0,2\n"),
+        ("only", f"{long_tags},bbb,0,2\n"),
+    ):
         path = _csv(tmp_path / f"HVU_Val_{name}.csv", "Tags,youtube_id,time_start,time_end\n" + rows)
         before = fingerprint(tiny_store)
         result = run("ingest", path, "--db", tiny_store)
@@ -271,37 +306,66 @@ def test_a_row_too_long_is_refused_with_its_line_even_as_the_last_row(tiny_store
 
 
 def test_columns_are_read_by_name(tmp_path):
-    reordered = _csv(tmp_path / "HVU_Val_reordered.csv", "youtube_id,Tags,time_end,time_start\n" + "".join(
-        f"{yid},{tags},{end},{start}\n" for tags, yid, start, end in
-        (line.split(",") for line in TINY_CSV.read_text().strip().splitlines()[1:])))
+    reordered = _csv(
+        tmp_path / "HVU_Val_reordered.csv",
+        "youtube_id,Tags,time_end,time_start\n"
+        + "".join(
+            f"{yid},{tags},{end},{start}\n"
+            for tags, yid, start, end in (
+                line.split(",") for line in TINY_CSV.read_text().strip().splitlines()[1:]
+            )
+        ),
+    )
     normal, swapped = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
     assert run("ingest", TINY_CSV, "--categories", CATEGORIES, "--db", normal).exit_code == 0
     result = run("ingest", reordered, "--categories", CATEGORIES, "--db", swapped)
     assert result.exit_code == 0, result.output
-    clips = ("SELECT c.youtube_id, c.time_start, c.time_end, t.tag FROM clips c JOIN clip_tags t USING (clip_id) "
-             "ORDER BY ALL")
+    clips = (
+        "SELECT c.youtube_id, c.time_start, c.time_end, t.tag FROM clips c JOIN clip_tags t USING (clip_id) "
+        "ORDER BY ALL"
+    )
     with duckdb.connect(str(normal), read_only=True) as a, duckdb.connect(str(swapped), read_only=True) as b:
         assert a.sql(clips).fetchall() == b.sql(clips).fetchall()
 
 
 def test_a_header_with_an_extra_column_is_refused(tmp_path):
-    path = _csv(tmp_path / "HVU_Val_extra.csv", "Tags,youtube_id,time_start,time_end,label\nwalking,a,0,2,x\n")
+    path = _csv(
+        tmp_path / "HVU_Val_extra.csv", "Tags,youtube_id,time_start,time_end,label\nwalking,a,0,2,x\n"
+    )
     result = run("ingest", path, "--categories", CATEGORIES, "--db", tmp_path / "s.duckdb")
     assert result.exit_code == 3 and "line 1: unexpected column(s) label" in result.output
     assert not (tmp_path / "s.duckdb").exists()
 
 
 def test_line_numbers_count_blank_lines_and_quoted_newlines(tmp_path):
-    text = ('Tags,youtube_id,time_start,time_end\n\nwalking,a,0,2\n"walking|\nbeach",b,0,2\n\n\n'
-            'walking,c,zero,2\n')
+    text = (
+        'Tags,youtube_id,time_start,time_end\n\nwalking,a,0,2\n"walking|\nbeach",b,0,2\n\n\n'
+        "walking,c,zero,2\n"
+    )
     path = _csv(tmp_path / "HVU_Val_lines.csv", text)
     result = run("ingest", path, "--categories", CATEGORIES, "--db", tmp_path / "s.duckdb")
     assert result.exit_code == 3, result.output
     assert 'line 8: time_start "zero" is not a number' in result.output
 
 
-@pytest.mark.parametrize("value", ["1e3", "1_000", " 5 ", "nan", "inf", "+3", "0x10", "", "1.", "9" * 400,
-                                   "99999999999999999999999", "10.0000000000000001", "1234567890"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1e3",
+        "1_000",
+        " 5 ",
+        "nan",
+        "inf",
+        "+3",
+        "0x10",
+        "",
+        "1.",
+        "9" * 400,
+        "99999999999999999999999",
+        "10.0000000000000001",
+        "1234567890",
+    ],
+)
 def test_a_time_is_a_plain_decimal_number(tmp_path, value):
     path = _csv(tmp_path / "HVU_Val_t.csv", f"Tags,youtube_id,time_start,time_end\nwalking,a,{value},9\n")
     result = run("ingest", path, "--categories", CATEGORIES, "--db", tmp_path / "s.duckdb")
@@ -310,7 +374,10 @@ def test_a_time_is_a_plain_decimal_number(tmp_path, value):
 
 
 def test_plain_decimal_times_are_accepted(tmp_path):
-    path = _csv(tmp_path / "HVU_Val_t.csv", "Tags,youtube_id,time_start,time_end\nsurfing,a,40.5,42\nsurfing,b,0,10.25\n")
+    path = _csv(
+        tmp_path / "HVU_Val_t.csv",
+        "Tags,youtube_id,time_start,time_end\nsurfing,a,40.5,42\nsurfing,b,0,10.25\n",
+    )
     result = run("ingest", path, "--categories", CATEGORIES, "--db", tmp_path / "s.duckdb")
     assert result.exit_code == 0, result.output
 
@@ -326,8 +393,10 @@ def test_nan_start_is_reported_as_not_a_number(tmp_path):
 
 def test_tags_that_look_like_rich_markup_are_printed_as_they_are(tmp_path):
     cats = _csv(tmp_path / "cats.csv", "Tag,Category\nskiing,action\n[/a],scene\n[bold]s[/bold],object\n")
-    data = _csv(tmp_path / "HVU_Val_m.csv", 'Tags,youtube_id,time_start,time_end\n'
-                'skiing|[/a]|[bold]s[/bold],a,0,2\nskiing|[/a],b,0,2\n')
+    data = _csv(
+        tmp_path / "HVU_Val_m.csv",
+        "Tags,youtube_id,time_start,time_end\nskiing|[/a]|[bold]s[/bold],a,0,2\nskiing|[/a],b,0,2\n",
+    )
     db = tmp_path / "m.duckdb"
     assert run("ingest", data, "--categories", cats, "--db", db).exit_code == 0
     wide = {"COLUMNS": "200"}
@@ -338,36 +407,53 @@ def test_tags_that_look_like_rich_markup_are_printed_as_they_are(tmp_path):
     assert obj.exit_code == 0 and "[bold]s[/bold]" in obj.output
 
 
-@pytest.mark.parametrize("statement", ["SELECT INTERVAL 3 DAY AS gap, 1 AS n", "SELECT * FROM duckdb_settings()"])
+@pytest.mark.parametrize(
+    "statement", ["SELECT INTERVAL 3 DAY AS gap, 1 AS n", "SELECT * FROM duckdb_settings()"]
+)
 def test_sql_shows_every_duckdb_type(tiny_store, statement):
     for fmt in ("table", "json", "csv"):
         result = run("sql", statement, "--format", fmt, "--db", tiny_store)
         assert result.exit_code == 0, result.output
-    assert "3 days" in run("sql", statement, "--format", "csv", "--db", tiny_store).output or "duckdb_settings" in statement
+    assert (
+        "3 days" in run("sql", statement, "--format", "csv", "--db", tiny_store).output
+        or "duckdb_settings" in statement
+    )
 
 
 # --------------------------------------------------------------------------- annotate import
 
 
 def _answers_csv(path: Path, rows: list[str]) -> Path:
-    return _csv(path, "annotator,action,tag,category,answer,note,answered_at,source\n" + "".join(r + "\n" for r in rows))
+    return _csv(
+        path,
+        "annotator,action,tag,category,answer,note,answered_at,source\n" + "".join(r + "\n" for r in rows),
+    )
 
 
 def test_import_of_a_file_that_is_not_utf8_names_the_line(tiny_store, tmp_path):
     path = tmp_path / "answers.csv"
-    path.write_bytes("annotator,action,tag,category,answer,note,answered_at,source\n"
-                     "ab,surfing,beach,scene,necessary,café,2026-01-01T10:00:00,x\n".encode("latin-1"))
+    path.write_bytes(
+        "annotator,action,tag,category,answer,note,answered_at,source\n"
+        "ab,surfing,beach,scene,necessary,café,2026-01-01T10:00:00,x\n".encode("latin-1")
+    )
     result = run("annotate", "import", path, "--db", tiny_store)
     assert result.exit_code == 3 and "line 2: the file is not UTF-8" in result.output
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("[1, 2]", "a JSON list, not an object"),
-    ('{"annotator": 5, "action": "surfing", "tag": "beach", "category": "scene", "answer": "necessary", '
-     '"note": null, "answered_at": "2026-01-01T10:00:00", "source": null}', "field 'annotator' is a int"),
-    ('{"annotator": "ab"}', "missing field(s)"),
-    ("not json", "not JSON"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("[1, 2]", "a JSON list, not an object"),
+        (
+            '{"annotator": 5, "action": "surfing", "tag": "beach", "category": "scene", '
+            '"answer": "necessary", '
+            '"note": null, "answered_at": "2026-01-01T10:00:00", "source": null}',
+            "field 'annotator' is a int",
+        ),
+        ('{"annotator": "ab"}', "missing field(s)"),
+        ("not json", "not JSON"),
+    ],
+)
 def test_import_of_mistyped_jsonl_names_the_line(tiny_store, tmp_path, line, message):
     path = _csv(tmp_path / "answers.jsonl", "\n" + line + "\n")
     before = fingerprint(tiny_store)
@@ -378,10 +464,15 @@ def test_import_of_mistyped_jsonl_names_the_line(tiny_store, tmp_path, line, mes
 
 
 def test_import_line_numbers_count_blank_lines_and_quoted_newlines(tiny_store, tmp_path):
-    path = _answers_csv(tmp_path / "answers.csv", [
-        "", 'ab,surfing,beach,scene,necessary,"two\nlines",2026-01-01T10:00:00,x', "",
-        "ab,surfing,no_such_tag,scene,necessary,,2026-01-01T10:00:00,x",
-    ])
+    path = _answers_csv(
+        tmp_path / "answers.csv",
+        [
+            "",
+            'ab,surfing,beach,scene,necessary,"two\nlines",2026-01-01T10:00:00,x',
+            "",
+            "ab,surfing,no_such_tag,scene,necessary,,2026-01-01T10:00:00,x",
+        ],
+    )
     result = run("annotate", "import", path, "--db", tiny_store)
     assert result.exit_code == 3 and "line 6: 'no_such_tag' is not a scene tag" in result.output
 
@@ -465,25 +556,31 @@ def test_the_store_records_the_duckdb_that_wrote_it(tiny_store):
 
 
 def test_a_store_from_a_newer_duckdb_names_both_versions(tiny_store, monkeypatch):
-    """Simulated: the installed DuckDB refuses the file with the message DuckDB 1.4.1 gives for a 2.x store."""
+    """Simulated: the installed DuckDB refuses the file with the message DuckDB 1.4.1 gives for a 2.x
+    store."""
     data = bytearray(tiny_store.read_bytes())
     at = data.find(f"v{duckdb.__version__}".encode())
     assert at > 0
-    data[at:at + len(duckdb.__version__) + 1] = b"v9.9.9".ljust(len(duckdb.__version__) + 1, b"\0")
+    data[at : at + len(duckdb.__version__) + 1] = b"v9.9.9".ljust(len(duckdb.__version__) + 1, b"\0")
     tiny_store.write_bytes(bytes(data))
     real_connect = duckdb.connect
 
     def older_duckdb(path, *args, **kwargs):
         if str(path) == str(tiny_store):
             raise duckdb.IOException(
-                "IO Error: Trying to read a database file with version number 999, but we can only read versions "
-                "between 64 and 67.\nThe database file was created with an newer version of DuckDB.")
+                "IO Error: Trying to read a database file with version number 999, but we can only read "
+                "versions "
+                "between 64 and 67.\nThe database file was created with an newer version of DuckDB."
+            )
         return real_connect(path, *args, **kwargs)
 
     monkeypatch.setattr(duckdb, "connect", older_duckdb)
     result = run("stats", "--db", tiny_store)
     assert result.exit_code == 4, result.output
-    assert "written by DuckDB 9.9.9" in result.output and f"installed DuckDB {duckdb.__version__}" in result.output
+    assert (
+        "written by DuckDB 9.9.9" in result.output
+        and f"installed DuckDB {duckdb.__version__}" in result.output
+    )
     assert "pip install --upgrade duckdb" in result.output and "Traceback" not in result.output
 
 
@@ -507,9 +604,30 @@ def test_a_negative_end_is_refused(tmp_path):
 
 def test_synth_videos_force_never_deletes_a_file_added_among_the_videos(tmp_path):
     pytest.importorskip("av")
-    args = ["synth", "videos", "--out", tmp_path / "bench", "--clips", "200", "--test-clips", "8", "--indist-clips",
-            "8", "--uniform-clips", "8", "--control-clips", "0", "--frames", "2", "--size", "16", "--sprite", "4",
-            "--workers", "1"]
+    args = [
+        "synth",
+        "videos",
+        "--out",
+        tmp_path / "bench",
+        "--clips",
+        "200",
+        "--test-clips",
+        "8",
+        "--indist-clips",
+        "8",
+        "--uniform-clips",
+        "8",
+        "--control-clips",
+        "0",
+        "--frames",
+        "2",
+        "--size",
+        "16",
+        "--sprite",
+        "4",
+        "--workers",
+        "1",
+    ]
     assert run(*args).exit_code == 0
     (tmp_path / "bench" / "videos" / "MY_OWN_CLIP.mp4").write_bytes(b"mine")
     refused = run(*args, "--force")
@@ -551,7 +669,9 @@ def test_a_tampered_marker_makes_a_folder_foreign(tiny_store, tmp_path, entry):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     marker = json.loads((out / OWNER_FILE).read_text())
-    (out / OWNER_FILE).write_bytes(owner_marker("split", [*marker["files"], entry.replace("/abs", str(tmp_path))]))
+    (out / OWNER_FILE).write_bytes(
+        owner_marker("split", [*marker["files"], entry.replace("/abs", str(tmp_path))])
+    )
     result = _split(tiny_store, out, "--force")
     assert result.exit_code == 5, result.output
     assert "not made by hvuaudit" in result.output
@@ -606,8 +726,6 @@ def test_synth_annotations_never_replaces_files_it_did_not_write(tmp_path):
 def test_a_missing_file_is_said_first(tmp_path):
     result = run("ingest", tmp_path / "nonexistent.csv", "--db", tmp_path / "s.duckdb")
     assert result.exit_code == 3 and "nonexistent.csv: no such file" in result.output
-
-
 
 
 def test_a_fresh_temporary_file_of_another_writer_is_left_alone(tmp_path):

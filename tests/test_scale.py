@@ -344,8 +344,8 @@ def ddp_runs(split, tmp_path_factory) -> dict:
     """Two-process runs on CPU (gloo): one stopped after epoch 1 and resumed, one in one go."""
     root = tmp_path_factory.mktemp("ddp")
     hvuaudit = str(Path(sys.executable).with_name("hvuaudit"))
-    first = _run([hvuaudit, "train", "--split", str(split[0]), "--out", "resumed", *DDP_ARGS, "--stop-after", "1",
-                  "--nproc-per-node", "2"], root)  # fmt: skip
+    first = _run([hvuaudit, "train", "--split", str(split[0]), "--out", "resumed", *DDP_ARGS,
+                  "--stop-after", "1", "--nproc-per-node", "2"], root)  # fmt: skip
     metrics_after_first = (root / "resumed" / "metrics.jsonl").read_text() if first.returncode == 0 else ""
     resumed = _run(_torchrun("train", "--out", "resumed", "--resume"), root)
     whole = _run(_torchrun("train", "--split", str(split[0]), "--out", "whole", *DDP_ARGS), root)

@@ -39,13 +39,26 @@ def _rows(spec: list[tuple[str, int]]) -> list[str]:
 @pytest.fixture
 def split_store(tmp_path):
     """run: park×5 street×3 beach×2 (+1 without scene); swim: pool×4 sea×2 lake×1 + one clip with pool|lake;
-    jump: 3 clips (below --min-videos 5); sing: 6 clips, all on stage (a single pair); one clip without action."""
-    tags = _rows([
-        ("run|park|shoe", 5), ("run|street|shoe", 3), ("run|beach", 2), ("run|shoe", 1),
-        ("swim|pool|goggles", 4), ("swim|sea", 2), ("swim|lake", 1), ("swim|pool|lake", 1),
-        ("jump|park", 3), ("sing|stage", 6), ("park", 1),
-    ])
-    lines = ["Tags,youtube_id,time_start,time_end"] + [f"{t},video{i:03d},{i},{i + 2}" for i, t in enumerate(tags)]
+    jump: 3 clips (below --min-videos 5); sing: 6 clips, all on stage (a single pair);
+    one clip without action."""
+    tags = _rows(
+        [
+            ("run|park|shoe", 5),
+            ("run|street|shoe", 3),
+            ("run|beach", 2),
+            ("run|shoe", 1),
+            ("swim|pool|goggles", 4),
+            ("swim|sea", 2),
+            ("swim|lake", 1),
+            ("swim|pool|lake", 1),
+            ("jump|park", 3),
+            ("sing|stage", 6),
+            ("park", 1),
+        ]
+    )
+    lines = ["Tags,youtube_id,time_start,time_end"] + [
+        f"{t},video{i:03d},{i},{i + 2}" for i, t in enumerate(tags)
+    ]
     (tmp_path / "HVU_Val_split.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "cats.csv").write_text(CATEGORIES)
     db = tmp_path / "split.duckdb"
@@ -61,15 +74,28 @@ def test_si1_exact_assignment(split_store):
     with open_store(split_store) as con:
         result = build_split(con, SplitParams(variant="1", min_videos=5, val_fraction=0.2))
     assert _pairs(result.val) == {("run", "beach"): 2, ("swim", "lake"): 1}
-    assert _pairs(result.train) == {("run", "park"): 5, ("run", "street"): 3, ("swim", "pool"): 5, ("swim", "sea"): 2}
+    assert _pairs(result.train) == {
+        ("run", "park"): 5,
+        ("run", "street"): 3,
+        ("swim", "pool"): 5,
+        ("swim", "sea"): 2,
+    }
     # The pool|lake clip takes pool: the most frequent scene of swim.
     mixed = result.train.filter(pl.col("scenes") == "pool|lake")
     assert mixed["scene"].to_list() == ["pool"]
     left = result.report["left_out"]
-    assert (left["no_action"], left["no_scene"], left["below_min_videos"], left["single_pair_actions"],
-            left["single_pair_clips"]) == (1, 1, 3, 1, 6)
-    assert result.labels == {"action": ["run", "swim"], "scene": ["beach", "lake", "park", "pool", "sea", "street"],
-                             "object": ["goggles", "shoe"]}
+    assert (
+        left["no_action"],
+        left["no_scene"],
+        left["below_min_videos"],
+        left["single_pair_actions"],
+        left["single_pair_clips"],
+    ) == (1, 1, 3, 1, 6)
+    assert result.labels == {
+        "action": ["run", "swim"],
+        "scene": ["beach", "lake", "park", "pool", "sea", "street"],
+        "object": ["goggles", "shoe"],
+    }
 
 
 def test_si2_exact_assignment(split_store):
@@ -77,7 +103,12 @@ def test_si2_exact_assignment(split_store):
         result = build_split(con, SplitParams(variant="2", min_videos=5, val_fraction=0.2))
     # swim pairs: pool 4, lake 2 (incl. the pool|lake clip: lake is rarer within swim), sea 2;
     # lake and sea tie on size and popularity, so the name decides: lake goes to train first.
-    assert _pairs(result.train) == {("run", "park"): 5, ("run", "street"): 3, ("swim", "pool"): 4, ("swim", "lake"): 2}
+    assert _pairs(result.train) == {
+        ("run", "park"): 5,
+        ("run", "street"): 3,
+        ("swim", "pool"): 4,
+        ("swim", "lake"): 2,
+    }
     assert _pairs(result.val) == {("run", "beach"): 2, ("swim", "sea"): 2}
     assert result.report["scene_only_baseline"] == 0.0
     assert result.report["train"] == {"clips": 14, "actions": 2, "pairs": 4}
@@ -86,7 +117,9 @@ def test_si2_exact_assignment(split_store):
 def test_primary_action_rules(tiny_store, tmp_path):
     clip = "vid_aaaaaa1_40.0_42.0"  # surfing|skiing|mountain|ski|surfboard; skiing is rarer (4 vs 5 clips)
     override = tmp_path / "labels.csv"
-    override.write_text("youtube_id,time_start,time_end,action\nvid_aaaaaa1,40,42,dancing\nvid_cccccc1,100,102,dancing\n")
+    override.write_text(
+        "youtube_id,time_start,time_end,action\nvid_aaaaaa1,40,42,dancing\nvid_cccccc1,100,102,dancing\n"
+    )
     chosen = {}
     with open_store(tiny_store) as con:
         for rule in ("rarest", "first", str(override)):
@@ -102,8 +135,10 @@ def test_primary_action_rules(tiny_store, tmp_path):
 
 
 def test_default_split_uses_store_subsets(tmp_path):
-    for name, rows in (("HVU_Train_x.csv", ["run|park,a,0,2", "run|street,b,0,2", "run,c,0,2", "swim|pool,g,0,2"]),
-                       ("HVU_Val_x.csv", ["run|park,d,0,2", "run,e,0,2", "swim|park,f,0,2"])):
+    for name, rows in (
+        ("HVU_Train_x.csv", ["run|park,a,0,2", "run|street,b,0,2", "run,c,0,2", "swim|pool,g,0,2"]),
+        ("HVU_Val_x.csv", ["run|park,d,0,2", "run,e,0,2", "swim|park,f,0,2"]),
+    ):
         (tmp_path / name).write_text("Tags,youtube_id,time_start,time_end\n" + "\n".join(rows) + "\n")
     (tmp_path / "cats.csv").write_text(CATEGORIES)
     db = tmp_path / "d.duckdb"
@@ -113,7 +148,9 @@ def test_default_split_uses_store_subsets(tmp_path):
     assert result.train["youtube_id"].to_list() == ["a", "b", "c", "g"]
     assert sorted(result.val["youtube_id"]) == ["d", "e", "f"]
     assert result.val.filter(pl.col("youtube_id") == "e")["scene"].to_list() == [""]  # scene-less clips kept
-    assert result.report["scene_only_baseline"] == 0.5  # over val clips with a scene: park -> run is right for d, wrong for f
+    assert (
+        result.report["scene_only_baseline"] == 0.5
+    )  # over val clips with a scene: park -> run is right for d, wrong for f
 
 
 def test_export_is_atomic_deterministic_and_saved(split_store, tmp_path):
@@ -126,7 +163,9 @@ def test_export_is_atomic_deterministic_and_saved(split_store, tmp_path):
             export_split(con, result, out)
         export_split(con, build_split(con, SplitParams(variant="2", min_videos=5)), out, force=True)
         assert {p.name: p.read_bytes() for p in out.iterdir()} == first
-        saved = con.execute("SELECT side, count(*) FROM split_members WHERE split = 'si2' GROUP BY 1 ORDER BY 1").fetchall()
+        saved = con.execute(
+            "SELECT side, count(*) FROM split_members WHERE split = 'si2' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     assert saved == [("train", 14), ("val", 4)]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
     folder = load_split(out)
@@ -134,7 +173,16 @@ def test_export_is_atomic_deterministic_and_saved(split_store, tmp_path):
     assert manifest["format"] == "hvuaudit-split/1" and manifest["variant"] == "si2"
     assert manifest["params"]["min_videos"] == 5 and manifest["counts"]["left_out"]["no_action"] == 1
     assert manifest["source"]["sources"][0]["sha256"]
-    assert list(train.columns) == ["clip_id", "youtube_id", "time_start", "time_end", "action", "scene", "scenes", "objects"]
+    assert list(train.columns) == [
+        "clip_id",
+        "youtube_id",
+        "time_start",
+        "time_end",
+        "action",
+        "scene",
+        "scenes",
+        "objects",
+    ]
     assert labels["action"] == ["run", "swim"]
 
 
@@ -144,12 +192,17 @@ def test_verify_passes_and_catches_tampering(split_store, tmp_path):
         export_split(con, build_split(con, SplitParams(variant="1", min_videos=5)), out)
         assert verify_split(con, out).ok
     val = (out / "val.csv").read_text().splitlines()
-    (out / "train.csv").write_text((out / "train.csv").read_text() + val[1] + "\n")  # leak a val clip into train
+    (out / "train.csv").write_text(
+        (out / "train.csv").read_text() + val[1] + "\n"
+    )  # leak a val clip into train
     with open_store(split_store) as con:
         report = verify_split(con, out)
     failed = {name for name, ok, _ in report.checks if not ok}
     assert not report.ok
-    assert "1. no (action, scene) pair on both sides" in failed and "4. every eligible clip exactly once" in failed
+    assert (
+        "1. no (action, scene) pair on both sides" in failed
+        and "4. every eligible clip exactly once" in failed
+    )
 
 
 @pytest.mark.parametrize("variant", ["1", "2"])
@@ -179,7 +232,9 @@ def test_real_hvu_invariants(real_store, tmp_path, variant):
 )
 def test_bad_split_input_writes_nothing(split_store, tmp_path, args, message):
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["split", "--min-videos", "5", *args, "--out", str(out), "--db", str(split_store)])
+    result = CliRunner().invoke(
+        cli, ["split", "--min-videos", "5", *args, "--out", str(out), "--db", str(split_store)]
+    )
     assert result.exit_code == 3, result.output
     assert message in result.stderr
     assert not out.exists()
@@ -208,8 +263,26 @@ def test_split_cli_json_report_and_videos_entry(split_store, tmp_path):
     out = tmp_path / "si2"
     videos = tmp_path / "videos"
     videos.mkdir()
-    result = CliRunner().invoke(cli, ["split", "--variant", "2", "--min-videos", "5", "--out", str(out), "--format", "json",
-                                      "--videos", str(videos), "--name-template", "raw", "--db", str(split_store)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "split",
+            "--variant",
+            "2",
+            "--min-videos",
+            "5",
+            "--out",
+            str(out),
+            "--format",
+            "json",
+            "--videos",
+            str(videos),
+            "--name-template",
+            "raw",
+            "--db",
+            str(split_store),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["val"] == {"clips": 4, "actions": 2, "pairs": 2}
     manifest = json.loads((out / "manifest.json").read_text())
@@ -224,26 +297,46 @@ def test_compare_splits_query(split_store, tmp_path):
     with open_store(split_store, read_only=False) as con:
         export_split(con, build_split(con, SplitParams(variant="1", min_videos=5)), tmp_path / "si1")
         export_split(con, build_split(con, SplitParams(variant="2", min_videos=5)), tmp_path / "si2")
-    result = CliRunner().invoke(cli, ["sql", "compare_splits", "--param", "a=si1", "--param", "b=si2", "--format", "json",
-                                      "--db", str(split_store)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sql",
+            "compare_splits",
+            "--param",
+            "a=si1",
+            "--param",
+            "b=si2",
+            "--format",
+            "json",
+            "--db",
+            str(split_store),
+        ],
+    )
     rows = {(r["side_in_a"], r["side_in_b"]): r["clips"] for r in json.loads(result.output)}
     assert sum(rows.values()) == 18 and rows[("val", "val")] == 2  # run/beach stays in val in both
 
 
 def test_extra_eval_subsets_are_written_and_listed(split_store, tmp_path):
     extra = tmp_path / "uniform.csv"
-    extra.write_text("Tags,youtube_id,time_start,time_end\nswim|park,u1,0,2\nrun|pool|lake,u2,0,2\njump|sea,u3,0,2\n")
+    extra.write_text(
+        "Tags,youtube_id,time_start,time_end\nswim|park,u1,0,2\nrun|pool|lake,u2,0,2\njump|sea,u3,0,2\n"
+    )
     ingest([extra], None, db=split_store, subset="uniform")
     out = tmp_path / "si2"
     with open_store(split_store, read_only=False) as con:
         with pytest.raises(InputError, match="must not also feed the split"):
             build_split(con, SplitParams(variant="2", min_videos=5, eval_subsets=("uniform",)))
-        result = build_split(con, SplitParams(variant="2", min_videos=5, subset="val", eval_subsets=("uniform",)))
+        result = build_split(
+            con, SplitParams(variant="2", min_videos=5, subset="val", eval_subsets=("uniform",))
+        )
         export_split(con, result, out)
         assert verify_split(con, out).ok
     rows = (out / "eval_uniform.csv").read_text().splitlines()
     # jump is not one of the split's actions, so u3 is left out; u2 takes its first scene, pool
-    assert rows[1:] == ["u2_0.0_2.0,u2,0.0,2.0,run,pool,pool|lake,\"\"", "u1_0.0_2.0,u1,0.0,2.0,swim,park,park,\"\""]
+    assert rows[1:] == [
+        'u2_0.0_2.0,u2,0.0,2.0,run,pool,pool|lake,""',
+        'u1_0.0_2.0,u1,0.0,2.0,swim,park,park,""',
+    ]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["eval_sets"] == {"val": "val.csv", "uniform": "eval_uniform.csv"}
     assert manifest["params"]["eval_subsets"] == ["uniform"]
@@ -254,11 +347,14 @@ def test_export_does_not_need_the_connection_that_built_the_split(split_store, t
         result = build_split(con, SplitParams(variant="1", min_videos=5))
     with open_store(split_store, read_only=False) as con:  # a fresh connection: no temp tables from the build
         export_split(con, result, tmp_path / "si1")
-        assert con.execute("SELECT count(*) FROM split_members").fetchall() == [(result.train.height + result.val.height,)]
+        assert con.execute("SELECT count(*) FROM split_members").fetchall() == [
+            (result.train.height + result.val.height,)
+        ]
 
 
 def test_a_folder_the_exporter_writes_is_what_the_trainer_reads(split_store, tmp_path):
-    """The one crossing of the two halves without the slow demo: hvuaudit writes, the trainer's loader reads."""
+    """The one crossing of the two halves without the slow demo: hvuaudit writes, the trainer's loader
+    reads."""
     pytest.importorskip("torch")
     from tests.trainer_fixtures import write_clip
     from trainer.dataset import ClipDataset, ClipSettings
@@ -276,12 +372,21 @@ def test_a_folder_the_exporter_writes_is_what_the_trainer_reads(split_store, tmp
     videos_dir, source = resolve_videos_dir(None, folder.manifest, env={})
     assert (videos_dir, source) == (videos, "the split manifest (videos.dir)")
     template = resolve_name_template(None, folder.manifest)
-    tables = {name: build_table(folder.sets[name], folder.labels, videos_dir, template) for name in ("train", "val")}
+    tables = {
+        name: build_table(folder.sets[name], folder.labels, videos_dir, template) for name in ("train", "val")
+    }
     checks = preflight(tables, threads=1)
     assert {name: (c.n_usable, c.total) for name, c in checks.items()} == {
-        "train": (result.train.height, result.train.height), "val": (result.val.height, result.val.height)}
-    dataset = ClipDataset(tables["train"], n_scenes=len(folder.labels["scene"]), n_objects=len(folder.labels["object"]),
-                          settings=ClipSettings(clip_len=4, frame_stride=1, size=16), train=False)
+        "train": (result.train.height, result.train.height),
+        "val": (result.val.height, result.val.height),
+    }
+    dataset = ClipDataset(
+        tables["train"],
+        n_scenes=len(folder.labels["scene"]),
+        n_objects=len(folder.labels["object"]),
+        settings=ClipSettings(clip_len=4, frame_stride=1, size=16),
+        train=False,
+    )
     sample = dataset[0]
     assert sample is not None and tuple(sample["video"].shape) == (3, 4, 16, 16)
     assert folder.labels["action"][int(sample["action"])] == result.train["action"][0]

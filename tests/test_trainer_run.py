@@ -366,17 +366,25 @@ def test_a_damaged_checkpoint_is_refused_by_eval_and_resume(amt_run, tmp_path, w
         for k in range(400 if where != "end" else 300):
             data[at + k] ^= 0xFF
         (run / name).write_bytes(bytes(data))
-    for args in (["eval", run, "--workers", "0", "--checkpoint", "last"], ["eval", run, "--workers", "0"],
-                 ["train", "--out", run, "--resume"]):
+    for args in (
+        ["eval", run, "--workers", "0", "--checkpoint", "last"],
+        ["eval", run, "--workers", "0"],
+        ["train", "--out", run, "--resume"],
+    ):
         result = invoke(*args)
         assert result.exit_code == 4, result.output
         assert "damaged" in result.stderr and str(run) in result.stderr
-    assert not (run / "eval.json").exists() or (run / "eval.json").read_bytes() == (amt_run / "eval.json").read_bytes()
+    assert (
+        not (run / "eval.json").exists()
+        or (run / "eval.json").read_bytes() == (amt_run / "eval.json").read_bytes()
+    )
 
 
 def test_a_damaged_metrics_file_is_mended_on_resume_and_kept_aside(split, tmp_path):
     run = tmp_path / "run"
-    assert train_cli(split[0], run, "--method", "baseline", "--epochs", "2", "--stop-after", "1").exit_code == 0
+    assert (
+        train_cli(split[0], run, "--method", "baseline", "--epochs", "2", "--stop-after", "1").exit_code == 0
+    )
     original = (run / "metrics.jsonl").read_bytes()
     (run / "metrics.jsonl").write_bytes(original + b'{"epoch": 2, "lr": 0.0\xff\n')  # a write cut short
     resumed = invoke("train", "--out", run, "--resume")

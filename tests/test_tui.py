@@ -149,8 +149,15 @@ async def open_annotate(pilot, annotator: str) -> AnnotateScreen:
 def screen_text(app: HvuauditApp) -> str:
     """What the terminal shows right now, as plain text (the same render as export_screenshot)."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, record=True,
-                      legacy_windows=False, safe_box=False)
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
 
@@ -201,7 +208,10 @@ async def test_overview_shows_the_store(store):
         subsets = app.screen.query_one("#subsets", FrameTable)
         assert subsets.frame.row(0, named=True)["clips"] == 22
         categories = app.screen.query_one("#categories", FrameTable)
-        assert dict(zip(categories.frame["category"], categories.frame["tags_present"], strict=True))["scene"] == 7
+        assert (
+            dict(zip(categories.frame["category"], categories.frame["tags_present"], strict=True))["scene"]
+            == 7
+        )
         text = screen_text(app)
         assert "22 clips in 1 source file(s)" in text
         assert "clips by number of tags" in text and "tags per clip" in text  # the histogram of all tags
@@ -227,7 +237,9 @@ async def test_empty_store_says_which_command_fills_it(tmp_path):
         await settle(pilot)
         notice = widget_text(app.screen.query_one(Notice))
         assert "is empty" in notice
-        assert f"hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}" in notice
+        assert (
+            f"hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}" in notice
+        )
         assert "is empty" in screen_text(app)
         await press(pilot, "2")  # the browser says the same in place
         assert "no actions yet" in screen_text(app)
@@ -255,9 +267,15 @@ async def test_store_locked_by_another_process_is_a_modal_with_a_hint(store):
     import sys
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-                               "time.sleep(60)", str(store)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+            "time.sleep(60)",
+            str(store),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
@@ -380,12 +398,18 @@ async def test_browser_search_pair_cells_clips_and_reverse_view(store):
         clips_screen = app.screen
         assert isinstance(clips_screen, ClipsScreen)
         clips = clips_screen.query_one("#clips", FrameTable)
-        assert sorted(table_column(clips, "youtube_id")) == ["yt_violin_1", "yt_violin_2", "yt_violin_3",
-                                                             "yt_violin_4"]
+        assert sorted(table_column(clips, "youtube_id")) == [
+            "yt_violin_1",
+            "yt_violin_2",
+            "yt_violin_3",
+            "yt_violin_4",
+        ]
         row = clips_screen.clips.row(clips.cursor_row, named=True)
         await press(pilot, "c")
         assert app.clipboard == row["url"]
-        assert row["url"] == f"https://www.youtube.com/watch?v={row['youtube_id']}&t={int(row['time_start'])}s"
+        assert (
+            row["url"] == f"https://www.youtube.com/watch?v={row['youtube_id']}&t={int(row['time_start'])}s"
+        )
         assert "yt_violin_1" in screen_text(app)
 
         # back, then the reverse view of the shoe: the actions seen with it
@@ -404,7 +428,9 @@ async def test_browser_search_pair_cells_clips_and_reverse_view(store):
 
 @pytest.mark.parametrize("prefetch_fails", [False, True])
 @pilot_test
-async def test_enter_during_a_prefetch_waits_for_it_instead_of_querying_again(store, monkeypatch, prefetch_fails):
+async def test_enter_during_a_prefetch_waits_for_it_instead_of_querying_again(
+    store, monkeypatch, prefetch_fails
+):
     """Two copies of one query side by side each take twice as long: the clips screen takes the
     prefetch's rows; if that prefetch fails, the clips screen queries them itself (never waits forever)."""
     import threading
@@ -436,7 +462,9 @@ async def test_enter_during_a_prefetch_waits_for_it_instead_of_querying_again(st
         pairs = browser.query_one("#pairs", FrameTable)
         pairs.move_cursor(row=pairs.get_row_index("ocean"))
         deadline = asyncio.get_running_loop().time() + 5
-        while not calls and asyncio.get_running_loop().time() < deadline:  # the prefetch starts after a moment
+        while (
+            not calls and asyncio.get_running_loop().time() < deadline
+        ):  # the prefetch starts after a moment
             await asyncio.sleep(0.02)
         assert calls == [("surfing", "ocean")]
         await pilot.press("enter")  # while the prefetch is still running
@@ -447,7 +475,10 @@ async def test_enter_during_a_prefetch_waits_for_it_instead_of_querying_again(st
         await settle(pilot)
         assert calls == [("surfing", "ocean")] * (2 if prefetch_fails else 1)
         assert sorted(clips_screen.clips["youtube_id"]) == ["yt_surf_004", "yt_surf_005"]
-        assert table_column(clips_screen.query_one("#clips", FrameTable), "youtube_id") == ["yt_surf_004", "yt_surf_005"]
+        assert table_column(clips_screen.query_one("#clips", FrameTable), "youtube_id") == [
+            "yt_surf_004",
+            "yt_surf_005",
+        ]
 
 
 @pilot_test
@@ -547,8 +578,9 @@ async def test_bad_threshold_is_a_notification(store):
 def _answers(db: Path) -> list[tuple]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return con.execute("SELECT annotator, action, tag, category, answer, source FROM annotations ORDER BY ALL")\
-            .fetchall()
+        return con.execute(
+            "SELECT annotator, action, tag, category, answer, source FROM annotations ORDER BY ALL"
+        ).fetchall()
     finally:
         con.close()
 
@@ -628,7 +660,10 @@ async def test_an_answer_is_in_the_store_when_the_counter_moves(store):
         screen.action_answer("necessary")  # the key's action, run directly: no worker, no wait
         assert screen.answered == 1
         with screen.session.cursor() as cur:  # another transaction: it sees only what was committed
-            assert cur.execute("SELECT count(*) FROM annotation_events WHERE annotator = 'carol'").fetchone()[0] == 1
+            assert (
+                cur.execute("SELECT count(*) FROM annotation_events WHERE annotator = 'carol'").fetchone()[0]
+                == 1
+            )
 
 
 @pilot_test
@@ -654,7 +689,10 @@ async def test_keys_typed_right_after_a_screen_key_reach_the_new_screen(store):
     app = make_app(store, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        _burst(app, [("3", "3"), ("t", "t"), ("0", "0"), ("full_stop", "."), ("3", "3"), ("5", "5"), ("enter", "\r")])
+        _burst(
+            app,
+            [("3", "3"), ("t", "t"), ("0", "0"), ("full_stop", "."), ("3", "3"), ("5", "5"), ("enter", "\r")],
+        )
         await settle(pilot)
         assert isinstance(app.screen, NcaScreen)
         assert app.threshold == 0.35
@@ -677,7 +715,9 @@ async def test_every_key_typed_into_a_field_arrives_before_the_function_key(stor
         _burst(app, [(names.get(c, c), c) for c in str(out)] + [("f6", None)])
         await settle(pilot)
         await settle(pilot)
-    assert (out / "manifest.json").is_file(), sorted(p.name for p in out.parent.iterdir()) if out.parent.exists() else []
+    assert (out / "manifest.json").is_file(), (
+        sorted(p.name for p in out.parent.iterdir()) if out.parent.exists() else []
+    )
 
 
 # ------------------------------------------------------------------ splits
@@ -823,7 +863,9 @@ def test_a_write_does_not_wait_for_a_running_read(store):
 
     def answer() -> None:
         with session.cursor(write=True) as cur:
-            record_answer(cur, annotator="erin", action="surfing", tag="beach", category="scene", answer="necessary")
+            record_answer(
+                cur, annotator="erin", action="surfing", tag="beach", category="scene", answer="necessary"
+            )
         written.set()
 
     reader = threading.Thread(target=long_read)
@@ -839,4 +881,6 @@ def test_a_write_does_not_wait_for_a_running_read(store):
         writer.join()
     session.close()
     with duckdb.connect(str(store), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM annotation_events WHERE annotator = 'erin'").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM annotation_events WHERE annotator = 'erin'").fetchone() == (
+            1,
+        )

@@ -55,18 +55,23 @@ def test_overview(snap_compare, app_in_tmp):
 
 
 def test_browser_with_a_pair(snap_compare, app_in_tmp):
-    assert snap_compare(app_in_tmp(), terminal_size=SIZE,
-                        run_before=keys_then_settle("2", "down", "down", "enter", "right_square_bracket"))
+    assert snap_compare(
+        app_in_tmp(),
+        terminal_size=SIZE,
+        run_before=keys_then_settle("2", "down", "down", "enter", "right_square_bracket"),
+    )
 
 
 def test_clips_of_a_pair(snap_compare, app_in_tmp):
-    assert snap_compare(app_in_tmp(), terminal_size=SIZE,
-                        run_before=keys_then_settle("2", "enter", "enter", "enter"))
+    assert snap_compare(
+        app_in_tmp(), terminal_size=SIZE, run_before=keys_then_settle("2", "enter", "enter", "enter")
+    )
 
 
 def test_nca(snap_compare, app_in_tmp):
-    assert snap_compare(app_in_tmp(), terminal_size=SIZE,
-                        run_before=keys_then_settle("3", "right_square_bracket", "plus"))
+    assert snap_compare(
+        app_in_tmp(), terminal_size=SIZE, run_before=keys_then_settle("3", "right_square_bracket", "plus")
+    )
 
 
 def test_annotate(snap_compare, app_in_tmp):

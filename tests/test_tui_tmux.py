@@ -60,8 +60,12 @@ class Terminal:
         raise AssertionError(f"{text!r} is still on screen after {timeout}s:\n{self.screen()}")
 
     def alive(self) -> bool:
-        return subprocess.run([TMUX, "-L", self.socket, "has-session", "-t", self.name],
-                              capture_output=True).returncode == 0
+        return (
+            subprocess.run(
+                [TMUX, "-L", self.socket, "has-session", "-t", self.name], capture_output=True
+            ).returncode
+            == 0
+        )
 
     def close(self) -> None:
         subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True)
@@ -76,7 +80,10 @@ def hvuaudit_command(*args: str) -> str:
 
 def test_tui_in_a_real_terminal(tmp_path):
     db = build_store(tmp_path)
-    terminal = Terminal(f"env -u COLUMNS -u LINES TERM=xterm-256color {hvuaudit_command('tui', '--db', str(db), '--read-only')}")
+    terminal = Terminal(
+        "env -u COLUMNS -u LINES TERM=xterm-256color "
+        f"{hvuaudit_command('tui', '--db', str(db), '--read-only')}"
+    )
     try:
         terminal.wait_for("22 clips in 1 source file(s)", "read-only", "HVU_Val_tui.csv")
         terminal.send("2")
@@ -113,7 +120,12 @@ def test_tui_refuses_a_pipe(tmp_path):
     script = Path(sys.executable).with_name("hvuaudit")
     if not script.exists():
         pytest.skip("the hvuaudit console script is not installed in this environment")
-    done = subprocess.run([str(script), "tui", "--db", str(db)], capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [str(script), "tui", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 3
     assert "needs a terminal" in done.stderr and done.stdout == ""

@@ -17,6 +17,8 @@ KINETICS_STD = (0.22803, 0.22145, 0.216989)
 # [0, 1]), which their Kinetics-700 checkpoints were trained with.
 HARA_KINETICS_MEAN = (0.4345, 0.4051, 0.3775)
 HARA_KINETICS_STD = (0.2768, 0.2713, 0.2737)
+
+
 @dataclass(frozen=True)
 class BackboneSpec:
     """What the trainer needs to know about a backbone before building it."""

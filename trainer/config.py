@@ -122,7 +122,8 @@ class TrainConfig:
     threads: int = 0
     """torch CPU threads; 0 = torch's default."""
     workers: int = 4
-    """DataLoader worker processes that decode clips (per training process); 0 = decode in the main process."""
+    """DataLoader worker processes that decode clips (per training process); 0 = decode in the main
+    process."""
     prefetch_factor: int = 2
     """Batches each DataLoader worker decodes ahead of the training step."""
     clip_len: int = 16

@@ -111,4 +111,3 @@ def random_resized_crop(
                 torch.from_numpy(np.ascontiguousarray(frames[:, y0 : y0 + ch, x0 : x0 + cw])), size
             )
     return centre_crop(frames, size)
-

@@ -284,7 +284,8 @@ def _fetch_kinetics400_state_dict() -> dict[str, torch.Tensor]:
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
-    """The state dict of a checkpoint file (its ``state_dict``/``model`` entry or the file itself), and its arch."""
+    """The state dict of a checkpoint file (its ``state_dict``/``model`` entry or the file itself), and its
+    arch."""
     if not path.is_file():
         raise PretrainedError(
             f"--pretrained {path}: no such file; give 'kinetics400' (r3d18 only) or the path of a state dict"
@@ -352,7 +353,8 @@ def load_pretrained(model: AMTModel, pretrained: str) -> PretrainedReport:
         except Exception as exc:  # URLError, OSError, hash mismatch...
             raise PretrainedError(
                 "--pretrained kinetics400: could not fetch torchvision's r3d_18 Kinetics-400 weights "
-                f"({exc}). They need a network connection once (cached under {torch.hub.get_dir()}/checkpoints); "
+                f"({exc}). They need a network connection once (cached under "
+                f"{torch.hub.get_dir()}/checkpoints); "
                 "offline, copy r3d_18-b3b3357e.pth there or pass --pretrained PATH to a local state dict"
             ) from exc
     else:

@@ -96,7 +96,6 @@ def default_out(split: SplitFolder, cfg: TrainConfig) -> str:
     return str(Path("runs") / f"{variant}_{cfg.method}_{cfg.backbone}_seed{cfg.seed}")
 
 
-
 def _check_run_dir(out: Path, *, resume: bool, force: bool) -> None:
     """Refuse to start a run where it would replace a file it did not write.
 
@@ -161,7 +160,8 @@ def _check_resume(out: Path, cfg: TrainConfig, split: SplitFolder) -> dict[str, 
         name, was, now = diffs[0]
         more = f" (and {len(diffs) - 1} more: {', '.join(d[0] for d in diffs[1:])})" if len(diffs) > 1 else ""
         raise ResumeMismatchError(
-            f"--resume: setting '{name}' differs: the run in {out} has {was!r}, this command gives {now!r}{more}. "
+            f"--resume: setting '{name}' differs: the run in {out} has {was!r}, this command gives "
+            f"{now!r}{more}. "
             "Drop the option to continue the run as it was, or start a new run with another --out"
         )
     return ckpt
@@ -192,11 +192,17 @@ def _truncate_metrics(path: Path, last_epoch: int, log: Log) -> None:
     damaged = [n for n, line in enumerate(lines, start=1) if _metrics_epoch(line) is None]
     keep = [line for line in lines if (_metrics_epoch(line) or last_epoch + 1) <= last_epoch]
     if damaged:
-        backup = next(path.with_name(f"{path.name}.damaged-{n}") for n in itertools.count(1)
-                      if not path.with_name(f"{path.name}.damaged-{n}").exists())
+        backup = next(
+            path.with_name(f"{path.name}.damaged-{n}")
+            for n in itertools.count(1)
+            if not path.with_name(f"{path.name}.damaged-{n}").exists()
+        )
         write_atomically(backup, lambda tmp: tmp.write_bytes(path.read_bytes()))
-        log(f"warning: {path}: dropped {len(damaged)} damaged line(s) (line {', '.join(map(str, damaged[:5]))}); "
-            f"the file as it was is kept in {backup}")
+        log(
+            f"warning: {path}: dropped {len(damaged)} damaged line(s) (line "
+            f"{', '.join(map(str, damaged[:5]))}); "
+            f"the file as it was is kept in {backup}"
+        )
     write_text_atomically(path, "".join(line + "\n" for line in keep))
 
 
@@ -444,7 +450,8 @@ class _Run:
 
 
 def _usable_tables(checked: CheckedInputs, dist_ctx: DistContext, log: Log) -> dict[str, Any]:
-    """Pre-flight: which clip files exist and open, before anything is trained (each process probes its share)."""
+    """Pre-flight: which clip files exist and open, before anything is trained (each process probes its
+    share)."""
     cfg, split, out, videos_dir = checked.cfg, checked.split, checked.out, checked.videos_dir
     tables = {
         name: build_table(split.sets[name], split.labels, videos_dir, cfg.name_template)
@@ -464,7 +471,8 @@ def _usable_tables(checked: CheckedInputs, dist_ctx: DistContext, log: Log) -> d
     for name, check in checks.items():
         if check.n_usable < check.total:
             log(
-                f"note: {check.total - check.n_usable} of {check.total} {name} clips are missing or unreadable"
+                f"note: {check.total - check.n_usable} of {check.total} {name} clips are missing or "
+                "unreadable"
             )
         tables[name] = tables[name].subset(check.usable)
     return tables
@@ -480,9 +488,12 @@ def _set_up(checked: CheckedInputs, dist_ctx: DistContext, *, resume: bool, forc
     amp_dtype = resolve_amp(cfg.amp, device)
     if amp_dtype is not None and device.type == "cpu":
         log(
-            f"warning: --amp {cfg.amp} on CPU: torch's oneDNN kernels for the gradient of a 3D convolution in "
-            "reduced precision are non-deterministic, and can corrupt memory, when the kernel is longer in time "
-            "than its input (e.g. a 3×3×3 convolution over 2 frames deep in a 3D-ResNet); use --amp off on CPU"
+            f"warning: --amp {cfg.amp} on CPU: torch's oneDNN kernels for the gradient of a 3D convolution "
+            "in "
+            "reduced precision are non-deterministic, and can corrupt memory, when the kernel is longer in "
+            "time "
+            "than its input (e.g. a 3×3×3 convolution over 2 frames deep in a 3D-ResNet); use --amp off on "
+            "CPU"
         )
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -547,7 +558,11 @@ def _set_up(checked: CheckedInputs, dist_ctx: DistContext, *, resume: bool, forc
 
 
 def _loaders(
-    cfg: TrainConfig, tables: dict[str, Any], model_config: ModelConfig, device: torch.device, dist_ctx: DistContext
+    cfg: TrainConfig,
+    tables: dict[str, Any],
+    model_config: ModelConfig,
+    device: torch.device,
+    dist_ctx: DistContext,
 ) -> tuple[Any, Any]:
     clip_settings = ClipSettings(
         clip_len=cfg.clip_len,

@@ -22,6 +22,7 @@ from trainer.errors import MissingArtifactError
 
 CHECKPOINT_FORMAT = "hvuaudit-checkpoint/1"
 
+
 def code_version() -> str:
     """The git commit of the trainer's source tree (``+dirty`` with local changes), or 'unknown'."""
     here = Path(__file__).resolve().parent
@@ -124,7 +125,9 @@ def verify_checkpoint_checksums(path: Path) -> None:
     except Exception as exc:  # noqa: BLE001 - damaged headers raise BadZipFile, OSError, EOFError, ValueError, ...
         raise MissingArtifactError(f"{damaged} ({type(exc).__name__}: {exc}){hint}") from exc
     if bad is not None:
-        raise MissingArtifactError(f"{damaged}: the checksum of its record {bad!r} does not match its bytes{hint}")
+        raise MissingArtifactError(
+            f"{damaged}: the checksum of its record {bad!r} does not match its bytes{hint}"
+        )
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

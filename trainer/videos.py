@@ -246,4 +246,3 @@ def require_usable(
                 f"Looked for e.g. {example}. The list is in {report}. Fix --videos / --name-template, "
                 "or lower --min-found to train on what is there"
             )
-

@@ -62,7 +62,9 @@ class HvuauditApp(App[None]):
         self.session = session
         self.annotator: str | None = None
         self._store_error_shown = False
-        self._gc_thresholds: tuple[int, int, int] | None = None  # the interpreter's, while the app changes them
+        self._gc_thresholds: tuple[int, int, int] | None = (
+            None  # the interpreter's, while the app changes them
+        )
         self._last_input = time.monotonic()
 
     def on_mount(self) -> None:
@@ -153,9 +155,12 @@ class HvuauditApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for number, (mode, label, about) in enumerate(bindings.SCREENS, start=1):
             yield SystemCommand(f"Go to {label} ({number})", about, functools.partial(self.switch_mode, mode))
-        yield SystemCommand("Help (?)", "Every key and screen, and what read-only mode disables", self.action_help)
         yield SystemCommand(
-            "Reopen the store", f"Try again to open {self.session.path} (after another process released it)",
+            "Help (?)", "Every key and screen, and what read-only mode disables", self.action_help
+        )
+        yield SystemCommand(
+            "Reopen the store",
+            f"Try again to open {self.session.path} (after another process released it)",
             self.action_reopen_store,
         )
         yield from super().get_system_commands(screen)
@@ -185,8 +190,12 @@ class HvuauditApp(App[None]):
             return
         self.log.error(f"{event.doing}: {error!r}")
         self.notify(
-            f"{type(error).__name__}: {error}\nThis is a bug in hvuaudit: please report it with the steps that led here.",
-            title=f"Unexpected error while {event.doing}", severity="error", markup=False, timeout=20,
+            f"{type(error).__name__}: {error}\nThis is a bug in hvuaudit: please report it with the steps "
+            "that led here.",
+            title=f"Unexpected error while {event.doing}",
+            severity="error",
+            markup=False,
+            timeout=20,
         )
 
 

@@ -28,15 +28,30 @@ APP = [
     ],
     Binding("question_mark", "help", "Help", key_display="?"),
     Binding("f1", "help", "Help", show=False),
-    Binding("escape", "leave_field", "Leave a text field (letter keys act again); also closes dialogs",
-            key_display="esc", show=False),
+    Binding(
+        "escape",
+        "leave_field",
+        "Leave a text field (letter keys act again); also closes dialogs",
+        key_display="esc",
+        show=False,
+    ),
 ]
 
 OVERVIEW = [
-    Binding("left_square_bracket", "category(-1)", "Previous category of the histogram", key_display="[",
-            show=False),
-    Binding("right_square_bracket", "category(1)", "Histogram", tooltip="Next category of the tags-per-clip histogram",
-            key_display="]"),
+    Binding(
+        "left_square_bracket",
+        "category(-1)",
+        "Previous category of the histogram",
+        key_display="[",
+        show=False,
+    ),
+    Binding(
+        "right_square_bracket",
+        "category(1)",
+        "Histogram",
+        tooltip="Next category of the tags-per-clip histogram",
+        key_display="]",
+    ),
 ]
 
 BROWSER = [
@@ -60,8 +75,13 @@ REVERSE = [
 ]
 
 NCA = [
-    Binding("plus,equals_sign", "threshold(0.05)", "Threshold", tooltip="Raise the threshold by 0.05",
-            key_display="+"),
+    Binding(
+        "plus,equals_sign",
+        "threshold(0.05)",
+        "Threshold",
+        tooltip="Raise the threshold by 0.05",
+        key_display="+",
+    ),
     Binding("minus", "threshold(-0.05)", "Lower", tooltip="Lower the threshold by 0.05", key_display="-"),
     Binding("t", "type_threshold", "Type", tooltip="Type a threshold", priority=True),
     Binding("left_square_bracket", "category(-1)", "Previous category tab", key_display="[", show=False),
@@ -111,7 +131,11 @@ EXTRA_HELP: tuple[tuple[str, str, str], ...] = (
     ("Everywhere", "ctrl+p", "command palette: jump to a screen, open help, change the theme"),
     ("Everywhere", "ctrl+q", "quit"),
     ("Everywhere", "tab / shift+tab", "move the focus between panes"),
-    ("Co-occurrence browser", "enter", "on an action: show its tags; on a tag: drill down to the clips of the pair"),
+    (
+        "Co-occurrence browser",
+        "enter",
+        "on an action: show its tags; on a tag: drill down to the clips of the pair",
+    ),
     ("Reverse view", "enter", "open that action in the browser"),
     ("NCA", "enter", "open the highlighted action in the co-occurrence browser"),
     ("Splits", "enter", "in a field: build the preview"),

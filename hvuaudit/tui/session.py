@@ -25,7 +25,9 @@ from hvuaudit.store import create_views, default_db_path, has_stale_views, open_
 
 INGEST_COMMAND = "hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}"
 CLOSE_WAIT_SECONDS = 2.0  # how long close() waits for interrupted queries to return
-READ_ONLY_REASON = "the store is open read-only (hvuaudit tui --read-only); restart without --read-only to change it"
+READ_ONLY_REASON = (
+    "the store is open read-only (hvuaudit tui --read-only); restart without --read-only to change it"
+)
 
 
 class StoreSession:
@@ -60,7 +62,9 @@ class StoreSession:
                 raise self._open_error
             if not self.path.exists():
                 # Opening read-write would create an empty file: say what to do instead.
-                self._open_error = StoreError(f"store {self.path} does not exist", hint=f"create it with: {self.ingest_command}")
+                self._open_error = StoreError(
+                    f"store {self.path} does not exist", hint=f"create it with: {self.ingest_command}"
+                )
                 raise self._open_error
             if self._closing:
                 raise StoreError("the store is being closed", hint="reopen it: ctrl+p → Reopen the store")

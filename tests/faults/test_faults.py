@@ -44,11 +44,19 @@ def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(hvuaudit(*args), capture_output=True, text=True, env=environment(), timeout=timeout)
 
 
-def run_with_fault(args: list, *, after: float, sig: int = signal.SIGKILL, when_stderr: str | None = None,
-                   timeout: float = 120) -> subprocess.CompletedProcess:
-    """Start ``hvuaudit args``, wait ``after`` seconds (after ``when_stderr`` appears, if given), send ``sig``."""
-    process = subprocess.Popen(hvuaudit(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=environment())
+def run_with_fault(
+    args: list,
+    *,
+    after: float,
+    sig: int = signal.SIGKILL,
+    when_stderr: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
+    """Start ``hvuaudit args``, wait ``after`` seconds (after ``when_stderr`` appears, if given), send
+    ``sig``."""
+    process = subprocess.Popen(
+        hvuaudit(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment()
+    )
     seen = ""
     if when_stderr is not None:
         assert process.stderr is not None
@@ -67,7 +75,8 @@ def run_with_fault(args: list, *, after: float, sig: int = signal.SIGKILL, when_
 
 @pytest.fixture(scope="module")
 def big_csv(tmp_path_factory) -> tuple[Path, Path]:
-    """80,000 synthetic clips (about 1 s to ingest, after about 0.7 s of start-up): hit mid-way by the delays."""
+    """80,000 synthetic clips (about 1 s to ingest, after about 0.7 s of start-up): hit mid-way by the
+    delays."""
     folder = tmp_path_factory.mktemp("synth")
     done = run("synth", "annotations", "--clips", "80000", "--val-fraction", "0", "--out", folder)
     assert done.returncode == 0, done.stderr
@@ -102,8 +111,11 @@ def test_kill_9_during_ingest(big_csv, tiny_store, ingested_fingerprint, after):
 @pytest.mark.parametrize("after", [0.7, 1.0])
 def test_ctrl_c_during_ingest(big_csv, tiny_store, after):
     before = fingerprint(tiny_store)
-    interrupted = run_with_fault(["ingest", big_csv[0], "--categories", big_csv[1], "--allow-unknown",
-                                  "--db", tiny_store], after=after, sig=signal.SIGINT)
+    interrupted = run_with_fault(
+        ["ingest", big_csv[0], "--categories", big_csv[1], "--allow-unknown", "--db", tiny_store],
+        after=after,
+        sig=signal.SIGINT,
+    )
     if interrupted.returncode == 0:
         pytest.skip("the ingest finished before the interrupt on this machine")
     assert interrupted.returncode == 130, interrupted.stderr
@@ -113,8 +125,11 @@ def test_ctrl_c_during_ingest(big_csv, tiny_store, after):
 
 def test_ctrl_c_during_ingest_into_a_new_store_leaves_none(big_csv, tmp_path):
     db = tmp_path / "new.duckdb"
-    interrupted = run_with_fault(["ingest", big_csv[0], "--categories", big_csv[1], "--allow-unknown",
-                                  "--db", db], after=0.8, sig=signal.SIGINT)
+    interrupted = run_with_fault(
+        ["ingest", big_csv[0], "--categories", big_csv[1], "--allow-unknown", "--db", db],
+        after=0.8,
+        sig=signal.SIGINT,
+    )
     if interrupted.returncode == 0:
         pytest.skip("the ingest finished before the interrupt on this machine")
     assert interrupted.returncode == 130
@@ -177,7 +192,9 @@ def small_disk(tmp_path):
     """A tmpfs of 16 MiB (root only): a disk that fills up."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.decode().strip()}")
     try:
@@ -235,9 +252,17 @@ def test_a_full_disk_during_training(small_disk, tmp_path):
 def test_a_writer_is_told_who_holds_the_store(tiny_store, holder_mode):
     before = fingerprint(tiny_store)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro'); "
-         "print('ready', flush=True); time.sleep(60)", str(tiny_store), "ro" if holder_mode == "read-only" else "rw"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro'); "
+            "print('ready', flush=True); time.sleep(60)",
+            str(tiny_store),
+            "ro" if holder_mode == "read-only" else "rw",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         refused = run("annotate", "import", FIXTURES / "categories.csv", "--db", tiny_store)
@@ -257,7 +282,11 @@ def test_a_writer_is_told_who_holds_the_store(tiny_store, holder_mode):
 def test_pool_workers_end_with_a_killed_parent(tmp_path):
     """demo and synth videos render and train in worker processes: kill -9 the parent, and none is left."""
     pids = tmp_path / "pids"
-    parent = subprocess.Popen([sys.executable, "-c", f"""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import os, time
 from concurrent.futures import ProcessPoolExecutor
 from hvucontracts.process import die_with_parent
@@ -269,7 +298,10 @@ def work(_):
 
 with ProcessPoolExecutor(max_workers=2, initializer=die_with_parent) as pool:
     list(pool.map(work, range(2)))
-"""], env=environment())
+""",
+        ],
+        env=environment(),
+    )
     deadline = time.monotonic() + 30
     while (not pids.exists() or len(pids.read_text().split()) < 2) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -279,21 +311,35 @@ with ProcessPoolExecutor(max_workers=2, initializer=die_with_parent) as pool:
     deadline = time.monotonic() + 10
     while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
-             and b"zombie" not in Path(f"/proc/{pid}/status").read_bytes().lower()]
+    alive = [
+        pid
+        for pid in workers
+        if Path(f"/proc/{pid}").exists() and b"zombie" not in Path(f"/proc/{pid}/status").read_bytes().lower()
+    ]
     assert not alive, f"orphaned workers still running: {alive}"
 
 
-@pytest.mark.parametrize("command", [
-    ["ingest", FIXTURES / "HVU_Val_tiny.csv", "--categories", CATEGORIES],
-    ["annotate", "import", FIXTURES / "categories.csv"],
-    ["split", "--variant", "2", "--min-videos", "1", "--out", "{tmp}/si2"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ingest", FIXTURES / "HVU_Val_tiny.csv", "--categories", CATEGORIES],
+        ["annotate", "import", FIXTURES / "categories.csv"],
+        ["split", "--variant", "2", "--min-videos", "1", "--out", "{tmp}/si2"],
+    ],
+)
 def test_a_second_writer_is_refused_and_changes_nothing(tiny_store, tmp_path, command):
     before = fingerprint(tiny_store)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-         "time.sleep(60)", str(tiny_store)], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+            "time.sleep(60)",
+            str(tiny_store),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         args = [str(a).replace("{tmp}", str(tmp_path)) for a in command]
@@ -322,12 +368,19 @@ def _tui_answers(db: Path) -> int:
 def test_tui_answers_survive_after_visiting_every_screen(real_copy, ending):
     from tests.test_tui_tmux import Terminal, hvuaudit_command
 
-    terminal = Terminal(f"env -u COLUMNS -u LINES TERM=xterm-256color {hvuaudit_command('tui', '--db', str(real_copy))}",
-                        width=160, height=48)
+    terminal = Terminal(
+        f"env -u COLUMNS -u LINES TERM=xterm-256color {hvuaudit_command('tui', '--db', str(real_copy))}",
+        width=160,
+        height=48,
+    )
     try:
         terminal.wait_for("31,171 clips")
-        for key, shows in (("2", "search actions"), ("3", "actions have a necessary"), ("5", "Preview"),
-                           ("1", "31,171 clips")):
+        for key, shows in (
+            ("2", "search actions"),
+            ("3", "actions have a necessary"),
+            ("5", "Preview"),
+            ("1", "31,171 clips"),
+        ):
             terminal.send(key)
             terminal.wait_for(shows)
         terminal.send("3")  # NCA last: its long read is what the answers used to wait behind
@@ -340,7 +393,9 @@ def test_tui_answers_survive_after_visiting_every_screen(real_copy, ending):
             terminal.send(key)
         terminal.wait_for("answered 3 /")
         if ending == "kill -9":
-            pids = subprocess.run(["pgrep", "-f", f"tui --db {real_copy}"], capture_output=True, text=True).stdout
+            pids = subprocess.run(
+                ["pgrep", "-f", f"tui --db {real_copy}"], capture_output=True, text=True
+            ).stdout
             for pid in map(int, pids.split()):
                 command = Path(f"/proc/{pid}/cmdline").read_bytes() if Path(f"/proc/{pid}").exists() else b""
                 if pid != os.getpid() and b"EXITED" not in command:  # the app, not the shell around it
@@ -352,4 +407,3 @@ def test_tui_answers_survive_after_visiting_every_screen(real_copy, ending):
     finally:
         terminal.close()
     assert _tui_answers(real_copy) == 3
-

@@ -78,7 +78,9 @@ class AnnotateScreen(CoreScreen):
         self.queue: list[dict] = []  # pairs of the current category, in queue order
         self.index = 0  # the pair on the card
         self.answers: dict[tuple[str, str], str] = {}  # this session's answers, for "back"
-        self.answered = 0  # of the category's queue, from the store when the queue is built, then counted here
+        self.answered = (
+            0  # of the category's queue, from the store when the queue is built, then counted here
+        )
         self.total = 0
         self.progress_known = False  # answered / total arrive just after the queue
         self._answered_since_build = 0
@@ -125,9 +127,14 @@ class AnnotateScreen(CoreScreen):
             self._start()
 
         self.app.push_screen(
-            PromptModal("Who is annotating?", value=self.app.annotator or "", placeholder="your name (kept with every answer)",
-                        note="Your answers are saved under this name as you give them; "
-                             "the queue skips pairs you have already answered.", validate=check_name),
+            PromptModal(
+                "Who is annotating?",
+                value=self.app.annotator or "",
+                placeholder="your name (kept with every answer)",
+                note="Your answers are saved under this name as you give them; "
+                "the queue skips pairs you have already answered.",
+                validate=check_name,
+            ),
             named,
         )
 
@@ -249,9 +256,12 @@ class AnnotateScreen(CoreScreen):
         self.examples = clips
         table = self.query_one("#examples", FrameTable)
         self.stop_loading("#examples")
-        table.show_frame(clips.select("youtube_id", "time_start", "time_end", "tags"),
-                         labels={"time_start": "start", "time_end": "end"}, digits={"time_start": 1, "time_end": 1},
-                         keep_cursor=False)
+        table.show_frame(
+            clips.select("youtube_id", "time_start", "time_end", "tags"),
+            labels={"time_start": "start", "time_end": "end"},
+            digits={"time_start": 1, "time_end": 1},
+            keep_cursor=False,
+        )
         table.border_title = f"example clips ({clips.height}; o: open the highlighted one)"
 
     @on(Tabs.TabActivated, "#annotate-categories")
@@ -270,11 +280,17 @@ class AnnotateScreen(CoreScreen):
         if self.progress_known:
             progress.update(total=max(self.total, 1), progress=self.answered)
         counts = f"{self.answered} / {self.total}" if self.progress_known else "counting…"
-        self.query_one("#annotate-status", Static).update(Text.assemble(
-            ("annotator ", "dim"), (self.app.annotator or "", "bold"), ("   category ", "dim"), (self.category, "bold"),
-            ("   answered ", "dim"), (counts, "bold"),
-            ("   y necessary · n not necessary · u unsure · b back · ? guidelines", "dim"),
-        ))
+        self.query_one("#annotate-status", Static).update(
+            Text.assemble(
+                ("annotator ", "dim"),
+                (self.app.annotator or "", "bold"),
+                ("   category ", "dim"),
+                (self.category, "bold"),
+                ("   answered ", "dim"),
+                (counts, "bold"),
+                ("   y necessary · n not necessary · u unsure · b back · ? guidelines", "dim"),
+            )
+        )
 
     def _show_card(self) -> None:
         self._show_status()
@@ -283,10 +299,12 @@ class AnnotateScreen(CoreScreen):
         examples = self.query_one("#examples", FrameTable)
         if pair is None:
             examples.clear(columns=True)
-            card.update(Text.assemble(
-                (f"All {self.category} pairs are answered. ", "bold green"),
-                "Press ] for the other category, or b to change your last answer."
-            ))
+            card.update(
+                Text.assemble(
+                    (f"All {self.category} pairs are answered. ", "bold green"),
+                    "Press ] for the other category, or b to change your last answer.",
+                )
+            )
             self.refresh_bindings()
             return
         grid = Table.grid(padding=(0, 2))
@@ -294,19 +312,32 @@ class AnnotateScreen(CoreScreen):
         grid.add_column()
         grid.add_row("action", Text(pair["action"], style="bold"))
         grid.add_row(pair["category"], Text(pair["tag"], style="bold"))
-        counts = f"{format_cell(pair.get('n_both'))} clips together; {format_cell(pair.get('n_action'))} with the action, " \
-                 f"{format_cell(pair.get('n_tag'))} with the {pair['category']}"
+        counts = (
+            f"{format_cell(pair.get('n_both'))} clips together; {format_cell(pair.get('n_action'))} with the "
+            "action, "
+            f"{format_cell(pair.get('n_tag'))} with the {pair['category']}"
+        )
         grid.add_row("co-occurrence", counts)
         if pair.get("ratio") is not None:
             grid.add_row("NCA ratio n11/n12", format_cell(pair["ratio"]))
         previous = self.answers.get((pair["action"], pair["tag"]))
         if previous:
-            grid.add_row("your answer", Text(f"{ANSWER_LABELS.get(previous, previous)} (answer again to change it)",
-                                             style="yellow"))
+            grid.add_row(
+                "your answer",
+                Text(f"{ANSWER_LABELS.get(previous, previous)} (answer again to change it)", style="yellow"),
+            )
         question = Text.assemble(
-            "\nIs ", (pair["tag"], "bold"), f" ({pair['category']}) necessary for ", (pair["action"], "bold"),
-            " to be performed?   ", ("y", "bold reverse"), " yes  ", ("n", "bold reverse"), " no  ",
-            ("u", "bold reverse"), " unsure",
+            "\nIs ",
+            (pair["tag"], "bold"),
+            f" ({pair['category']}) necessary for ",
+            (pair["action"], "bold"),
+            " to be performed?   ",
+            ("y", "bold reverse"),
+            " yes  ",
+            ("n", "bold reverse"),
+            " no  ",
+            ("u", "bold reverse"),
+            " unsure",
         )
         card.update(_stack(grid, question))
         cached = self.example_cache.get((pair["action"], pair["tag"]))
@@ -348,24 +379,37 @@ class AnnotateScreen(CoreScreen):
         from hvuaudit.annotations import record_answer
 
         with self.session.cursor(write=True) as cur:
-            record_answer(cur, annotator=self.app.annotator or "", action=pair["action"], tag=pair["tag"],
-                          category=pair["category"], answer=answer, source="tui")
+            record_answer(
+                cur,
+                annotator=self.app.annotator or "",
+                action=pair["action"],
+                tag=pair["tag"],
+                category=pair["category"],
+                answer=answer,
+                source="tui",
+            )
 
     def action_back(self) -> None:
         if self.index > 0:
             self.index -= 1
             self._show_card()
         elif self.app.annotator:
-            on_screen = [(p["action"], p["tag"]) for p in self.queue if (p["action"], p["tag"]) in self.answers]
+            on_screen = [
+                (p["action"], p["tag"]) for p in self.queue if (p["action"], p["tag"]) in self.answers
+            ]
             self.find_previous(self.app.annotator, self.category, on_screen)
 
     def action_guidelines(self) -> None:
         from hvuaudit.annotations import GUIDELINES
 
         keys = "\nKeys in this screen:\n" + "\n".join(
-            f"  {b.key_display or b.key:<3} {b.tooltip or b.description}" for b in bindings.ANNOTATE if b.description
+            f"  {b.key_display or b.key:<3} {b.tooltip or b.description}"
+            for b in bindings.ANNOTATE
+            if b.description
         )
-        self.app.push_screen(TextModal("Annotation guidelines", GUIDELINES.format(category=self.category) + keys))
+        self.app.push_screen(
+            TextModal("Annotation guidelines", GUIDELINES.format(category=self.category) + keys)
+        )
 
     def action_open_example(self) -> None:
         table = self.query_one("#examples", FrameTable)

@@ -32,12 +32,16 @@ PREFETCH_DELAY = 0.15  # seconds a tag stays highlighted before its clips are fe
 VERDICT_STYLES = {"necessary": "bold green", "no": "dim", "not necessary": "dim"}
 
 
-def pairs_with_cells(cooccurrence: pl.DataFrame, category: str, top_tag: str | None, threshold: float) -> pl.DataFrame:
+def pairs_with_cells(
+    cooccurrence: pl.DataFrame, category: str, top_tag: str | None, threshold: float
+) -> pl.DataFrame:
     """The rows of one category, with the NCA cells and the verdict of each pair (see module docstring)."""
     return (
         cooccurrence.filter(pl.col("category") == category)
         .with_columns(
-            top=pl.when(pl.col("tag") == pl.lit(top_tag, dtype=pl.String)).then(pl.lit("★")).otherwise(pl.lit("")),
+            top=pl.when(pl.col("tag") == pl.lit(top_tag, dtype=pl.String))
+            .then(pl.lit("★"))
+            .otherwise(pl.lit("")),
             n11=pl.col("n_action") - pl.col("n_both"),
             n12=pl.col("n_both"),
             n22=pl.col("n_tag") - pl.col("n_both"),
@@ -76,7 +80,9 @@ class BrowserScreen(CoreScreen):
             self.clips = clips
 
     class CooccurrenceLoaded(Message):
-        def __init__(self, action: str, cooccurrence: pl.DataFrame, top_tags: dict[str, pl.DataFrame]) -> None:
+        def __init__(
+            self, action: str, cooccurrence: pl.DataFrame, top_tags: dict[str, pl.DataFrame]
+        ) -> None:
             super().__init__()
             self.action = action
             self.cooccurrence = cooccurrence
@@ -207,8 +213,11 @@ class BrowserScreen(CoreScreen):
 
     def _filter_actions(self, text: str) -> None:
         needle = text.strip().lower()
-        shown = self.actions.filter(pl.col("action").str.to_lowercase().str.contains(needle, literal=True)) \
-            if needle else self.actions
+        shown = (
+            self.actions.filter(pl.col("action").str.to_lowercase().str.contains(needle, literal=True))
+            if needle
+            else self.actions
+        )
         table = self.query_one("#actions", FrameTable)
         table.show_frame(shown, labels={"n_clips": "clips"}, widths={"action": 22})
         table.border_subtitle = f"{shown.height} of {self.actions.height}"
@@ -295,7 +304,11 @@ class BrowserScreen(CoreScreen):
         if top is None or top["tag"] is None:
             text.append(f"\nno {category} co-occurs with this action", style="dim")
             return text
-        verdict = "necessary" if top["ratio"] is not None and top["ratio"] <= self.app.threshold else "not necessary"
+        verdict = (
+            "necessary"
+            if top["ratio"] is not None and top["ratio"] <= self.app.threshold
+            else "not necessary"
+        )
         text.append(f"\nNCA top {category}: ")
         text.append(top["tag"], style="bold")
         text.append(
@@ -331,11 +344,15 @@ class BrowserScreen(CoreScreen):
         if row is None:
             detail.update("")
             return
-        detail.update(Text.assemble(
-            (f"{self.action} × {row['tag']}", "bold"),
-            f": {row['n_both']:,} clips together; P(tag|action) {format_cell(row['p_tag_given_action'])}, "
-            f"lift {format_cell(row['lift'], digits=2)}. enter: clips   r: actions with this {self.category}",
-        ))
+        detail.update(
+            Text.assemble(
+                (f"{self.action} × {row['tag']}", "bold"),
+                f": {row['n_both']:,} clips together; P(tag|action) "
+                f"{format_cell(row['p_tag_given_action'])}, "
+                f"lift {format_cell(row['lift'], digits=2)}. enter: clips   r: actions with this "
+                f"{self.category}",
+            )
+        )
 
     @on(DataTable.RowSelected, "#pairs")
     def pair_selected(self, event: DataTable.RowSelected) -> None:

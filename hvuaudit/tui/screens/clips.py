@@ -68,7 +68,9 @@ class ClipsScreen(CoreScreen):
         if self.action:
             self.show_pair(self.action, self.tag, self._given, fetch=self._fetch)
 
-    def show_pair(self, action: str, tag: str, clips: pl.DataFrame | None = None, *, fetch: bool = True) -> None:
+    def show_pair(
+        self, action: str, tag: str, clips: pl.DataFrame | None = None, *, fetch: bool = True
+    ) -> None:
         """Show the clips of (action, tag): ``clips`` if the caller has them, else they are loaded.
 
         ``fetch=False``: the caller is already fetching them and hands them over with :meth:`deliver`.
@@ -79,7 +81,8 @@ class ClipsScreen(CoreScreen):
         if not self._mounted:
             return  # on_mount comes back here
         self.query_one("#clips-title", Static).update(
-            Text.assemble("Clips with ", (action, "bold"), " and ", (tag, "bold")))
+            Text.assemble("Clips with ", (action, "bold"), " and ", (tag, "bold"))
+        )
         if clips is not None:
             self.show_clips(self.ClipsLoaded(action, tag, clips))
             return
@@ -120,8 +123,12 @@ class ClipsScreen(CoreScreen):
         self.clips = event.clips
         table = self.query_one("#clips", FrameTable)
         self.stop_loading("#clips")
-        table.show_frame(event.clips.select("clip_id", *CLIP_COLUMNS), hide=("clip_id",),
-                         labels={"time_start": "start", "time_end": "end"}, digits={"time_start": 1, "time_end": 1})
+        table.show_frame(
+            event.clips.select("clip_id", *CLIP_COLUMNS),
+            hide=("clip_id",),
+            labels={"time_start": "start", "time_end": "end"},
+            digits={"time_start": 1, "time_end": 1},
+        )
         shown = "first 200 shown" if event.clips.height >= 200 else f"{event.clips.height} clip(s)"
         table.border_subtitle = shown
         table.focus()
@@ -158,8 +165,12 @@ class ClipsScreen(CoreScreen):
             return
         if not has_graphical_browser():
             self.app.copy_to_clipboard(clip["url"])
-            self.notify(f"No graphical browser on this machine; copied the URL instead:\n{clip['url']}",
-                        title="Cannot open a browser here", severity="warning", markup=False)
+            self.notify(
+                f"No graphical browser on this machine; copied the URL instead:\n{clip['url']}",
+                title="Cannot open a browser here",
+                severity="warning",
+                markup=False,
+            )
             return
         self.app.open_url(clip["url"])
         self.notify(f"Opening {clip['url']}", markup=False)
@@ -185,8 +196,14 @@ class ReverseScreen(CoreScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(Text.assemble(f"Actions seen with the {self.category} ", (self.tag, "bold"),
-                                   "   (enter: open the action in the browser)"), id="reverse-title")
+        yield Static(
+            Text.assemble(
+                f"Actions seen with the {self.category} ",
+                (self.tag, "bold"),
+                "   (enter: open the action in the browser)",
+            ),
+            id="reverse-title",
+        )
         yield FrameTable(id="reverse", key_column="action")
         yield Footer(compact=True)
 
@@ -207,8 +224,11 @@ class ReverseScreen(CoreScreen[str | None]):
     def show_actions(self, event: ActionsOfTagLoaded) -> None:
         table = self.query_one("#reverse", FrameTable)
         self.stop_loading("#reverse")
-        table.show_frame(event.actions, labels={"n_both": "both", "p_action_given_tag": "P(action|tag)"},
-                         digits={"p_action_given_tag": 3, "lift": 2})
+        table.show_frame(
+            event.actions,
+            labels={"n_both": "both", "p_action_given_tag": "P(action|tag)"},
+            digits={"p_action_given_tag": 3, "lift": 2},
+        )
         table.border_subtitle = f"{event.actions.height} action(s)"
         table.focus()
 

@@ -48,7 +48,9 @@ class HelpScreen(ModalScreen[None]):
             for binding in keys.get(section, []):
                 if binding.description:
                     key = self._key(binding)
-                    shown[binding.action] = f"{shown[binding.action]} / {key}" if binding.action in shown else key
+                    shown[binding.action] = (
+                        f"{shown[binding.action]} / {key}" if binding.action in shown else key
+                    )
             described = {b.action: b.tooltip or b.description for b in keys.get(section, []) if b.description}
             rows = [(key, described[action]) for action, key in shown.items()]
             rows += [(key, does) for name, key, does in bindings.EXTRA_HELP if name == section]

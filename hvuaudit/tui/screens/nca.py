@@ -31,8 +31,20 @@ from hvuaudit.tui.widgets import FrameTable, Notice, SweepPlot
 
 SWEEP_STEP = 0.05  # the Fig. 2d grid: 0, 0.05, ..., max(1, threshold)
 # hvuaudit nca's columns, the verdict first so that it shows without scrolling
-DISPLAY_ORDER = ["action", "tag", "necessary", "ratio", "n11", "n12", "n22", "n_action", "n_tag", "share",
-                 "p_value", "q_value"]
+DISPLAY_ORDER = [
+    "action",
+    "tag",
+    "necessary",
+    "ratio",
+    "n11",
+    "n12",
+    "n22",
+    "n_action",
+    "n_tag",
+    "share",
+    "p_value",
+    "q_value",
+]
 SWEEP_BASE = ("scene", "object")  # Fig. 2d's two curves; the current category is added when different
 
 
@@ -142,8 +154,10 @@ class NcaScreen(CoreScreen):
         from hvuaudit.nca import compute_nca
 
         with self.session.cursor() as cur:
-            frames = {(category, threshold): compute_nca(cur, category, threshold=threshold)
-                      for category, threshold in keys}
+            frames = {
+                (category, threshold): compute_nca(cur, category, threshold=threshold)
+                for category, threshold in keys
+            }
         self.post_fresh(self.NcaComputed(frames))
 
     @work(thread=True, exclusive=True, group="nca-prefetch")
@@ -162,8 +176,10 @@ class NcaScreen(CoreScreen):
         from hvuaudit.nca import nca_sweep, parse_thresholds
 
         with self.session.cursor() as cur:
-            sweeps = {(category, top): nca_sweep(cur, [category], parse_thresholds(f"0:{top:g}:{SWEEP_STEP}"))
-                      for category, top in keys}
+            sweeps = {
+                (category, top): nca_sweep(cur, [category], parse_thresholds(f"0:{top:g}:{SWEEP_STEP}"))
+                for category, top in keys
+            }
         self.post_fresh(self.SweepComputed(sweeps))
 
     @work(thread=True, exclusive=True, group="nca-roles")
@@ -210,12 +226,17 @@ class NcaScreen(CoreScreen):
         shown = frame.with_columns(
             necessary=pl.when(pl.col("necessary")).then(pl.lit("necessary")).otherwise(pl.lit("no"))
         ).select(DISPLAY_ORDER)
-        table.show_frame(shown, digits={"ratio": 3, "share": 3, "p_value": 2, "q_value": 2},
-                         widths={"action": 24, "tag": 22},
-                         labels={"p_value": "p", "q_value": "q"}, styles={"necessary": VERDICT_STYLES})
+        table.show_frame(
+            shown,
+            digits={"ratio": 3, "share": 3, "p_value": 2, "q_value": 2},
+            widths={"action": 24, "tag": 22},
+            labels={"p_value": "p", "q_value": "q"},
+            styles={"necessary": VERDICT_STYLES},
+        )
         necessary = int(frame["necessary"].sum())
         summary = Text.assemble(
-            (f"{necessary}", "bold"), f" of {frame.height} actions have a necessary {category} at {threshold:g}",
+            (f"{necessary}", "bold"),
+            f" of {frame.height} actions have a necessary {category} at {threshold:g}",
         )
         self.query_one("#nca-summary", Static).update(summary)
         table.border_subtitle = "enter: open the action in the browser"
@@ -240,9 +261,12 @@ class NcaScreen(CoreScreen):
     def _show_roles(self) -> None:
         roles = self.roles[self.app.threshold]
         table = Table(
-            title=f"Task roles at threshold {roles.threshold:g}", title_justify="left", box=None, padding=(0, 1),
+            title=f"Task roles at threshold {roles.threshold:g}",
+            title_justify="left",
+            box=None,
+            padding=(0, 1),
             caption=f"auxiliary (learn) when ≥ {roles.min_share:.0%} of actions have a necessary tag, "
-                    "else adversarial (unlearn).  w: write tasks.json",
+            "else adversarial (unlearn).  w: write tasks.json",
             caption_justify="left",
         )
         table.add_column("category", min_width=9, no_wrap=True)
@@ -251,8 +275,12 @@ class NcaScreen(CoreScreen):
         table.add_column("share", justify="right", no_wrap=True)
         for category, role in roles.roles.items():
             evidence = roles.evidence[category]
-            table.add_row(category, Text(role, style="bold green" if role == "auxiliary" else "bold red"),
-                          f"{evidence['actions_necessary']} / {evidence['actions']}", f"{evidence['share']:.1%}")
+            table.add_row(
+                category,
+                Text(role, style="bold green" if role == "auxiliary" else "bold red"),
+                f"{evidence['actions_necessary']} / {evidence['actions']}",
+                f"{evidence['share']:.1%}",
+            )
         self.query_one("#roles", Static).update(table)
 
     @on(TasksWritten)
@@ -279,8 +307,11 @@ class NcaScreen(CoreScreen):
         try:
             value = check_threshold(float(event.value))
         except (ValueError, InputError):
-            self.notify(f"'{event.value}' is not a threshold: type a number ≥ 0, such as 0.2", severity="error",
-                        markup=False)
+            self.notify(
+                f"'{event.value}' is not a threshold: type a number ≥ 0, such as 0.2",
+                severity="error",
+                markup=False,
+            )
             return
         self.app.threshold = round(value, 6)
         self.query_one("#nca-table", FrameTable).focus()
@@ -314,7 +345,7 @@ class NcaScreen(CoreScreen):
                 "Write tasks.json",
                 value="tasks.json",
                 note=f"Roles at threshold {self.app.threshold:g} (min share 50%) go to this file, read by "
-                     "`hvuaudit train --tasks`. An existing file is replaced.",
+                "`hvuaudit train --tasks`. An existing file is replaced.",
             ),
             chosen,
         )

@@ -61,8 +61,7 @@ class OverviewScreen(CoreScreen):
             with Vertical(id="tags-per-clip-pane", classes="pane"):
                 yield Label("Tags per clip, by category", classes="pane-title")
                 yield FrameTable(id="tags-per-clip", classes="short-table")
-                yield Tabs(*[Tab(c, id=c) for c in self.HISTOGRAM_CATEGORIES],
-                           id="histogram-categories")
+                yield Tabs(*[Tab(c, id=c) for c in self.HISTOGRAM_CATEGORIES], id="histogram-categories")
                 yield HistogramPlot(id="histogram")
         yield Static(id="overview-status", classes="status-line")
         yield Footer(compact=True)
@@ -89,8 +88,10 @@ class OverviewScreen(CoreScreen):
                 self.post_fresh(self.StoreFoundEmpty())
                 return
             sources = pl.DataFrame(
-                [{"file": Path(s.path).name, "subset": s.subset, "rows": s.rows, "sha256": s.sha256[:12]}
-                 for s in store_sources(cur)],
+                [
+                    {"file": Path(s.path).name, "subset": s.subset, "rows": s.rows, "sha256": s.sha256[:12]}
+                    for s in store_sources(cur)
+                ],
                 schema={"file": pl.String, "subset": pl.String, "rows": pl.Int64, "sha256": pl.String},
             )
             self.post_fresh(self.OverviewLoaded(sources, store_stats(cur, tags_per_clip=False)))
@@ -109,13 +110,16 @@ class OverviewScreen(CoreScreen):
         self.query_one("#sources", FrameTable).show_frame(event.sources)
         self.query_one("#subsets", FrameTable).show_frame(
             event.stats["subsets"],
-            labels={"clips_without_action": "no action", "clips_without_scene": "no scene",
-                    "mean_tags_per_clip": "tags/clip"},
+            labels={
+                "clips_without_action": "no action",
+                "clips_without_scene": "no scene",
+                "mean_tags_per_clip": "tags/clip",
+            },
             digits={"mean_tags_per_clip": 2},
         )
         self.query_one("#categories", FrameTable).show_frame(
-            event.stats["categories"], labels={"tags_defined": "defined", "tags_present": "present",
-                                               "clip_tag_links": "clip-tag links"},
+            event.stats["categories"],
+            labels={"tags_defined": "defined", "tags_present": "present", "clip_tag_links": "clip-tag links"},
         )
         clips = int(event.stats["subsets"]["clips"].sum())
         self.query_one("#overview-status", Static).update(
@@ -126,7 +130,9 @@ class OverviewScreen(CoreScreen):
     @on(TagsPerClipLoaded)
     def show_tags_per_clip(self, event: TagsPerClipLoaded) -> None:
         self.stop_loading("#tags-per-clip-pane")
-        self.query_one("#tags-per-clip", FrameTable).show_frame(event.quartiles, digits={"mean": 2, "median": 1})
+        self.query_one("#tags-per-clip", FrameTable).show_frame(
+            event.quartiles, digits={"mean": 2, "median": 1}
+        )
         self.histogram = event.histogram
         self.show_histogram()
 
@@ -137,7 +143,9 @@ class OverviewScreen(CoreScreen):
         category = self.query_one("#histogram-categories", Tabs).active or "all"
         rows = self.histogram.filter(pl.col("category") == category)
         tags = "tags" if category == "all" else f"{category} tags"
-        self.query_one(HistogramPlot).show_histogram(rows, title=f"clips by number of {tags}", xlabel=f"{tags} per clip")
+        self.query_one(HistogramPlot).show_histogram(
+            rows, title=f"clips by number of {tags}", xlabel=f"{tags} per clip"
+        )
 
     def action_category(self, step: int) -> None:
         tabs = self.query_one("#histogram-categories", Tabs)
@@ -156,6 +164,7 @@ class OverviewScreen(CoreScreen):
             f"Fill it with the HVU annotation files:\n  {self.session.ingest_command}\n\n"
             "or try it on synthetic data first:\n"
             "  hvuaudit synth annotations --clips 10000 --out synth/\n"
-            f"  hvuaudit ingest synth/HVU_*_Synth.csv --categories synth/HVU_Tags_Categories_Synth.csv --db {db}\n\n"
+            "  hvuaudit ingest synth/HVU_*_Synth.csv --categories synth/HVU_Tags_Categories_Synth.csv --db "
+            f"{db}\n\n"
             "then restart hvuaudit tui (or ctrl+p → Reopen the store).",
         )

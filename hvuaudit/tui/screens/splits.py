@@ -29,10 +29,16 @@ from hvuaudit.tui.session import READ_ONLY_REASON
 from hvuaudit.tui.widgets import FrameTable
 from hvuaudit.tui.widgets.frame_table import format_cell
 
-VARIANT_CHOICES = [("SI-2 (val: each action's rare scenes)", "si2"), ("SI-1 (val: rarest pairs)", "si1"),
-                   ("default (store's train/val)", "default")]
-PRIMARY_CHOICES = [("rarest action tag of the clip", "rarest"), ("first action tag of the clip", "first"),
-                   ("from a CSV file…", "file")]
+VARIANT_CHOICES = [
+    ("SI-2 (val: each action's rare scenes)", "si2"),
+    ("SI-1 (val: rarest pairs)", "si1"),
+    ("default (store's train/val)", "default"),
+]
+PRIMARY_CHOICES = [
+    ("rarest action tag of the clip", "rarest"),
+    ("first action tag of the clip", "first"),
+    ("from a CSV file…", "file"),
+]
 
 
 class SplitsScreen(CoreScreen):
@@ -91,8 +97,12 @@ class SplitsScreen(CoreScreen):
                 yield Input("0.2", type="number", id="val-fraction", compact=True)
                 yield Label("Primary action of a clip")
                 yield Select(PRIMARY_CHOICES, value="rarest", allow_blank=False, id="primary", compact=True)
-                yield Input(placeholder="CSV: youtube_id,time_start,time_end,action", id="primary-path",
-                            classes="hidden", compact=True)
+                yield Input(
+                    placeholder="CSV: youtube_id,time_start,time_end,action",
+                    id="primary-path",
+                    classes="hidden",
+                    compact=True,
+                )
                 yield Label("Subset (empty: all clips)")
                 yield Input(placeholder="e.g. val", id="subset", compact=True)
                 yield Label("Output folder")
@@ -104,8 +114,11 @@ class SplitsScreen(CoreScreen):
                     yield Button("Verify F7", id="verify")
                 yield Static("", id="export-reason", classes="reason")
             with Vertical(id="split-results", classes="pane"):
-                yield Static("Fill the form and press F5 (or enter in a field) for a preview. "
-                             "Nothing is written until you export.", id="preview-title")
+                yield Static(
+                    "Fill the form and press F5 (or enter in a field) for a preview. "
+                    "Nothing is written until you export.",
+                    id="preview-title",
+                )
                 yield FrameTable(id="preview-table", classes="short-table")
                 yield Static("", id="preview-details")
                 yield Label("Verification", classes="pane-title")
@@ -148,7 +161,9 @@ class SplitsScreen(CoreScreen):
         if primary == "file":
             primary = self.query_one("#primary-path", Input).value.strip()
             if not primary:
-                raise InputError("type the path of the primary-action CSV", hint="or choose 'rarest' or 'first'")
+                raise InputError(
+                    "type the path of the primary-action CSV", hint="or choose 'rarest' or 'first'"
+                )
         subset = self.query_one("#subset", Input).value.strip() or None
         return SplitParams(
             variant=str(self.query_one("#variant", Select).value),
@@ -199,8 +214,12 @@ class SplitsScreen(CoreScreen):
         try:
             return self.form_params().normalised(), self._out()
         except InputError as exc:
-            self.notify(exc.message + (f"\nWhat to do: {exc.hint}" if exc.hint else ""), title="Check the form",
-                        severity="error", markup=False)
+            self.notify(
+                exc.message + (f"\nWhat to do: {exc.hint}" if exc.hint else ""),
+                title="Check the form",
+                severity="error",
+                markup=False,
+            )
             return None
 
     # ------------------------------------------------------------ actions
@@ -287,16 +306,22 @@ class SplitsScreen(CoreScreen):
     @on(SplitPreviewed)
     def show_preview(self, event: SplitPreviewed) -> None:
         self.preview, self.preview_params = event.result, event.params
-        self._show_result(event.result, f"Preview of {event.params.variant} (nothing written yet; F6 exports it)")
+        self._show_result(
+            event.result, f"Preview of {event.params.variant} (nothing written yet; F6 exports it)"
+        )
 
     @on(SplitExported)
     def show_exported(self, event: SplitExported) -> None:
         self.preview = event.result
         self._show_result(event.result, f"Exported to {event.out}")
         self._show_verify(event.out, event.verify)
-        self.notify(f"Wrote {event.out} and saved it in the store; verification "
-                    f"{'passed' if event.verify.ok else 'FAILED'}.", title="Split exported",
-                    severity="information" if event.verify.ok else "error", markup=False)
+        self.notify(
+            f"Wrote {event.out} and saved it in the store; verification "
+            f"{'passed' if event.verify.ok else 'FAILED'}.",
+            title="Split exported",
+            severity="information" if event.verify.ok else "error",
+            markup=False,
+        )
         self.list_saved()
 
     @on(ExportRefused)
@@ -308,8 +333,15 @@ class SplitsScreen(CoreScreen):
                 self.start_loading("#split-results")
                 self.export(event.params, event.out, force=True)
 
-        self.app.push_screen(ConfirmModal("Replace the folder?", f"{event.message}.\nReplace it with this split?",
-                                          yes="Replace", no="Keep it"), answered)
+        self.app.push_screen(
+            ConfirmModal(
+                "Replace the folder?",
+                f"{event.message}.\nReplace it with this split?",
+                yes="Replace",
+                no="Keep it",
+            ),
+            answered,
+        )
 
     @on(SplitVerified)
     def show_verified(self, event: SplitVerified) -> None:
@@ -319,17 +351,22 @@ class SplitsScreen(CoreScreen):
     @on(SavedSplitsListed)
     def show_saved(self, event: SavedSplitsListed) -> None:
         table = self.query_one("#saved", FrameTable)
-        table.show_frame(event.splits.with_columns(pl.col("created_at").cast(pl.String).str.slice(0, 19))
-                         if "created_at" in event.splits.columns else event.splits,
-                         labels={"train_clips": "train", "val_clips": "val", "out_dir": "folder"})
+        table.show_frame(
+            event.splits.with_columns(pl.col("created_at").cast(pl.String).str.slice(0, 19))
+            if "created_at" in event.splits.columns
+            else event.splits,
+            labels={"train_clips": "train", "val_clips": "val", "out_dir": "folder"},
+        )
         table.border_subtitle = f"{event.splits.height} saved"
 
     def _show_result(self, result: Any, title: str) -> None:
         self.stop_loading("#split-results")
         report = result.report
         sides = pl.DataFrame(
-            [{"side": side, **{k: report.get(side, {}).get(k) for k in ("clips", "actions", "pairs")}}
-             for side in ("train", "val")],
+            [
+                {"side": side, **{k: report.get(side, {}).get(k) for k in ("clips", "actions", "pairs")}}
+                for side in ("train", "val")
+            ],
             schema={"side": pl.String, "clips": pl.Int64, "actions": pl.Int64, "pairs": pl.Int64},
         )
         self.query_one("#preview-title", Static).update(Text(title, style="bold"))
@@ -339,8 +376,11 @@ class SplitsScreen(CoreScreen):
         details.add_column(justify="right")
         shown = [
             ("scene_only_baseline", "scene-only baseline accuracy on val", lambda v: f"{v:.1%}"),
-            ("conditional_entropy_action_given_scene_bits", "H(action | scene) on train, bits",
-             lambda v: f"{v + 0.0:.3f}"),
+            (
+                "conditional_entropy_action_given_scene_bits",
+                "H(action | scene) on train, bits",
+                lambda v: f"{v + 0.0:.3f}",
+            ),
             ("median_scenes_per_action_train", "median scenes per action (train)", lambda v: f"{v:g}"),
             ("candidate_clips", "candidate clips", lambda v: f"{v:,}"),
         ]
@@ -352,8 +392,12 @@ class SplitsScreen(CoreScreen):
         self.query_one("#preview-details", Static).update(details)
 
     def _show_verify(self, out: Path, verify: Any) -> None:
-        frame = pl.DataFrame([{"check": name, "ok": "ok" if ok else "FAILED", "detail": detail}
-                              for name, ok, detail in verify.checks])
+        frame = pl.DataFrame(
+            [
+                {"check": name, "ok": "ok" if ok else "FAILED", "detail": detail}
+                for name, ok, detail in verify.checks
+            ]
+        )
         table = self.query_one("#verify-table", FrameTable)
         table.show_frame(frame, styles={"ok": {"ok": "bold green", "FAILED": "bold red"}})
         table.border_subtitle = f"{out}: {'all checks passed' if verify.ok else 'some checks FAILED'}"

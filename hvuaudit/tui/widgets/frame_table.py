@@ -28,7 +28,7 @@ def format_cell(value: Any, *, digits: int = 3) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "–"
-        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 10**6):
+        if value != 0 and (abs(value) < 10**-digits or abs(value) >= 10**6):
             return f"{value:.{digits - 1}e}"
         return f"{value:.{digits}f}"
     if isinstance(value, list):
@@ -56,7 +56,11 @@ class Cell:
         return self.text
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Cell) and (self.text, self.right, self.style) == (other.text, other.right, other.style)
+        return isinstance(other, Cell) and (self.text, self.right, self.style) == (
+            other.text,
+            other.right,
+            other.style,
+        )
 
     def __hash__(self) -> int:
         return hash((self.text, self.right, self.style))

@@ -10,7 +10,8 @@ class HistogramPlot(PlotextPlot):
     """Bar chart of how many clips have 0, 1, 2, ... tags (of one category, or all)."""
 
     def show_histogram(self, histogram: pl.DataFrame, *, title: str, xlabel: str) -> None:
-        """Bars of ``histogram`` (columns ``n_tags``, ``clips``), with whole-number clip counts on the y axis."""
+        """Bars of ``histogram`` (columns ``n_tags``, ``clips``), with whole-number clip counts on the y
+        axis."""
         plt = self.plt
         plt.clear_figure()
         if histogram.is_empty():
