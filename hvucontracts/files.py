@@ -13,7 +13,8 @@ promises hold everywhere (README, section Conventions):
   replace carries a marker, ``.hvuaudit-owned.json``, written *before* its contents,
   that lists every file it put there (relative paths inside the folder, nothing else).
   :func:`check_replaceable` accepts a folder only when the marker is valid and nothing
-  else is in it; anything else is refused with a list of what is there. No command may ever replace or delete ``/``,
+  else is in it; anything else is refused with a list of what is there. No command may
+  ever replace or delete ``/``,
   the home folder, the current folder, or a folder that holds the store or the videos
   (:func:`refuse_protected`).
 
