@@ -84,16 +84,16 @@ class _LazyCommand(click.Command):
     def get_short_help_str(self, limit: int = 150) -> str:
         return self.short_help or ""
 
-    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[override]
+    def make_context(self, info_name, args, parent=None, **extra):
         return self._load().make_context(info_name, args, parent=parent, **extra)
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context):
         return self._load().invoke(ctx)
 
     def get_help(self, ctx: click.Context) -> str:
         return self._load().get_help(ctx)
 
-    def get_params(self, ctx: click.Context):  # type: ignore[override]
+    def get_params(self, ctx: click.Context):
         return self._load().get_params(ctx)
 
 

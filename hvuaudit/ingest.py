@@ -313,6 +313,7 @@ def _ingest_in_transaction(
         tags_before = fetch_row(con, "SELECT count(*) FROM tags")[0]
         if categories is not None:
             step("reading categories")
+            assert category_scan is not None  # the caller scans the categories file when there is one
             _stage(con, "internal/stage_categories", Path(categories), category_scan, "raw_categories")
             problems = run_query(con, "internal/category_problems")
             if problems.height:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import numpy as np
@@ -121,12 +122,13 @@ def nca_matrix(
     rows = []
     for category in categories:
         frame = compute_nca(con, category, subset=subset).filter(pl.col("n12") > 0)
+        # polars types a reduction as any Python literal; the mean of a float column is a float
         rows.append(
             {
                 "category": category,
-                "n11": float((frame["n11"] / frame["n12"]).mean() or 0.0),
+                "n11": float(cast("float | None", (frame["n11"] / frame["n12"]).mean()) or 0.0),
                 "n12": 1.0,
-                "n22": float((frame["n22"] / frame["n12"]).mean() or 0.0),
+                "n22": float(cast("float | None", (frame["n22"] / frame["n12"]).mean()) or 0.0),
                 "actions": frame.height,
             }
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import polars as pl
@@ -123,7 +124,7 @@ def _primary_override(params: SplitParams) -> pl.DataFrame:
             hint="the header must be: youtube_id,time_start,time_end,action",
         )
     try:
-        frame = frame.select(empty.columns).cast(empty.schema)  # type: ignore[arg-type]
+        frame = frame.select(empty.columns).cast(empty.schema)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{path}: time_start/time_end must be numbers ({exc})") from exc
     bad = frame.with_row_index("line", offset=2).filter(pl.any_horizontal(pl.all().is_null()))
@@ -235,7 +236,12 @@ def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict
         }
 
     scenes_per_action = train.filter(pl.col("scene") != "").group_by("action").agg(pl.col("scene").n_unique())
-    median_scenes = float(scenes_per_action["scene"].median() or 0.0) if scenes_per_action.height else 0.0
+    # polars types a reduction as any Python literal; these columns are numeric, so it is a float
+    median_scenes = (
+        float(cast("float | None", scenes_per_action["scene"].median()) or 0.0)
+        if scenes_per_action.height
+        else 0.0
+    )
     # Scene-only baseline: predict each val clip's action as its scene's most common training action.
     by_scene = (
         train.filter(pl.col("scene") != "")
@@ -248,7 +254,7 @@ def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict
     )
     scored = val.filter(pl.col("scene") != "").join(by_scene, on="scene", how="left")
     baseline = (
-        float((scored["predicted"] == scored["action"]).fill_null(False).mean() or 0.0)
+        float(cast("float | None", (scored["predicted"] == scored["action"]).fill_null(False).mean()) or 0.0)
         if scored.height
         else 0.0
     )

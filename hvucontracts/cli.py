@@ -33,7 +33,7 @@ def _main_process() -> bool:
 class ErrorHandlingGroup(click.Group):
     """A click group that prints user-facing errors instead of tracebacks."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:

@@ -210,9 +210,9 @@ def read_split_csv(path: Path, labels: dict[str, list[str]]) -> pl.DataFrame:
         df = df.with_columns(cast.alias(col))
     unknown = df.with_row_index("row").filter(~pl.col("action").is_in(labels["action"]))
     if unknown.height:
-        row = unknown.row(0, named=True)
+        first = unknown.row(0, named=True)
         raise SplitFolderError(
-            f"{path}: row {row['row'] + 2} (clip {row['clip_id']}) has action {row['action']!r}, which "
+            f"{path}: row {first['row'] + 2} (clip {first['clip_id']}) has action {first['action']!r}, which "
             "labels.json does not list; rebuild the split folder with `hvuaudit split`"
         )
     return df

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
+from typing import cast
 
 from hvudemo.settings import DEMO_FORMAT, EVAL_SETS, METHOD_NAMES, DemoSettings, TrainJob, seed_dir
 
@@ -170,7 +171,8 @@ def static_cue_ceiling(split_dir: Path) -> dict:
         frame = pl.read_csv(split_dir / file, infer_schema_length=0).join(
             rule, on=["scene", "objects"], how="left"
         )
-        out[name] = float((frame["predicted"] == frame["action"]).fill_null(False).mean())
+        # polars types a reduction as any Python literal; the mean of a boolean column is a float
+        out[name] = float(cast(float, (frame["predicted"] == frame["action"]).fill_null(False).mean()))
     return out
 
 

@@ -32,6 +32,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, cast
 
 from hvuaudit.errors import ConflictError, InputError
 from hvucontracts.files import (
@@ -210,7 +211,7 @@ def _nca(out: Path, seed: int, log: Log) -> dict:
         roles = recommend_roles(con, threshold=NCA_THRESHOLD, subset="train", categories=("scene", "object"))
     tasks = seed_dir(out, seed) / "tasks.json"
     write_tasks(roles, tasks)
-    facts = {
+    facts: dict[str, Any] = {
         "threshold": NCA_THRESHOLD,
         "roles": roles.roles,
         "tasks": str(tasks),
@@ -218,8 +219,9 @@ def _nca(out: Path, seed: int, log: Log) -> dict:
             category: {
                 "actions_necessary": int(frame["necessary"].sum()),
                 "actions": frame.height,
-                "ratio_min": float(frame["ratio"].min()),
-                "ratio_max": float(frame["ratio"].max()),
+                # polars types a reduction as any Python literal; the ratio column is a float one
+                "ratio_min": float(cast(float, frame["ratio"].min())),
+                "ratio_max": float(cast(float, frame["ratio"].max())),
                 "top_tags": dict(zip(frame["action"], frame["tag"], strict=True)),
             }
             for category, frame in tables.items()

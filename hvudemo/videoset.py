@@ -38,6 +38,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Final
 
 from hvuaudit.errors import InputError
 from hvucontracts.files import check_replaceable, remove_owned, write_owner_marker, write_text_atomically
@@ -78,7 +79,7 @@ FILE_NAMES = {
 }
 CATEGORIES_FILE = "HVU_Tags_Categories_Benchmark.csv"
 FPS = 10
-CODEC = "mpeg4"  # decodes about 7x faster than H.264 at this size, which is most of a CPU epoch
+CODEC: Final = "mpeg4"  # decodes about 7x faster than H.264 at this size, which is most of a CPU epoch
 _SUBSET_SEED = {name: k for k, name in enumerate(SUBSETS)}
 
 
@@ -206,9 +207,11 @@ class VideoSetConfig:
     def rare_quotas(self) -> list[list[int]]:
         """Exact clip counts per action of its rare (scene-invariant test) scenes."""
         rare = len(SCENES) - self.seen_scenes
+        assert self.test_clips is not None, "resolved() fills in test_clips"
         return [_even_parts(total, rare) for total in _even_parts(self.test_clips, len(ACTIONS))]
 
     def indist_quotas(self) -> list[list[int]]:
+        assert self.indist_clips is not None, "resolved() fills in indist_clips"
         return [
             [
                 round(self.dominant * total),
@@ -309,6 +312,7 @@ def plan_clips(config: VideoSetConfig) -> list[ClipSpec]:
     )
     add("indist", from_quotas(config.indist_quotas(), config.seen_scene_ids))
     # uniform: every (action, scene) pair equally often, so scene and action are exactly independent
+    assert config.uniform_clips is not None  # resolved() filled it in
     uniform = [
         (a, (a + k) % len(SCENES))
         for a, n in enumerate(_even_parts(config.uniform_clips, len(ACTIONS)))

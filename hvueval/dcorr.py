@@ -170,11 +170,11 @@ def _resolve_device(features: Any, device: str) -> str:
 
 def _as_feature_matrix(features: Any) -> Any:
     """Check shape and finiteness; a CUDA tensor stays one so its features stay on their GPU."""
-    torch = sys.modules.get("torch")
+    torch: Any = sys.modules.get("torch")  # None unless the caller imported torch
     if torch is not None and isinstance(features, torch.Tensor) and features.device.type == "cpu":
         features = features.detach().numpy()
     is_tensor = torch is not None and isinstance(features, torch.Tensor)
-    points = features.detach() if is_tensor else np.asarray(features)
+    points: Any = features.detach() if is_tensor else np.asarray(features)
     if points.ndim == 1:
         points = points[:, None]
     if points.ndim != 2:

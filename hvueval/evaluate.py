@@ -98,7 +98,8 @@ def pair_accuracy(
     train_pairs = {
         (action_names[train.action[i]], s) for i in range(len(train)) for s in _clip_scenes(train, i)
     }
-    seen, unseen = [], []
+    seen: list[int] = []
+    unseen: list[int] = []
     for k, i in enumerate(rows):
         scenes = _clip_scenes(table, i)
         if not scenes:
@@ -177,6 +178,7 @@ def evaluate_run(
     model, ckpt = load_run_model(run_dir, checkpoint)
     cfg = TrainConfig.from_json(ckpt["config"])
     split_dir = ckpt["config"].get("split_dir") or cfg.split_dir
+    assert split_dir is not None, "training refuses to start without --split, so every checkpoint has one"
     split: SplitFolder = load_split(split_dir)
     if split.manifest != ckpt["split"]:
         log(f"warning: {split.dir}/manifest.json changed since {run_dir} was trained")
@@ -245,6 +247,8 @@ def evaluate_run(
             collect=True,
         )
         rows = out.index
+        # collect=True fills in the per-clip arrays
+        assert rows is not None and out.features is not None and out.action_logits is not None
         target = table.action[rows]
         pred = out.action_logits.argmax(1) if len(rows) else np.zeros(0, dtype=np.int64)
         per_class = per_class_accuracy(pred, target, action_names)
@@ -296,7 +300,7 @@ def evaluate_run(
 
     def save_features(tmp: Path) -> None:
         with tmp.open("wb") as fh:  # a handle: np.savez would add ".npz" to a path
-            np.savez(fh, **arrays)
+            np.savez(fh, allow_pickle=True, **arrays)  # numpy's default, named so **arrays type-checks
 
     write_atomically(run_dir / runfolder.FEATURES, save_features)
     write_json_atomically(run_dir / runfolder.EVAL, doc)

@@ -67,15 +67,15 @@ def write_run_figures(
     """
     log = log or _stderr
     out_dir = Path(out_dir)
-    run_dirs = [Path(r) for r in run_dirs]
+    runs = [Path(r) for r in run_dirs]
     written: list[Path] = []
-    with_metrics = [r for r in run_dirs if (r / runfolder.METRICS).is_file()]
-    for r in sorted(set(run_dirs) - set(with_metrics)):
+    with_metrics = [r for r in runs if (r / runfolder.METRICS).is_file()]
+    for r in sorted(set(runs) - set(with_metrics)):
         log(f"note: {r} has no metrics.jsonl; it is left out of the curves")
     if with_metrics:
         written += plot_curves(with_metrics, out_dir / "curves.png")
-    evaluated = [r for r in run_dirs if (r / runfolder.EVAL).is_file() and (r / runfolder.FEATURES).is_file()]
-    for r in sorted(set(run_dirs) - set(evaluated)):
+    evaluated = [r for r in runs if (r / runfolder.EVAL).is_file() and (r / runfolder.FEATURES).is_file()]
+    for r in sorted(set(runs) - set(evaluated)):
         log(f"note: {r} has no eval.json/features.npz (run `hvuaudit eval {r}`); it is left out of the t-SNE")
     if not evaluated:
         return written

@@ -120,7 +120,9 @@ def load_explainable_run(
     run_dir = Path(run_dir)
     model, ckpt = load_run_model(run_dir, checkpoint)
     config = TrainConfig.from_json(ckpt["config"])
-    split = load_split(ckpt["config"].get("split_dir") or config.split_dir)
+    split_dir = ckpt["config"].get("split_dir") or config.split_dir
+    assert split_dir is not None, "training refuses to start without --split, so every checkpoint has one"
+    split = load_split(split_dir)
     videos_dir, _ = resolve_videos_dir(videos, split.manifest, recorded=ckpt["config"].get("videos_dir"))
     dev = resolve_device(device)
     return ExplainableRun(

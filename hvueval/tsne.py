@@ -11,10 +11,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -160,7 +161,10 @@ def class_colours(labels: np.ndarray) -> tuple[dict[str, Any], int]:
     order = sorted(range(len(names)), key=lambda i: (-counts[i], str(names[i])))
     # tab20's strong colours, then its light ones (neighbours in tab20 are hard to tell apart);
     # its two greys are kept for "other"
-    tab20 = colormaps["tab20"].colors
+    tab20_map = colormaps["tab20"]
+    assert isinstance(tab20_map, ListedColormap)  # tab20 is a listed (qualitative) colormap
+    # the stubs type .colors as any ArrayLike; tab20's is a sequence of RGB tuples
+    tab20 = cast("Sequence[tuple[float, float, float]]", tab20_map.colors)
     palette = [tab20[i] for i in (*range(0, 20, 2), *range(1, 20, 2)) if i not in (14, 15)]
     top = [str(names[i]) for i in order[:MAX_COLOURED_CLASSES]]
     return {name: palette[k] for k, name in enumerate(top)}, len(names) - len(top)

@@ -233,7 +233,7 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
     ):
         if value not in allowed:
             _fail(f"--{name} {value!r} is not one of: {', '.join(allowed)}")
-    for name, value, low in (
+    for name, number, low in (
         ("epochs", cfg.epochs, 1),
         ("batch-size", cfg.batch_size, 1),
         ("clip-len", cfg.clip_len, 1),
@@ -245,8 +245,8 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
         ("patience", cfg.patience, 0),
         ("lr-patience", cfg.lr_patience, 0),
     ):
-        if int(value) != value or value < low:
-            _fail(f"--{name} must be an integer of at least {low}, got {value}")
+        if int(number) != number or number < low:
+            _fail(f"--{name} must be an integer of at least {low}, got {number}")
     if cfg.eval_batch_size is not None and cfg.eval_batch_size < 1:
         _fail(f"--eval-batch-size must be at least 1, got {cfg.eval_batch_size}")
     if not 0.0 <= cfg.min_found <= 1.0:
@@ -262,7 +262,7 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
     if cfg.method in ("mtl", "pretrain-adv") and cfg.gamma not in (None, 0, 0.0):
         # These methods have no object head of their own; a non-zero --gamma adds one.
         roles["object"] = "auxiliary" if cfg.gamma > 0 else "adversarial"
-    if from_tasks:
+    if cfg.tasks_file is not None:  # i.e. from_tasks
         if cfg.method == "baseline":
             _fail(
                 f"--method baseline trains no scene or object head, so --tasks {cfg.tasks_file} has no effect"

@@ -81,7 +81,7 @@ class ClipDataset(Dataset):
                 short_side=short,
                 rng=rng,
             )
-            if crop:
+            if crop and rng is not None:  # crop implies rng is not None
                 video = random_resized_crop(frames, s.size, rng, min_scale=s.min_crop_scale)
             else:
                 video = centre_crop(frames, s.size)

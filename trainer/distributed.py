@@ -13,7 +13,7 @@ Never imports ``hvuaudit``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -112,7 +112,7 @@ class DistContext:
 SINGLE = DistContext()
 
 
-def context_from_env(env: dict[str, str] | None = None) -> DistContext:
+def context_from_env(env: Mapping[str, str] | None = None) -> DistContext:
     """The context torchrun describes in the environment (:data:`SINGLE` without torchrun)."""
     env = os.environ if env is None else env
     world_size = int(env.get("WORLD_SIZE", "1"))

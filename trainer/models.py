@@ -143,6 +143,12 @@ class HaraResNet3D(nn.Module):
     shape changes, the identity elsewhere.
     """
 
+    # registered with setattr in __init__ (one per stage)
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(self, depth: int) -> None:
         super().__init__()
         kind, blocks_per_stage = HARA_LAYOUTS[depth]
@@ -187,8 +193,9 @@ def build_backbone(name: str) -> nn.Module:
         return TinyBackbone()
     if name == "r3d18":
         return _build_r3d18()
-    if name in BACKBONES and BACKBONES[name].hara_depth is not None:
-        return HaraResNet3D(BACKBONES[name].hara_depth)
+    hara_depth = BACKBONES[name].hara_depth if name in BACKBONES else None
+    if hara_depth is not None:
+        return HaraResNet3D(hara_depth)
     raise TrainerError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
 
 

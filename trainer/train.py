@@ -143,6 +143,7 @@ def _check_resume(out: Path, cfg: TrainConfig, split: SplitFolder) -> dict[str, 
     ckpt = load_checkpoint(path)
     saved = TrainConfig.from_json(ckpt["config"])
     diffs = diff_for_resume(saved, cfg)
+    assert cfg.lambda_ is not None  # cfg is resolved (resolve_config fills in the weights)
     schedule_needs_epochs = cfg.schedule == "onecycle" or (cfg.adv_schedule == "dann" and cfg.lambda_ < 0)
     if saved.epochs != cfg.epochs and schedule_needs_epochs:
         diffs.append(("epochs", saved.epochs, cfg.epochs))
@@ -258,12 +259,13 @@ class _Progress:
     def task(self, description: str, total: int) -> Callable[[int, float], None] | None:
         if self.bar is None:
             return None
-        task_id = self.bar.add_task(description, total=total, loss="-")
+        bar = self.bar
+        task_id = bar.add_task(description, total=total, loss="-")
 
         def advance(step: int, loss: float) -> None:
-            self.bar.update(task_id, completed=step + 1, loss=f"{loss:.3f}")
+            bar.update(task_id, completed=step + 1, loss=f"{loss:.3f}")
             if step + 1 >= total:
-                self.bar.remove_task(task_id)
+                bar.remove_task(task_id)
 
         return advance
 
@@ -319,10 +321,12 @@ def check_inputs(
         if resume:
             raise ConfigError("--resume needs --out runs/NAME: the run folder to continue")
         cfg = replace(cfg, out=default_out(split, cfg))
+    assert cfg.out is not None  # --out, else default_out
     out = Path(cfg.out)
     ckpt = _check_resume(out, cfg, split) if resume else None
     videos_dir, videos_source = resolve_videos_dir(cfg.videos, split.manifest)
     device = resolve_device(cfg.device)
+    assert cfg.head_hidden is not None  # resolve_config fills it in
     model_config = ModelConfig(
         backbone=cfg.backbone,
         n_actions=len(split.labels["action"]),
@@ -453,6 +457,7 @@ def _usable_tables(checked: CheckedInputs, dist_ctx: DistContext, log: Log) -> d
     """Pre-flight: which clip files exist and open, before anything is trained (each process probes its
     share)."""
     cfg, split, out, videos_dir = checked.cfg, checked.split, checked.out, checked.videos_dir
+    assert cfg.name_template is not None  # check_inputs resolves it from the split manifest
     tables = {
         name: build_table(split.sets[name], split.labels, videos_dir, cfg.name_template)
         for name in ("train", "val")
@@ -513,7 +518,8 @@ def _set_up(checked: CheckedInputs, dist_ctx: DistContext, *, resume: bool, forc
         else:
             log("note: --sync-bn needs several CUDA processes (torchrun); BatchNorm stays per process here")
     memory_format = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
-    model.to(device, memory_format=memory_format)
+    # Module.to accepts memory_format with a device; torch's stubs only allow it alone
+    model.to(device, memory_format=memory_format)  # type: ignore[call-overload]
     if cfg.compile:
         # the backbone only: its convolutions are the cost, and the heads take a gradient-reversal
         # coefficient that changes every step; compiling in place keeps the state-dict keys
@@ -531,6 +537,7 @@ def _set_up(checked: CheckedInputs, dist_ctx: DistContext, *, resume: bool, forc
     spec = BACKBONES[cfg.backbone]
     train_loader, val_loader = _loaders(cfg, tables, model_config, device, dist_ctx)
     optimizer, scheduler, step_scheduler = _optimizer(cfg, model, len(train_loader), dist_ctx, log)
+    assert cfg.lambda_ is not None and cfg.gamma is not None  # resolve_config fills in the weights
     return _Run(
         cfg=cfg,
         split=checked.split,
@@ -576,7 +583,7 @@ def _loaders(
         tables["train"], n_scenes=n_sc, n_objects=n_ob, settings=clip_settings, train=True, seed=cfg.seed
     )
     val_ds = ClipDataset(tables["val"], n_scenes=n_sc, n_objects=n_ob, settings=clip_settings, train=False)
-    loader_options = dict(
+    loader_options: dict[str, Any] = dict(
         workers=cfg.workers,
         seed=cfg.seed,
         pin_memory=device.type == "cuda",
@@ -592,6 +599,7 @@ def _loaders(
         drop_last=clips_per_process > cfg.batch_size,
         **loader_options,
     )
+    assert cfg.eval_batch_size is not None  # resolve_config defaults it to batch_size
     val_loader = make_loader(val_ds, batch_size=cfg.eval_batch_size, shuffle=False, **loader_options)
     return train_loader, val_loader
 
@@ -602,6 +610,7 @@ def _optimizer(
     """The optimizer, its schedule, and the schedule stepped per batch (onecycle) or None (plateau)."""
     # --lr is the rate for one process's batch; N processes make an N times larger global batch,
     # and the linear scaling rule (Goyal et al., 2017) multiplies the rate by N.
+    assert cfg.lr is not None and cfg.weight_decay is not None  # resolve_config fills them in
     lr, max_lr = cfg.lr * cfg.world_size, (cfg.max_lr or 0.0) * cfg.world_size
     if dist_ctx.enabled:
         log(

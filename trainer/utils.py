@@ -11,7 +11,7 @@ import random
 import subprocess
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -81,7 +81,9 @@ def seed_everything(seed: int) -> None:
 
 def rng_state() -> dict[str, Any]:
     """Python, numpy and torch RNG states in a form torch.load(weights_only=True) accepts."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # numpy's stubs say the default (legacy=True) returns a dict; it is the legacy 5-tuple
+    legacy_state = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())
+    kind, keys, pos, has_gauss, cached = legacy_state
     state = {
         "python": random.getstate(),
         "numpy": {

@@ -45,7 +45,7 @@ class HvuauditApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "hvuaudit"
-    BINDINGS = bindings.APP
+    BINDINGS = [*bindings.APP]
     MODES = {
         "overview": OverviewScreen,
         "browser": BrowserScreen,

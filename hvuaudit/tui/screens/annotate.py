@@ -44,7 +44,7 @@ def check_name(text: str) -> str | None:
 class AnnotateScreen(CoreScreen):
     """The necessity-annotation card."""
 
-    BINDINGS = bindings.ANNOTATE
+    BINDINGS = [*bindings.ANNOTATE]
 
     class QueueBuilt(Message):
         def __init__(self, category: str, queue: pl.DataFrame) -> None:

@@ -51,7 +51,7 @@ LOADING_DELAY = 0.25  # seconds of work before a spinner appears (quick updates 
 class CoreScreen(Screen[ResultT]):
     """A screen whose workers read (or write) the store through the app's session."""
 
-    app: HvuauditApp  # type: ignore[assignment]
+    app: HvuauditApp
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

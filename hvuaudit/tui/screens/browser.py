@@ -58,7 +58,7 @@ def pairs_with_cells(
 class BrowserScreen(CoreScreen):
     """Browse the co-occurrence of actions with scenes, objects, events, attributes and concepts."""
 
-    BINDINGS = bindings.BROWSER
+    BINDINGS = [*bindings.BROWSER]
     AUTO_FOCUS = "#actions"
 
     class ActionsLoaded(Message):

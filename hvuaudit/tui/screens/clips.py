@@ -38,7 +38,7 @@ class ClipsScreen(CoreScreen):
     composing a fresh screen each time cost more than the query.
     """
 
-    BINDINGS = bindings.CLIPS
+    BINDINGS = [*bindings.CLIPS]
 
     class ClipsLoaded(Message):
         def __init__(self, action: str, tag: str, clips: pl.DataFrame) -> None:
@@ -175,14 +175,14 @@ class ClipsScreen(CoreScreen):
         self.app.open_url(clip["url"])
         self.notify(f"Opening {clip['url']}", markup=False)
 
-    def action_dismiss(self) -> None:
+    def action_dismiss(self) -> None:  # type: ignore[override]  # textual runs sync actions too
         self.dismiss()
 
 
 class ReverseScreen(CoreScreen[str | None]):
     """Reverse view: the actions seen with one scene (object, ...); enter returns the chosen action."""
 
-    BINDINGS = bindings.REVERSE
+    BINDINGS = [*bindings.REVERSE]
 
     class ActionsOfTagLoaded(Message):
         def __init__(self, actions: pl.DataFrame) -> None:
@@ -236,5 +236,5 @@ class ReverseScreen(CoreScreen[str | None]):
     def action_chosen(self, event: DataTable.RowSelected) -> None:
         self.dismiss(event.row_key.value)
 
-    def action_dismiss(self) -> None:
+    def action_dismiss(self) -> None:  # type: ignore[override]  # textual runs sync actions too
         self.dismiss(None)

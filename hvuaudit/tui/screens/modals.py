@@ -44,7 +44,7 @@ class PromptModal(ModalScreen[str | None]):
 
     DEFAULT_CLASSES = "dialog-screen"
 
-    BINDINGS = bindings.MODAL
+    BINDINGS = [*bindings.MODAL]
 
     def __init__(
         self,

@@ -51,7 +51,7 @@ SWEEP_BASE = ("scene", "object")  # Fig. 2d's two curves; the current category i
 class NcaScreen(CoreScreen):
     """Decide with NCA: live table, sweep plot and task roles for one category and threshold."""
 
-    BINDINGS = bindings.NCA
+    BINDINGS = [*bindings.NCA]
 
     class NcaComputed(Message):
         """compute_nca frames, keyed by (category, threshold); the current one and prefetched ones."""

@@ -29,7 +29,7 @@ class OverviewScreen(CoreScreen):
     """The first screen: the store at a glance."""
 
     AUTO_FOCUS = "#sources"
-    BINDINGS = bindings.OVERVIEW
+    BINDINGS = [*bindings.OVERVIEW]
     HISTOGRAM_CATEGORIES = ("all", *HVU_CATEGORIES)
 
     class OverviewLoaded(Message):

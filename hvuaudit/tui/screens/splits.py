@@ -44,7 +44,7 @@ PRIMARY_CHOICES = [
 class SplitsScreen(CoreScreen):
     """Build a split with a preview first; export and verify it; list the saved ones."""
 
-    BINDINGS = bindings.SPLITS
+    BINDINGS = [*bindings.SPLITS]
 
     class SplitPreviewed(Message):
         def __init__(self, params: Any, result: Any) -> None:
