@@ -300,7 +300,8 @@ def evaluate_run(
 
     def save_features(tmp: Path) -> None:
         with tmp.open("wb") as fh:  # a handle: np.savez would add ".npz" to a path
-            np.savez(fh, allow_pickle=True, **arrays)  # numpy's default, named so **arrays type-checks
+            # no allow_pickle argument: numpy 1.26 has none here and would save it as an array
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
 
     write_atomically(run_dir / runfolder.FEATURES, save_features)
     write_json_atomically(run_dir / runfolder.EVAL, doc)
