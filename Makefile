@@ -2,9 +2,12 @@
 # Each creates .venv when missing and installs what it needs first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+FLOORS_VENV ?= .venv-floors
 HVU_DIR ?= $(or $(HVUAUDIT_HVU_DIR),../shared/data/hvu)
+PACKAGES := hvucontracts hvuaudit trainer hvueval hvudemo
+LINTED := $(PACKAGES) tests bench .ci
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test test-fast lint docs floors demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -14,11 +17,37 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Formatting, lint (line length 110), types, the import layers, and a CLI reference that matches the code.
 lint: install
-	$(VENV)/bin/ruff check hvuaudit trainer tests bench
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/cog --check docs/cli.md
 
+# The README's test command, and what CI runs: lint, then every test.
 test: lint
 	$(PY) -m pytest -q
+
+# For local work: the suite without the tests marked slow.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+# docs/cli.md from the real --help texts, then the site (mkdocs, strict: a broken link fails).
+docs: install
+	$(VENV)/bin/cog -r docs/cli.md
+	$(VENV)/bin/mkdocs build --strict --quiet
+
+# The core and TUI suites against the declared floors of the core dependencies, without torch.
+floors:
+	test -x $(FLOORS_VENV)/bin/python || python3 -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install -q --upgrade pip
+	python3 .ci/floor_constraints.py > $(FLOORS_VENV)/floors.txt
+	$(FLOORS_VENV)/bin/python -m pip install -q -c $(FLOORS_VENV)/floors.txt -e '.[dev]'
+	$(FLOORS_VENV)/bin/python .ci/floor_constraints.py --verify
+	$(FLOORS_VENV)/bin/hvuaudit --help > /dev/null
+	$(FLOORS_VENV)/bin/python -m pytest -q tests/core tests/tui tests/evaluator tests/demo \
+	  --ignore tests/tui/test_tui_snapshots.py
 
 # The audit on the real HVU validation annotations (when present), then the end-to-end video demo.
 demo: install
@@ -35,4 +64,4 @@ bench: install
 	$(PY) bench/annotate_import.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOORS_VENV) .pytest_cache .ruff_cache .mypy_cache site

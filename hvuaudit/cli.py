@@ -146,6 +146,9 @@ def progress_steps(total: int, label: str) -> Iterator[Callable[[str], None]]:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
+    if not console.is_terminal:  # not even a disabled bar: rich before 13.4 still printed a blank line
+        yield lambda message: None
+        return
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}", markup=False),
@@ -153,7 +156,6 @@ def progress_steps(total: int, label: str) -> Iterator[Callable[[str], None]]:
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task(label, total=total)
 

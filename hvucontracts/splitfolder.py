@@ -191,7 +191,7 @@ def read_split_csv(path: Path, labels: dict[str, list[str]]) -> pl.DataFrame:
     if not path.is_file():
         raise SplitFolderError(f"{path}: missing; rebuild the split folder with `hvuaudit split`")
     try:
-        df = pl.read_csv(path, infer_schema=False)
+        df = pl.read_csv(path, infer_schema_length=0)  # every column as text, on polars 1.0 too
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise SplitFolderError(f"{path}: could not be read as CSV ({exc})") from exc
     missing = [c for c in COLUMNS if c not in df.columns]

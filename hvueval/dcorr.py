@@ -309,7 +309,8 @@ def read_labels_file(path: Path, column: str) -> np.ndarray:
     import polars as pl
 
     try:
-        frame = pl.read_csv(path, infer_schema=False)  # every column as text: labels are names
+        # every column as text (labels are names); infer_schema_length=0 says so on polars 1.0 too
+        frame = pl.read_csv(path, infer_schema_length=0)
     except (OSError, pl.exceptions.PolarsError) as exc:
         first_line = str(exc).splitlines()[0]
         raise EvalError(

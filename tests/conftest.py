@@ -48,3 +48,23 @@ def real_store(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("real") / "hvu.duckdb"
     ingest([HVU_VAL], HVU_CATEGORIES, db=db)
     return db
+
+
+def pytest_report_header(config) -> list[str]:
+    """Say which tests are left out when the [train] extra is not installed (tests/*/conftest.py)."""
+    import importlib.util
+
+    missing = [name for name in ("torch", "av", "sklearn") if importlib.util.find_spec(name) is None]
+    if not missing:
+        return []
+    return [
+        f"not installed: {', '.join(missing)} (the [train] extra); tests/trainer, "
+        "tests/evaluator/test_figures.py and tests/demo/test_demo.py are not collected"
+    ]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """A test that uses the real HVU store is marked real_data (`-m "not real_data"` leaves them out)."""
+    for item in items:
+        if "real_store" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_data)

@@ -366,7 +366,7 @@ def _tui_answers(db: Path) -> int:
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
 @pytest.mark.parametrize("ending", ["kill -9", "ctrl+q"])
 def test_tui_answers_survive_after_visiting_every_screen(real_copy, ending):
-    from tests.test_tui_tmux import Terminal, hvuaudit_command
+    from tests.tui.test_tui_tmux import Terminal, hvuaudit_command
 
     terminal = Terminal(
         f"env -u COLUMNS -u LINES TERM=xterm-256color {hvuaudit_command('tui', '--db', str(real_copy))}",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_tui import build_store
+from tests.tui.test_tui import build_store
 
 TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")

@@ -1,4 +1,5 @@
-"""The documentation cannot go stale silently: generated CLI reference, every command described, links that lead somewhere."""
+"""The documentation cannot go stale silently: a generated CLI reference, every command described,
+links that lead somewhere."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from hvuaudit.cli import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 STAGE_PAGES = [p for p in DOCS.glob("*.md") if p.name != "cli.md"]
 

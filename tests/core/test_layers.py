@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def modules_of(package: str, *, skip: tuple[str, ...] = ()) -> list[str]:
@@ -50,7 +50,7 @@ LAYERS = {
     ),
     "tui": (modules_of("hvuaudit.tui"), {"torch", "torchvision", "trainer", "hvueval", "hvudemo"}),
     "trainer without torch": (
-        ["trainer.backbones", "trainer.cli", "trainer.config", "trainer.errors", "trainer.videos"],
+        ["trainer.backbones", "trainer.cli", "trainer.config", "trainer.errors"],
         {"torch", "torchvision", "hvuaudit", "hvueval", "hvudemo"},
     ),
     "evaluator without torch": (
@@ -68,7 +68,10 @@ LAYERS = {
     ),
     "demo parent": (modules_of("hvudemo"), {"torch", "trainer", "sklearn"}),
 }
-if "torch" in {m.name for m in pkgutil.iter_modules()}:
+INSTALLED = {m.name for m in pkgutil.iter_modules()}
+if "av" in INSTALLED:  # the [train] extra: finding and probing clip files needs PyAV, not torch
+    LAYERS["trainer without torch"][0].append("trainer.videos")
+if "torch" in INSTALLED:
     LAYERS["trainer"] = (modules_of("trainer"), {"hvuaudit", "hvueval", "hvudemo"})
     LAYERS["evaluator"] = (modules_of("hvueval"), {"hvuaudit", "hvudemo"})
 

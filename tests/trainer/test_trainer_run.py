@@ -23,7 +23,7 @@ from trainer.losses import Objective
 from trainer.models import ModelConfig, build_model
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 METRIC_KEYS = {
     "loss",
     "loss_action",

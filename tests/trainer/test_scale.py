@@ -32,7 +32,7 @@ from trainer.models import (
 )
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HARA_CLASSES = 700
 
 

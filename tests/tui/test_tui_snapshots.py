@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("pytest_textual_snapshot")
 
 from hvuaudit.tui.app import make_app  # noqa: E402
-from tests.test_tui import SIZE, build_store, settle  # noqa: E402
+from tests.tui.test_tui import SIZE, build_store, settle  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from hvuaudit.cli import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write_run(

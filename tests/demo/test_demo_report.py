@@ -15,7 +15,7 @@ import pytest
 from hvudemo.report import render_markdown
 from hvudemo.settings import demo_settings
 
-FIXTURE = Path(__file__).parent / "fixtures" / "demo_results_quick.json"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "demo_results_quick.json"
 TABLES = {"val": "| table of val |\n", "indist": "| table of indist |\n", "uniform": "| table of uniform |\n"}
 
 
