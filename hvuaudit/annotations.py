@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from hvuaudit.categories import SIDE_CATEGORIES
 from hvuaudit.errors import InputError, StoreError
 from hvuaudit.store import check_category, require_clips, run_query, transaction
 
@@ -75,7 +76,7 @@ def build_queue(
     scale) first: those are the ones where NCA's verdict is least certain.
     ``frequency`` puts the most frequent pairs first; ``random`` shuffles with ``seed``.
     """
-    check_category(category, ("scene", "object", "event", "attribute", "concept"))
+    check_category(category, SIDE_CATEGORIES)
     if order not in ORDERS:
         raise InputError(f"unknown order '{order}'", hint=f"use one of: {', '.join(ORDERS)}")
     if min_cooccurrence < 1:

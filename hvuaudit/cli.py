@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from hvuaudit import __version__
+from hvuaudit.categories import SIDE_CATEGORIES, STUDY_CATEGORIES
 from hvuaudit.output import FORMATS, emit_json, emit_table, emit_tables
 from hvucontracts.cli import ErrorHandlingGroup, protect_outputs
 
@@ -356,7 +357,7 @@ def _threshold(text: str) -> float:
 
 
 @nca.command("matrix")
-@click.option("--category", "categories", multiple=True, default=("scene", "object"), show_default=True)
+@click.option("--category", "categories", multiple=True, default=STUDY_CATEGORIES, show_default=True)
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -388,7 +389,7 @@ def nca_matrix_command(categories, plot, subset, fmt, output, db):
 @click.option(
     "--thresholds", default="0:1:0.05", show_default=True, help="START:END:STEP (inclusive) or a list a,b,c."
 )
-@click.option("--category", "categories", multiple=True, default=("scene", "object"), show_default=True)
+@click.option("--category", "categories", multiple=True, default=STUDY_CATEGORIES, show_default=True)
 @click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw Fig. 2d to this PNG."
 )
@@ -662,7 +663,7 @@ def queue_options(func: Callable) -> Callable:
     )
     return click.option(
         "--category",
-        type=click.Choice(["scene", "object", "event", "attribute", "concept"]),
+        type=click.Choice(SIDE_CATEGORIES),
         default="scene",
         show_default=True,
     )(func)
@@ -803,7 +804,7 @@ def annotate_import(files, db):
 
 
 @annotate.command("stats")
-@click.option("--category", "categories", multiple=True, default=("scene", "object"), show_default=True)
+@click.option("--category", "categories", multiple=True, default=STUDY_CATEGORIES, show_default=True)
 @click.option(
     "--threshold", type=str, default="0.2", show_default=True, help="NCA threshold for NCA-versus-people."
 )

@@ -26,8 +26,9 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from hvuaudit.categories import SIDE_CATEGORIES
 from hvuaudit.errors import InputError
-from hvuaudit.store import SIDE_CATEGORIES, check_category, require_clips, run_query
+from hvuaudit.store import check_category, require_clips, run_query
 from hvucontracts import tasks
 from hvucontracts.tasks import TASKS_FORMAT
 

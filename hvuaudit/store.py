@@ -28,14 +28,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from hvuaudit.categories import SIDE_CATEGORIES
 from hvuaudit.errors import InputError, StoreError, SystemRefusal
 from hvucontracts.errors import text_says_disk_full
 from hvucontracts.files import is_duckdb_file
 
 DEFAULT_DB = "hvu.duckdb"
-HVU_CATEGORIES = ("action", "attribute", "concept", "event", "object", "scene")
-# Categories an action can co-occur with (everything but action itself).
-SIDE_CATEGORIES = ("scene", "object", "event", "attribute", "concept")
 
 
 def queries_dir() -> Path:

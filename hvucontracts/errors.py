@@ -14,7 +14,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Documented exit codes of every ``hvuaudit`` command (README, section Conventions)."""
+    """Documented exit codes of every ``hvuaudit`` command (docs/conventions.md)."""
 
     OK = 0
     UNEXPECTED = 1  # a bug: please report it

@@ -1,7 +1,7 @@
 """Writing files without losing anything: atomic writes, owned folders, protected paths.
 
 Every file and folder that hvuaudit writes goes through this module, so that three
-promises hold everywhere (README, section Conventions):
+promises hold everywhere (docs/conventions.md, "What is never lost"):
 
 * **Nothing is half-written.** A file is written to a temporary name in its own folder,
   flushed, and renamed over the target (:func:`write_atomically`). A killed command

@@ -13,6 +13,8 @@ import statistics
 from pathlib import Path
 from typing import cast
 
+from hvucontracts import runfolder
+from hvucontracts.splitfolder import load_split
 from hvudemo.settings import DEMO_FORMAT, EVAL_SETS, METHOD_NAMES, DemoSettings, TrainJob, seed_dir
 
 
@@ -65,11 +67,9 @@ def summarise(out: Path, settings: DemoSettings, planned: list[TrainJob], facts:
                 "diverged": analysis["diverged"],
             }
             continue
-        evaluation = json.loads((Path(j.run_dir) / "eval.json").read_text(encoding="utf-8"))
-        config = json.loads((Path(j.run_dir) / "config.json").read_text(encoding="utf-8"))
-        metrics = [
-            json.loads(line) for line in (Path(j.run_dir) / "metrics.jsonl").read_text().splitlines() if line
-        ]
+        evaluation = runfolder.read_json_object(Path(j.run_dir) / runfolder.EVAL)
+        config = runfolder.read_json_object(Path(j.run_dir) / runfolder.CONFIG)
+        metrics = runfolder.read_metrics(j.run_dir)
         sets = evaluation["sets"]
         runs[f"{j.group}/{j.name}"] = {
             "group": j.group,
@@ -156,21 +156,19 @@ def static_cue_ceiling(split_dir: Path) -> dict:
     """
     import polars as pl
 
-    train = pl.read_csv(split_dir / "train.csv", infer_schema_length=0)
+    folder = load_split(split_dir)
     rule = (
-        train.group_by("scene", "objects", "action")
+        folder.sets["train"]
+        .group_by("scene", "objects", "action")
         .len()
         .sort(["scene", "objects", "len", "action"], descending=[False, False, True, False])
         .group_by("scene", "objects", maintain_order=True)
         .first()
         .select("scene", "objects", pl.col("action").alias("predicted"))
     )
-    manifest = json.loads((split_dir / "manifest.json").read_text(encoding="utf-8"))
     out = {}
-    for name, file in manifest["eval_sets"].items():
-        frame = pl.read_csv(split_dir / file, infer_schema_length=0).join(
-            rule, on=["scene", "objects"], how="left"
-        )
+    for name in folder.eval_sets:
+        frame = folder.sets[name].join(rule, on=["scene", "objects"], how="left")
         # polars types a reduction as any Python literal; the mean of a boolean column is a float
         out[name] = float(cast(float, (frame["predicted"] == frame["action"]).fill_null(False).mean()))
     return out

@@ -45,6 +45,7 @@ from hvucontracts.files import (
     write_owner_marker,
 )
 from hvucontracts.process import die_with_parent
+from hvucontracts.splitfolder import MANIFEST, read_manifest
 from hvudemo.analysis import pct, probe_features, summarise
 from hvudemo.report import write_report
 from hvudemo.settings import (
@@ -270,8 +271,8 @@ def _split(out: Path, settings: DemoSettings, seed: int, benchmark: dict, log: L
     with open_store(_store(out, seed), read_only=False) as con:
         for name, params in wanted.items():
             folder = seed_dir(out, seed) / name
-            if (folder / "manifest.json").is_file():
-                manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            if (folder / MANIFEST).is_file():
+                manifest = read_manifest(folder)
                 facts[name] = {
                     "dir": str(folder),
                     "counts": manifest["counts"],

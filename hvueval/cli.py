@@ -25,7 +25,7 @@ RUNS = click.argument("run_dirs", nargs=-1, required=True, metavar="RUN...", typ
 def plot() -> None:
     """Figures from run folders: training curves (Fig. 4) and feature t-SNE (Fig. 5).
 
-    See README.md, section 7. Grad-CAM saliency on clips is `hvuaudit explain`.
+    See docs/evaluator.md. Grad-CAM saliency on clips is `hvuaudit explain`.
 
     \b
     Example:

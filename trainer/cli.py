@@ -152,7 +152,7 @@ def train(
     nproc_per_node: int | None,
     **values,
 ) -> None:
-    """Train a model on a split folder into a run folder (see README.md, section 5).
+    """Train a model on a split folder into a run folder (see docs/trainer.md).
 
     \b
     Examples:

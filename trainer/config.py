@@ -36,7 +36,7 @@ METHOD_ROLES: dict[str, dict[str, str | None]] = {
     "pretrain-adv": {"scene": "adversarial", "object": None},
 }
 # Default magnitudes. An adversarial scene weight of 0.3 (with the DANN ramp) is the
-# prototype's best setting; |λ| = 1 collapsed training there (see README.md, section 5).
+# prototype's best setting; |λ| = 1 collapsed training there (see docs/trainer.md).
 DEFAULT_WEIGHT = {"adversarial": 0.3, "auxiliary": 1.0}
 
 # Settings that may change when a run is resumed: they do not change the numbers.

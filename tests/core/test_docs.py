@@ -88,3 +88,18 @@ def test_one_place_for_the_demo_timings():
         assert "minute" not in (getattr(option, "help", "") or ""), option.name
     readme = (ROOT / "README.md").read_text()
     assert "minutes" not in readme and "docs/demo.md#measured" in readme
+
+
+def test_the_layout_names_every_package_and_module():
+    """docs/development.md's Layout lists every module of every package, so it cannot go stale."""
+    text = (DOCS / "development.md").read_text()
+    layout = text[text.index("## Layout") : text.index("## What each package may import")]
+    for package in ("hvucontracts", "hvuaudit", "hvuaudit/tui", "trainer", "hvueval", "hvudemo", "queries"):
+        assert f"{package}/" in layout, package
+    missing = [
+        str(module.relative_to(ROOT))
+        for package in ("hvucontracts", "hvuaudit", "trainer", "hvueval", "hvudemo")
+        for module in (ROOT / package).glob("*.py")
+        if module.name not in ("__init__.py", "__main__.py") and module.name not in layout
+    ]
+    assert not missing, f"docs/development.md (Layout) does not name {missing}"

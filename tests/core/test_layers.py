@@ -96,3 +96,12 @@ def test_the_layer_lists_name_real_modules():
                 ROOT / module.replace(".", "/") / "__init__.py"
             ).is_file(), (layer, module)
     assert "hvuaudit.cli" in LAYERS["core"][0] and "hvuaudit.tui.app" in LAYERS["tui"][0]
+
+
+def test_the_import_linter_contract_lists_every_core_module():
+    """The static contract in pyproject.toml names the core modules one by one: a new one must join it."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    core = next(c for c in contracts if c["name"].startswith("The audit core"))
+    assert sorted(core["source_modules"]) == [m for m in LAYERS["core"][0] if m != "hvuaudit"]

@@ -2,7 +2,7 @@
 
 The generator tests are fast. ``test_demo_quick`` runs the whole quick demo (about
 2 minutes on a 2-core machine) and checks properties of its seeded run with margins
-measured over 5 seeds (see README.md, section 9, "Measured").
+measured over 5 seeds (see docs/demo.md, "Measured").
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def test_synth_videos_command(tmp_path):
     assert again.exit_code == 5 and "--force" in again.output
 
 
-# Margins measured over seeds 0-4 of the quick demo (README.md, section 9): the smallest gap
+# Margins measured over seeds 0-4 of the quick demo (docs/demo.md): the smallest gap
 # between the baseline's in-distribution and scene-invariant accuracy was 0.30, and
 # AMT's uniform-set dcorr² was below the baseline's by at least 0.03.
 GAP_MARGIN = 0.15

@@ -3,7 +3,7 @@
 Each case runs ``hvuaudit`` as a user would (a subprocess, the console entry point),
 injects one fault at a point of its work, and then checks the store table by table
 (row counts and a content hash, :func:`tests.store_checks.fingerprint`) and the files
-on disk. The promise under test is the README's (section Conventions): a killed or
+on disk. The promise under test is docs/conventions.md's ("What is never lost"): a killed or
 failed command leaves the store and every folder either as it was or as the finished
 command leaves it, never in between, and the next run of the same command works.
 """
@@ -25,6 +25,9 @@ import pytest
 from hvucontracts.files import TMP_TAG, read_owner_marker
 from tests.conftest import FIXTURES
 from tests.store_checks import fingerprint
+
+# Real processes killed, interrupted and starved of disk: about a minute in all.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 CATEGORIES = FIXTURES / "categories.csv"

@@ -182,7 +182,7 @@ def test_bf16_autocast_trains_a_hara_backbone_on_cpu():
     48 frames keep every convolution at least as long in time as its kernel (48, 24, 24, 12, 6, 3
     frames through the stages): torch 2.14's oneDNN bf16 weight gradient of a Conv3d whose kernel is
     longer than its input in time is non-deterministic (3×3×3 on 2 frames) or corrupts the heap
-    (7×7×7 on 4 frames), see README.md, section 5.
+    (7×7×7 on 4 frames), see docs/trainer.md.
     """
     torch.manual_seed(0)
     model = build_model(_model_config("r3d10"))
@@ -358,6 +358,7 @@ def ddp_runs(split, tmp_path_factory) -> dict:
     }
 
 
+@pytest.mark.slow  # two torchrun processes: about 25 s for the shared runs
 def test_two_processes_finish_an_epoch_and_only_rank_0_writes(ddp_runs):
     first = ddp_runs["first"]
     assert first.returncode == 0, first.stderr
@@ -386,6 +387,7 @@ def test_two_processes_finish_an_epoch_and_only_rank_0_writes(ddp_runs):
     assert lines[0]["train"]["n"] == 16 and lines[0]["val"]["n"] == 12
 
 
+@pytest.mark.slow  # two torchrun processes: about 25 s for the shared runs
 def test_ddp_metrics_are_those_of_all_clips(ddp_runs):
     run = ddp_runs["root"] / "whole"
     assert ddp_runs["whole"].returncode == 0, ddp_runs["whole"].stderr
@@ -401,6 +403,7 @@ def test_ddp_metrics_are_those_of_all_clips(ddp_runs):
     assert json.loads((run / "eval.json").read_text())["top1"] == pytest.approx(last["val"]["action_acc"])
 
 
+@pytest.mark.slow  # two torchrun processes: about 25 s for the shared runs
 def test_resume_under_ddp_is_exact(ddp_runs):
     resumed = ddp_runs["resumed"]
     assert resumed.returncode == 0, resumed.stderr
@@ -412,6 +415,7 @@ def test_resume_under_ddp_is_exact(ddp_runs):
         assert torch.equal(value, b["model"][key]), key
 
 
+@pytest.mark.slow  # two torchrun processes: about 25 s for the shared runs
 def test_resume_with_another_process_count_is_refused(ddp_runs):
     result = CliRunner().invoke(cli, ["train", "--out", str(ddp_runs["root"] / "whole"), "--resume"])
     assert result.exit_code == 3

@@ -22,6 +22,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Footer, Header, ProgressBar, Static, Tab, Tabs
 
+from hvuaudit.categories import STUDY_CATEGORIES
 from hvuaudit.tui import bindings
 from hvuaudit.tui.messages import CoreFailed
 from hvuaudit.tui.screens.base import CoreScreen, reports_errors
@@ -31,7 +32,6 @@ from hvuaudit.tui.session import READ_ONLY_REASON
 from hvuaudit.tui.widgets import FrameTable, Notice
 from hvuaudit.tui.widgets.frame_table import format_cell
 
-CATEGORIES = ("scene", "object")
 EXAMPLES = 5
 ANSWER_LABELS = {"necessary": "necessary", "not_necessary": "not necessary", "unsure": "unsure"}
 ANSWER_KEYS = {"answer", "back", "open_example", "category"}
@@ -90,7 +90,7 @@ class AnnotateScreen(CoreScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Tabs(*[Tab(f"{c}s", id=c) for c in CATEGORIES], id="annotate-categories")
+        yield Tabs(*[Tab(f"{c}s", id=c) for c in STUDY_CATEGORIES], id="annotate-categories")
         yield Notice(id="annotate-notice")
         with Vertical(id="annotate"):
             yield Static("", id="annotate-status")
@@ -159,7 +159,7 @@ class AnnotateScreen(CoreScreen):
 
     @property
     def category(self) -> str:
-        return self.query_one("#annotate-categories", Tabs).active or CATEGORIES[0]
+        return self.query_one("#annotate-categories", Tabs).active or STUDY_CATEGORIES[0]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ANSWER_KEYS and (self.session.read_only or not self._ready):

@@ -21,13 +21,13 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static, Tab, Tabs
 from textual.worker import Worker
 
+from hvuaudit.categories import SIDE_CATEGORIES
 from hvuaudit.tui import bindings
 from hvuaudit.tui.screens.base import CoreScreen, reports_errors
 from hvuaudit.tui.screens.clips import ClipsScreen, ReverseScreen
 from hvuaudit.tui.widgets import FrameTable, Notice
 from hvuaudit.tui.widgets.frame_table import format_cell
 
-CATEGORIES = ("scene", "object", "event", "attribute", "concept")
 PREFETCH_DELAY = 0.15  # seconds a tag stays highlighted before its clips are fetched
 VERDICT_STYLES = {"necessary": "bold green", "no": "dim", "not necessary": "dim"}
 
@@ -112,7 +112,7 @@ class BrowserScreen(CoreScreen):
                 yield FrameTable(id="actions", key_column="action")
             with Vertical(id="pairs-pane", classes="pane"):
                 yield Static("Select an action on the left.", id="action-title")
-                yield Tabs(*[Tab(f"{c}s", id=c) for c in CATEGORIES], id="categories")
+                yield Tabs(*[Tab(f"{c}s", id=c) for c in SIDE_CATEGORIES], id="categories")
                 yield FrameTable(id="pairs", key_column="tag")
                 yield Static("", id="pair-detail", classes="status-line")
         yield Footer(compact=True)
@@ -243,7 +243,7 @@ class BrowserScreen(CoreScreen):
         self.cooccurrence = event.cooccurrence
         self.cooccurrence_for = event.action
         self._show_pairs(keep_cursor=False)
-        missing = [c for c in CATEGORIES if c not in self.top_tags]
+        missing = [c for c in SIDE_CATEGORIES if c not in self.top_tags]
         if missing and not self._top_tags_started:
             self._top_tags_started = True
             self.load_top_tags(missing)
@@ -263,7 +263,7 @@ class BrowserScreen(CoreScreen):
 
     @property
     def category(self) -> str:
-        return self.query_one("#categories", Tabs).active or CATEGORIES[0]
+        return self.query_one("#categories", Tabs).active or SIDE_CATEGORIES[0]
 
     def _top_row(self) -> dict | None:
         frame = self.top_tags.get(self.category)

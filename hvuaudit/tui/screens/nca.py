@@ -23,9 +23,10 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static, Tab, Tabs
 
+from hvuaudit.categories import SIDE_CATEGORIES
 from hvuaudit.tui import bindings
 from hvuaudit.tui.screens.base import CoreScreen, reports_errors
-from hvuaudit.tui.screens.browser import CATEGORIES, VERDICT_STYLES
+from hvuaudit.tui.screens.browser import VERDICT_STYLES
 from hvuaudit.tui.screens.modals import PromptModal
 from hvuaudit.tui.widgets import FrameTable, Notice, SweepPlot
 
@@ -90,7 +91,7 @@ class NcaScreen(CoreScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Tabs(*[Tab(f"{c}s", id=c) for c in CATEGORIES], id="nca-categories")
+        yield Tabs(*[Tab(f"{c}s", id=c) for c in SIDE_CATEGORIES], id="nca-categories")
         yield Notice(id="nca-notice")
         with Horizontal(id="nca"):
             with Vertical(id="nca-left", classes="pane"):
@@ -121,7 +122,7 @@ class NcaScreen(CoreScreen):
 
     @property
     def category(self) -> str:
-        return self.query_one("#nca-categories", Tabs).active or CATEGORIES[0]
+        return self.query_one("#nca-categories", Tabs).active or SIDE_CATEGORIES[0]
 
     def _sweep_keys(self) -> list[tuple[str, float]]:
         top = max(1.0, math.ceil(self.app.threshold * 4) / 4)  # the grid reaches the marker
@@ -213,7 +214,7 @@ class NcaScreen(CoreScreen):
             self._show_table()
             if not self._prefetched:  # once: the other tabs at the first threshold
                 self._prefetched = True
-                rest = [(c, current[1]) for c in CATEGORIES if (c, current[1]) not in self.frames]
+                rest = [(c, current[1]) for c in SIDE_CATEGORIES if (c, current[1]) not in self.frames]
                 self.prefetch_tables(rest)
 
     def _show_table(self) -> None:

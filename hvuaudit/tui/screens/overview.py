@@ -18,8 +18,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Footer, Header, Label, Static, Tab, Tabs
 
+from hvuaudit.categories import HVU_CATEGORIES
 from hvuaudit.errors import StoreError
-from hvuaudit.store import HVU_CATEGORIES
 from hvuaudit.tui import bindings
 from hvuaudit.tui.screens.base import CoreScreen, reports_errors
 from hvuaudit.tui.widgets import FrameTable, HistogramPlot, Notice
