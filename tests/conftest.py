@@ -50,17 +50,16 @@ def real_store(tmp_path_factory) -> Path:
     return db
 
 
-def pytest_report_header(config) -> list[str]:
-    """Say which tests are left out when the [train] extra is not installed (tests/*/conftest.py)."""
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say which tests were left out because the [train] extra is not installed (tests/*/conftest.py)."""
     import importlib.util
 
     missing = [name for name in ("torch", "av", "sklearn") if importlib.util.find_spec(name) is None]
-    if not missing:
-        return []
-    return [
-        f"not installed: {', '.join(missing)} (the [train] extra); tests/trainer, "
-        "tests/evaluator/test_figures.py and tests/demo/test_demo.py are not collected"
-    ]
+    if missing:
+        terminalreporter.write_line(
+            f"not installed: {', '.join(missing)} (the [train] extra), so tests/trainer, "
+            "tests/evaluator/test_figures.py and tests/demo/test_demo.py were not collected"
+        )
 
 
 def pytest_collection_modifyitems(config, items) -> None:
