@@ -1,4 +1,4 @@
-"""Benchmark of the exact blockwise dcorr² (trainer/dcorr.py) against dcor, issue 8.
+"""Benchmark of the exact blockwise dcorr² (hvueval/dcorr.py) against dcor, issue 8.
 
 Same run, same data (d = 512 features, 248 imbalanced scenes, seed 0):
   - dcor (its scipy path) vs ours at n = 2k, 5k, 10k, and ours alone at 31k;

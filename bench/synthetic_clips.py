@@ -4,7 +4,7 @@ The frames are a drifting texture with moving blocks, so the encoder writes
 ordinary P- and B-frames and decoding costs about what a real clip of that size
 costs (flat frames would decode unrealistically fast, noise unrealistically
 slowly). The split folder follows the ``hvuaudit-split/1`` contract that
-``trainer.data.load_split`` reads. Imports neither hvuaudit nor torch.
+``hvucontracts.splitfolder.load_split`` reads. Imports neither hvuaudit nor torch.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Trainer throughput in clips/s: decoding alone, the model step alone, and end to end (issue 10).
 
 Measures the trainer's own code paths on synthetic h264 videos (bench/synthetic_clips.py):
-  - decoding alone: trainer.data's ClipDataset through make_loader (PyAV, seek near the
+  - decoding alone: trainer.dataset's ClipDataset through make_loader (PyAV, seek near the
     clip's start, random resized crop and flip), per video size and worker count, plus the
     cost of one random clip in a 10 s video with sparse and with dense keyframes;
   - the model step alone: trainer.engine.train_one_epoch on synthetic uint8 clips already in
@@ -121,7 +121,7 @@ def random_clip_ms(path: Path, settings: ClipSettings, *, clips: int) -> float:
 
 # --------------------------------------------------------------------------- the step
 def synthetic_batch(batch_size: int, settings: ClipSettings, *, pin: bool) -> dict:
-    """A collated batch as trainer.data.collate_clips makes it: uint8 video (b, 3, t, h, w) and targets."""
+    """A collated batch as trainer.dataset.collate_clips makes it: uint8 video (b, 3, t, h, w) and targets."""
     generator = torch.Generator().manual_seed(0)
     video = torch.randint(
         0,
@@ -256,7 +256,7 @@ def section(args, device, settings, decode_rows, seek_rows, case_rows, total_sec
         f"{'on' if args.channels_last else 'off'}. "
         f"Clips: {settings.clip_len} frames {settings.frame_stride} apart, {settings.size}×{settings.size} "
         "random "
-        f"resized crops and flips, decoded by trainer.data from {video_note}. The model step is "
+        f"resized crops and flips, decoded by trainer.dataset from {video_note}. The model step is "
         f"trainer.engine.train_one_epoch (SGD, momentum 0.9) on the AMT model with HVU-sized heads "
         f"({HVU_VOCABULARY['n_actions']} actions, {HVU_VOCABULARY['n_scenes']} scenes, "
         f"{HVU_VOCABULARY['n_objects']} objects, width 2048) fed synthetic uint8 clips already in memory; "

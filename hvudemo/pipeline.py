@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -82,8 +81,8 @@ def run_demo(
     mode = "quick" if settings.quick else "full"
     log(
         f"hvuaudit demo ({mode}): {len(settings.seeds)} seed(s), {settings.clips:,} biased training clips, "
-        f"{settings.epochs} epochs, {jobs} training process(es), about {expected_minutes(settings, jobs)} "
-        f"min → {out}/"
+        f"{settings.epochs} epochs, {jobs} training process(es) → {out}/ "
+        "(how long it takes: docs/demo.md, Measured)"
     )
 
     facts: dict[int, dict] = {seed: {} for seed in settings.seeds}
@@ -538,20 +537,22 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
 # ----------------------------------------------------------------------------- files
 
 
-def expected_minutes(settings: DemoSettings, jobs: int) -> int:
-    """Rough wall time on a 2-core laptop (measured: ~65 s per full run, ~20 s per quick run)."""
-    runs = len(settings.seeds) * len(settings.methods) + settings.control + 4 * settings.sensitivity
-    per_run = 65 if not settings.quick else 35
-    return math.ceil(runs * per_run / max(1, min(jobs, 2)) / 60 + 1)
+def _draw_figures(runs: list[str], out_dir: str, seed: int) -> tuple[list[str], list[str]]:
+    """In a worker process: Grad-CAM runs the models, so it imports torch, which the parent never does."""
+    from hvueval.figures import write_run_figures
+
+    notes: list[str] = []
+    written = write_run_figures(runs, out_dir, gradcam_clips=2, seed=seed, log=notes.append)
+    return [str(path) for path in written], notes
 
 
 def _figures(out: Path, settings: DemoSettings, log: Log) -> list[str]:
     """Fig. 4–6 for the first seed's baseline and AMT runs (paths relative to ``out``, for REPORT.md)."""
-    from hvueval.figures import write_run_figures
-
     first = settings.seeds[0]
-    runs = [out / "runs" / "main" / f"{method}_seed{first}" for method in ("baseline", "amt")]
-    written = write_run_figures(
-        runs, out / "figures", gradcam_clips=2, seed=first, log=lambda m: log(f"    {m}")
-    )
-    return [str(path.relative_to(out)) for path in written if path.suffix == ".png"]
+    runs = [str(out / "runs" / "main" / f"{method}_seed{first}") for method in ("baseline", "amt")]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=die_with_parent) as pool:
+        written, notes = pool.submit(_draw_figures, runs, str(out / "figures"), first).result()
+    for note in notes:
+        log(f"    {note}")
+    return [str(Path(path).relative_to(out)) for path in written if path.endswith(".png")]

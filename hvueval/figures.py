@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hvucontracts import runfolder
-from hvucontracts.errors import HvuError
+from hvucontracts.errors import ConflictError, HvuError, SystemRefusal
 from hvueval.curves import plot_curves
 from hvueval.plotting import DEFAULT_MAX_POINTS, _stderr, save_figure
 from hvueval.tsne import RunFeatures, compute_tsne, draw_tsne, load_features
@@ -90,6 +90,8 @@ def write_run_figures(
 
         try:
             written += explain_clips(pair, clips, out_dir / "gradcam", videos=videos)
-        except HvuError as exc:  # typically the videos are not on this machine
+        except (SystemRefusal, ConflictError):
+            raise  # a full disk or an output that may not be replaced is the user's to hear about
+        except HvuError as exc:  # a problem with the inputs: typically the videos are not on this machine
             log(f"note: no Grad-CAM figures: {exc}")
     return written

@@ -204,7 +204,8 @@ def make_loader(
     context = None
     if workers > 0:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["trainer.data"])
+        # this module, by its own name, so that a rename cannot leave the preload stale
+        context.set_forkserver_preload([__name__])
     generator = torch.Generator()
     generator.manual_seed(seed)
     sampler: Sampler

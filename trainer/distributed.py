@@ -77,7 +77,7 @@ class DistContext:
         return out
 
     def run_on_main(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on rank 0 only; every process returns its result or raises its TrainerError.
+        """Run ``fn`` on rank 0 only; every process returns its result or raises its error (any HvuError).
 
         For steps with side effects (preparing the run folder) whose failure must
         stop every process, not leave the others waiting in the next collective.

@@ -3,7 +3,7 @@
 Sits between :mod:`trainer.train` (which owns the loop over epochs, the
 checkpoints and the run folder) and the model/objective. Plain functions in the
 style of torchvision's video reference: ``train_one_epoch`` and ``evaluate``.
-Batches come from :func:`trainer.data.collate_clips` as uint8 video; this module
+Batches come from :func:`trainer.dataset.collate_clips` as uint8 video; this module
 moves them to the device and normalises them there. Under torchrun the model
 passed to ``train_one_epoch`` is the DDP wrapper and the metrics of all
 processes are reduced (:class:`trainer.distributed.DistContext`), so every

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -227,3 +229,29 @@ def test_demo_quick(tmp_path):
     # other settings in the same folder are refused
     other = CliRunner().invoke(cli, ["demo", "--quick", "--seeds", "2", "--out", str(out)])
     assert other.exit_code == 5 and "--force" in other.output
+
+
+@pytest.mark.slow
+def test_the_figure_step_draws_grad_cam_without_torch_in_the_parent(tmp_path):
+    """Step 7 draws Fig. 4-6, Grad-CAM included, in a worker: the demo's own process never imports torch."""
+    from tests.trainer_fixtures import TINY_ARGS, make_split
+
+    split_dir, _ = make_split(tmp_path, record_videos=True)
+    for method in ("baseline", "amt"):
+        run = tmp_path / "demo" / "runs" / "main" / f"{method}_seed0"
+        trained = CliRunner().invoke(
+            cli, ["train", "--split", str(split_dir), "--out", str(run), *TINY_ARGS, "--method", method]
+        )
+        assert trained.exit_code == 0, trained.output
+        assert CliRunner().invoke(cli, ["eval", str(run), "--workers", "0"]).exit_code == 0
+    code = (
+        "import sys; from pathlib import Path; from hvudemo.pipeline import _figures; "
+        "from hvudemo.settings import demo_settings; "
+        f"paths = _figures(Path({str(tmp_path / 'demo')!r}), demo_settings(quick=True, seeds=None), print); "
+        "print(sorted(paths)); print('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    *_, paths, torch_loaded = done.stdout.strip().splitlines()
+    assert torch_loaded == "False", done.stdout
+    assert "figures/curves.png" in paths and "figures/gradcam/" in paths, paths

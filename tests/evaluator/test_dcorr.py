@@ -1,4 +1,4 @@
-"""Exact blockwise dcorr² (trainer/dcorr.py) against dcor, its invariances, and `hvuaudit dcorr`."""
+"""Exact blockwise dcorr² (hvueval/dcorr.py) against dcor, its invariances, and `hvuaudit dcorr`."""
 
 from __future__ import annotations
 

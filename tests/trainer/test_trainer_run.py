@@ -322,7 +322,7 @@ def test_eval_writes_eval_json_and_features(amt_run):
     assert features["uniform_clip_id"].shape == (6,) and list(features["sets"]) == ["val", "uniform"]
     assert features["val_action"].dtype == np.int64 and features["val_scene"][0] != ""
     assert val["dcorr_labels"] == "scene"
-    assert 0.0 <= val["dcorr2"] <= 1.0 and val["dcorr2_u"] is not None  # needs trainer/dcorr.py
+    assert 0.0 <= val["dcorr2"] <= 1.0 and val["dcorr2_u"] is not None  # measured by hvueval/dcorr.py
 
 
 def test_eval_json_output_and_errors(amt_run, tmp_path):

@@ -2,8 +2,8 @@
 
 The app is started through make_app with a relative store path (the working
 directory is a temporary folder), so the header reads the same on every machine.
-Refresh after an intended change with `pytest tests/test_tui_snapshots.py --snapshot-update`
-and review the SVGs in tests/__snapshots__/ before committing them.
+Refresh after an intended change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update`
+and review the SVGs in tests/tui/__snapshots__/ before committing them.
 """
 
 from __future__ import annotations
