@@ -1,4 +1,4 @@
-"""The trainer's data side: the split-folder contract, file names, the videos directory, pre-flight, decoding."""
+"""The trainer's data side: the split-folder contract, file names, videos directory, pre-flight, decoding."""
 
 from __future__ import annotations
 
