@@ -16,8 +16,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from hvucontracts import splitfolder
+
 CODEC = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-SPLIT_COLUMNS = ("clip_id", "youtube_id", "time_start", "time_end", "action", "scene", "scenes", "objects")
 
 
 def write_video(
@@ -87,15 +88,15 @@ def write_split(
                     "objects": "|".join(sorted({labels["object"][action % 8], labels["object"][i % 8]})),
                 }
             )
-            file_name = f"{youtube_id}_{round(start * 10):06d}_{round((start + seconds) * 10):06d}.mp4"
+            file_name = splitfolder.clip_filename(rows[-1], splitfolder.DEFAULT_TEMPLATE)
             write_video(videos_dir / file_name, width=width, height=height, seconds=seconds, fps=fps, seed=i)
         with open(split_dir / f"{name}.csv", "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=SPLIT_COLUMNS)
+            writer = csv.DictWriter(fh, fieldnames=splitfolder.COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
         counts[name] = n
     manifest = {
-        "format": "hvuaudit-split/1",
+        "format": splitfolder.SPLIT_FORMAT,
         "variant": "synthetic",
         "params": {"width": width, "height": height, "seconds": seconds, "fps": fps},
         "counts": counts,

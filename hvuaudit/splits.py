@@ -330,7 +330,7 @@ def export_split(
                 split=name,
                 variant=result.params.variant,
                 out_dir=str(out.resolve()),
-                manifest=files["manifest.json"].decode("utf-8"),
+                manifest=files[splitfolder.MANIFEST].decode("utf-8"),
             )
             replace_folder(staging, out)
     except (duckdb.Error, StoreError) as exc:

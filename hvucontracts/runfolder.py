@@ -25,6 +25,8 @@ from typing import Any
 
 from hvucontracts.errors import InputError, MissingArtifactError
 
+EVAL_FORMAT = "hvuaudit-eval/1"  # eval.json
+CHECKPOINT_FORMAT = "hvuaudit-checkpoint/1"  # checkpoint.pt and best.pt
 RUN_KIND = "run"  # the kind in a run folder's ownership marker
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from hvuaudit.errors import ConflictError, InputError
+from hvucontracts import runfolder
 from hvucontracts.files import (
     adopt_files,
     check_replaceable,
@@ -390,7 +391,7 @@ def job_finished(job: TrainJob) -> bool:
     run, analysis = Path(job.run_dir), Path(job.analysis)
     if analysis.is_file() and "diverged" in json.loads(analysis.read_text(encoding="utf-8")):
         return True
-    paths = [run / "checkpoint.pt", run / "eval.json", analysis]
+    paths = [run / runfolder.CHECKPOINT, run / runfolder.EVAL, analysis]
     if not all(p.is_file() for p in paths):
         return False
     mtimes = [p.stat().st_mtime for p in paths]
@@ -398,10 +399,11 @@ def job_finished(job: TrainJob) -> bool:
 
 
 def _epochs_done(run: Path) -> int:
-    metrics = run / "metrics.jsonl"
-    if not metrics.is_file():
+    """Finished epochs of a run; a damaged metrics.jsonl counts as none, and --resume mends it."""
+    try:
+        return len(runfolder.read_metrics(run)) if (run / runfolder.METRICS).is_file() else 0
+    except runfolder.RunFileError:
         return 0
-    return sum(1 for line in metrics.read_text().splitlines() if line.strip())
 
 
 def _run_jobs(planned: list[TrainJob], jobs: int, log: Log) -> None:
@@ -505,7 +507,7 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
     started = time.perf_counter()
     done = _epochs_done(run)
     if done < job.epochs:
-        resume = (run / "checkpoint.pt").is_file()
+        resume = (run / runfolder.CHECKPOINT).is_file()
         log(f"demo: {'resuming' if resume else 'training'} {run} (method {job.method}, seed {job.seed})")
         try:
             train(config, resume=resume, force=not resume, log=log)
@@ -518,7 +520,7 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
     train_seconds = time.perf_counter() - started
     # the last epoch, not best.pt: best.pt is chosen on val, which here is the scene-invariant test set
     doc = evaluate_run(run, checkpoint="last", device="cpu", workers=0, threads=1, log=log)
-    analysis = probe_features(run / "features.npz", set_name="uniform", seed=job.seed)
+    analysis = probe_features(run / runfolder.FEATURES, set_name="uniform", seed=job.seed)
     write_json_atomically(Path(job.analysis), analysis)
     return {
         "epochs": job.epochs,

@@ -41,7 +41,6 @@ from trainer.videos import (
     write_preflight,
 )
 
-EVAL_FORMAT = "hvuaudit-eval/1"
 TOP_LEVEL = ("top1", "top5", "mean_class_acc", "dcorr2", "dcorr2_u", "dcorr_n")
 
 
@@ -215,13 +214,19 @@ def evaluate_run(
     tables = {n: build_table(split.sets[n], split.labels, videos_dir, template) for n in names}
     workers = cfg.workers if workers is None else workers
     checks = preflight(tables, threads=max(1, workers))
-    write_preflight(run_dir, checks, videos_dir=videos_dir, template=template, stem="eval_preflight")
+    write_preflight(
+        run_dir,
+        checks,
+        videos_dir=videos_dir,
+        template=template,
+        files=(runfolder.EVAL_PREFLIGHT, runfolder.EVAL_PREFLIGHT_PROBLEMS),
+    )
     require_usable(
         checks,
         min_found=cfg.min_found,
         videos_dir=videos_dir,
         template=template,
-        report=run_dir / "eval_preflight_problems.csv",
+        report=run_dir / runfolder.EVAL_PREFLIGHT_PROBLEMS,
     )
 
     results: dict[str, Any] = {}
@@ -284,7 +289,7 @@ def evaluate_run(
 
     main = results.get("val") or results[names[0]]
     doc: dict[str, Any] = {
-        "format": EVAL_FORMAT,
+        "format": runfolder.EVAL_FORMAT,
         "run": str(run_dir),
         "checkpoint": checkpoint,
         "checkpoint_epoch": ckpt["state"]["epoch"],

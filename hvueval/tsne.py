@@ -71,7 +71,7 @@ def load_features(run_dir: str | Path, set_name: str = "val") -> RunFeatures:
     if not npz_path.is_file():
         raise _eval_first(run_dir, npz_path, "no saved features")
     try:
-        doc = json.loads(eval_path.read_text())
+        doc = json.loads(eval_path.read_text())  # read here, not by runfolder: one message for either file
         with np.load(npz_path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError, as is a bad zip

@@ -39,7 +39,7 @@ from hvucontracts.files import (
     write_owner_marker,
     write_text_atomically,
 )
-from hvucontracts.runfolder import RUN_FILES, RUN_KIND
+from hvucontracts.runfolder import CHECKPOINT_FORMAT, RUN_FILES, RUN_KIND
 from hvucontracts.splitfolder import SplitFolder, load_split, resolve_name_template
 from trainer.config import ConfigError, TrainConfig, diff_for_resume, resolve_config
 from trainer.dataset import ClipDataset, ClipSettings, make_loader
@@ -49,7 +49,6 @@ from trainer.errors import ConflictError, MissingArtifactError, TrainerError
 from trainer.losses import Objective
 from trainer.models import BACKBONES, ModelConfig, build_model, load_pretrained
 from trainer.utils import (
-    CHECKPOINT_FORMAT,
     code_version,
     load_checkpoint,
     resolve_amp,

@@ -17,10 +17,9 @@ import numpy as np
 import torch
 
 from hvucontracts.files import write_atomically
+from hvucontracts.runfolder import CHECKPOINT_FORMAT
 from trainer.config import ConfigError
 from trainer.errors import MissingArtifactError
-
-CHECKPOINT_FORMAT = "hvuaudit-checkpoint/1"
 
 
 def code_version() -> str:

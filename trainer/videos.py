@@ -12,7 +12,6 @@ or ``hvuaudit``.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,8 @@ import av
 import numpy as np
 import polars as pl
 
+from hvucontracts import runfolder
+from hvucontracts.files import write_atomically, write_json_atomically
 from hvucontracts.splitfolder import VideosError, clip_filename, recorded_videos
 from trainer.errors import TrainerError
 
@@ -214,23 +215,33 @@ def merge_preflight(shares: list[dict[str, SetCheck]], tables: dict[str, ClipTab
 
 
 def write_preflight(
-    run_dir: Path, checks: dict[str, SetCheck], *, videos_dir: Path, template: str, stem: str = "preflight"
+    run_dir: Path,
+    checks: dict[str, SetCheck],
+    *,
+    videos_dir: Path,
+    template: str,
+    files: tuple[str, str] = (runfolder.PREFLIGHT, runfolder.PREFLIGHT_PROBLEMS),
 ) -> None:
-    """``<stem>.json`` with the counts, ``<stem>_problems.csv`` listing every missing/unreadable clip."""
+    """The counts (a JSON file) and every missing or unreadable clip (a CSV file), both written atomically."""
+    summary_file, problems_file = files
     report = {
         "videos_dir": str(videos_dir),
         "name_template": template,
         "sets": {name: c.summary() for name, c in checks.items()},
     }
-    (run_dir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    with open(run_dir / f"{stem}_problems.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["set", "clip_id", "path", "problem"])
-        for name, c in checks.items():
-            for clip_id, path in c.missing:
-                writer.writerow([name, clip_id, path, "missing"])
-            for clip_id, path, reason in c.unreadable:
-                writer.writerow([name, clip_id, path, f"unreadable: {reason}"])
+    write_json_atomically(run_dir / summary_file, report)
+
+    def write_problems(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["set", "clip_id", "path", "problem"])
+            for name, c in checks.items():
+                for clip_id, path in c.missing:
+                    writer.writerow([name, clip_id, path, "missing"])
+                for clip_id, path, reason in c.unreadable:
+                    writer.writerow([name, clip_id, path, f"unreadable: {reason}"])
+
+    write_atomically(run_dir / problems_file, write_problems)
 
 
 def require_usable(
