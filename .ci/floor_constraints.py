@@ -25,15 +25,30 @@ def floors() -> dict[str, str]:
     return found
 
 
+def _release(version: str) -> tuple[int, ...]:
+    """'1.2' and '1.2.0' are the same release (the floors are plain numeric versions)."""
+    parts = [int(p) for p in version.split(".")]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--verify"]:  # run inside the floors environment: it holds exactly the floors
         from importlib.metadata import version
 
-        from packaging.version import Version
-
-        wrong = {n: version(n) for n, floor in floors().items() if Version(version(n)) != Version(floor)}
+        wrong = {n: version(n) for n, floor in floors().items() if _release(version(n)) != _release(floor)}
         if wrong:
             sys.exit(f"the floors environment does not hold the floors: {wrong}")
         print("floors installed: " + ", ".join(f"{n} {v}" for n, v in floors().items()))
+    elif sys.argv[1:] == ["--import-core"]:  # with `pip install .` alone: the core and the TUI load
+        import importlib
+
+        root = Path(__file__).resolve().parents[1]
+        for package in ("hvucontracts", "hvuaudit"):
+            for path in sorted((root / package).rglob("*.py")):
+                parts = path.relative_to(root).with_suffix("").parts
+                importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        print("every module of hvucontracts and hvuaudit imports without the extras")
     else:
         print("\n".join(f"{name}=={floor}" for name, floor in floors().items()))

@@ -19,8 +19,9 @@ import click
 
 from hvuaudit import __version__
 from hvuaudit.categories import SIDE_CATEGORIES, STUDY_CATEGORIES
+from hvuaudit.errors import InputError
 from hvuaudit.output import FORMATS, emit_json, emit_table, emit_tables
-from hvucontracts.cli import ErrorHandlingGroup, protect_outputs
+from hvucontracts.cli import ErrorHandlingGroup, missing_extra, protect_outputs
 
 # Commands implemented outside the audit core, imported only when invoked.
 # name -> ("module:attribute", one-line help shown by `hvuaudit --help`).
@@ -74,11 +75,8 @@ class _LazyCommand(click.Command):
             module_name, attribute = self._target.split(":")
             try:
                 module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:  # torch or av missing
-                raise click.ClickException(
-                    f"'{self.name}' needs the training extra ({exc.name} is not installed); "
-                    "install it with: pip install -e '.[train]'"
-                ) from exc
+            except ModuleNotFoundError as exc:  # a command module whose own imports need an extra
+                raise (missing_extra(exc, click.get_current_context()) or exc) from exc
             self._real = protect_outputs(getattr(module, attribute), _store_files)
         return self._real
 
@@ -345,7 +343,6 @@ def nca(ctx, category, threshold, all_pairs, subset, fmt, output, db):
 
 
 def _threshold(text: str) -> float:
-    from hvuaudit.errors import InputError
     from hvuaudit.nca import check_threshold
 
     try:
@@ -600,7 +597,6 @@ def split_verify(folder, db):
     Example:
       hvuaudit split verify out/si2
     """
-    from hvuaudit.errors import InputError
     from hvuaudit.splits import verify_split
     from hvuaudit.store import open_store
 

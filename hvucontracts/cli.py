@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from hvucontracts.errors import ExitCode, system_refusal
+from hvucontracts.errors import ExitCode, InputError, system_refusal
 from hvucontracts.files import refuse_overwriting
 
 # The options that name an output file; every other path option of a command is an input.
@@ -28,6 +28,21 @@ OUTPUT_PARAMS = ("output", "plot")
 def _main_process() -> bool:
     """Under torchrun every process fails alike: only rank 0 prints."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+# What the [train] extra brings: a command that finds one of them missing says which extra to install.
+TRAIN_EXTRA_MODULES = ("torch", "torchvision", "av", "sklearn")
+
+
+def missing_extra(exc: ModuleNotFoundError, ctx: click.Context) -> InputError | None:
+    """The user-facing error for a command whose body needs a package of the [train] extra."""
+    if (exc.name or "").split(".")[0] not in TRAIN_EXTRA_MODULES:
+        return None  # a module of ours, or of the core, is missing: a broken install, not a choice
+    command = ctx.invoked_subcommand or ctx.info_name
+    return InputError(
+        f"'{command}' needs the training extra ({exc.name} is not installed)",
+        hint="install it with: pip install -e '.[train]'",
+    )
 
 
 class ErrorHandlingGroup(click.Group):
@@ -43,7 +58,9 @@ class ErrorHandlingGroup(click.Group):
                 raise
             if _is_interruption(exc):
                 self._interrupted(ctx)
-            if isinstance(exc, OSError) and not hasattr(exc, "exit_code"):
+            if isinstance(exc, ModuleNotFoundError):
+                exc = missing_extra(exc, ctx) or exc
+            elif isinstance(exc, OSError) and not hasattr(exc, "exit_code"):
                 exc = system_refusal(exc, "the machine refused a write") or exc
             code = getattr(exc, "exit_code", None)
             if code is None:

@@ -13,6 +13,7 @@ import click
 import pytest
 
 from hvuaudit.cli import cli
+from hvucontracts.errors import HvuError
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -28,7 +29,7 @@ def command_paths(group: click.Group = cli, path: tuple[str, ...] = ()) -> list[
         found.append((*path, name))
         try:
             real = command._load() if hasattr(command, "_load") else command
-        except click.ClickException:  # a lazy command whose extra is not installed
+        except HvuError:  # a lazy command whose extra is not installed
             continue
         if isinstance(real, click.Group):
             found += command_paths(real, (*path, name))

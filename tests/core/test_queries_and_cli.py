@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import click
 import duckdb
@@ -356,3 +358,20 @@ def test_every_command_has_help_with_an_example(path):
     result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0, result.output
     assert "Example" in result.output, f"`hvuaudit {' '.join(path)} --help` has no example"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["train", "--split", "nowhere"], ["eval", "nowhere"], ["demo", "--quick", "--out", "d"]],
+    ids=["train", "eval", "demo"],
+)
+def test_a_command_of_the_train_extra_without_torch_says_what_to_install(args, tmp_path):
+    """Where torch is not installed (blocked here), the command names the extra instead of a traceback."""
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['av'] = None; "
+        f"from hvuaudit.cli import main; sys.argv = ['hvuaudit', *{args!r}]; main()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert "training extra" in done.stderr and "pip install -e '.[train]'" in done.stderr
+    assert "Traceback" not in done.stderr
