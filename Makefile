@@ -43,7 +43,8 @@ docs: install
 # the core, TUI, evaluator and demo-report suites (the tests that need torch or PyAV are not collected).
 FLOORS_PYTHON ?= python3.11
 floors:
-	test -x $(FLOORS_VENV)/bin/python || $(FLOORS_PYTHON) -m venv $(FLOORS_VENV)
+	rm -rf $(FLOORS_VENV)  # always fresh: a reused one may hold what `pip install .` alone would not
+	$(FLOORS_PYTHON) -m venv $(FLOORS_VENV)
 	$(FLOORS_VENV)/bin/python -m pip install -q --upgrade pip
 	python3 .ci/floor_constraints.py > $(FLOORS_VENV)/floors.txt
 	$(FLOORS_VENV)/bin/python -m pip install -q -c $(FLOORS_VENV)/floors.txt -e .

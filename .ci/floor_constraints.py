@@ -1,8 +1,8 @@
 """Print a pip constraints file that pins every core dependency of pyproject.toml to its declared floor.
 
-`make floors` installs the package with it (`pip install -c floors.txt -e '.[dev]'`), so the
-core suite runs against the lowest versions that pyproject.toml promises work. The test tools
-of the `dev` extra stay unpinned: the floors are a promise about the runtime, not about pytest.
+`make floors` installs the package with it (`pip install -c floors.txt -e .`, then the `dev`
+extra), so the core runs against the lowest versions that pyproject.toml promises work. The
+test tools of the `dev` extra stay unpinned: the floors are a promise about the runtime.
 """
 
 from __future__ import annotations

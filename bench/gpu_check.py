@@ -18,7 +18,6 @@ Runs the CUDA paths that the CPU tests cannot, and prints a Markdown section:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -35,6 +34,7 @@ from benchmarks_md import replace_section
 from synthetic_clips import write_split
 from train_throughput import Trainer, synchronize, synthetic_batch
 
+from hvucontracts import runfolder
 from hvueval.evaluate import evaluate_run
 from trainer.config import TrainConfig
 from trainer.dataset import ClipSettings
@@ -159,7 +159,7 @@ def smoke_run(root: Path, device: torch.device, scale: Scale) -> dict:
     train(cfg, stop_after=1, log=log_lines.append)
     train(cfg, resume=True, log=log_lines.append)
     doc = evaluate_run(root / "run", checkpoint="last", device=device.type, log=log_lines.append)
-    metrics = [json.loads(line) for line in (root / "run" / "metrics.jsonl").read_text().splitlines()]
+    metrics = runfolder.read_metrics(root / "run")
     finite = all(
         math.isfinite(line[part]["loss"])
         for line in metrics
@@ -188,8 +188,8 @@ def ddp_run(root: Path, split_dir: Path) -> dict:
     ]  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
-    metrics_path = root / "ddp" / "metrics.jsonl"
-    line = json.loads(metrics_path.read_text().splitlines()[-1]) if metrics_path.exists() else None
+    metrics_path = root / "ddp" / runfolder.METRICS
+    line = runfolder.read_metrics(root / "ddp")[-1] if metrics_path.exists() else None
     return {
         "returncode": proc.returncode,
         "seconds": time.perf_counter() - started,

@@ -103,6 +103,6 @@ def write_split(
         "source": {"generator": "bench/synthetic_clips.py"},
         "videos": {"dir": str(videos_dir), "name_template": "mmaction"},
     }
-    (split_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    (split_dir / "labels.json").write_text(json.dumps(labels))
+    (split_dir / splitfolder.MANIFEST).write_text(json.dumps(manifest, indent=2))
+    (split_dir / splitfolder.LABELS).write_text(json.dumps(labels))
     return split_dir, videos_dir

@@ -76,7 +76,10 @@ class _LazyCommand(click.Command):
             try:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as exc:  # a command module whose own imports need an extra
-                raise (missing_extra(exc, click.get_current_context()) or exc) from exc
+                friendly = missing_extra(exc, self.name)
+                if friendly is None:
+                    raise  # a broken install: the traceback is what a bug report needs
+                raise friendly from exc
             self._real = protect_outputs(getattr(module, attribute), _store_files)
         return self._real
 

@@ -34,11 +34,10 @@ def _main_process() -> bool:
 TRAIN_EXTRA_MODULES = ("torch", "torchvision", "av", "sklearn")
 
 
-def missing_extra(exc: ModuleNotFoundError, ctx: click.Context) -> InputError | None:
+def missing_extra(exc: ModuleNotFoundError, command: str | None) -> InputError | None:
     """The user-facing error for a command whose body needs a package of the [train] extra."""
     if (exc.name or "").split(".")[0] not in TRAIN_EXTRA_MODULES:
         return None  # a module of ours, or of the core, is missing: a broken install, not a choice
-    command = ctx.invoked_subcommand or ctx.info_name
     return InputError(
         f"'{command}' needs the training extra ({exc.name} is not installed)",
         hint="install it with: pip install -e '.[train]'",
@@ -59,7 +58,7 @@ class ErrorHandlingGroup(click.Group):
             if _is_interruption(exc):
                 self._interrupted(ctx)
             if isinstance(exc, ModuleNotFoundError):
-                exc = missing_extra(exc, ctx) or exc
+                exc = missing_extra(exc, ctx.invoked_subcommand or ctx.info_name) or exc
             elif isinstance(exc, OSError) and not hasattr(exc, "exit_code"):
                 exc = system_refusal(exc, "the machine refused a write") or exc
             code = getattr(exc, "exit_code", None)
@@ -81,7 +80,9 @@ def _is_interruption(exc: BaseException) -> bool:
     """Ctrl-C inside a DuckDB query arrives as its InterruptException or as RuntimeError('Query
     interrupted')."""
     seen: BaseException | None = exc
-    while seen is not None:
+    visited: set[int] = set()  # a chain of causes can loop back on itself
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         if type(seen).__name__ == "InterruptException" or str(seen).strip() == "Query interrupted":
             return True
         seen = seen.__cause__ or seen.__context__

@@ -553,8 +553,13 @@ def _figures(out: Path, settings: DemoSettings, log: Log) -> list[str]:
     first = settings.seeds[0]
     runs = [str(out / "runs" / "main" / f"{method}_seed{first}") for method in ("baseline", "amt")]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=die_with_parent) as pool:
-        written, notes = pool.submit(_draw_figures, runs, str(out / "figures"), first).result()
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=die_with_parent) as pool:
+            written, notes = pool.submit(_draw_figures, runs, str(out / "figures"), first).result()
+    except BrokenProcessPool as exc:  # the worker was killed (out of memory?): say so, as for training runs
+        raise DemoError(
+            f"the figure worker died ({exc}); rerun `hvuaudit demo --out {out}` to draw the figures again"
+        ) from exc
     for note in notes:
         log(f"    {note}")
     return [str(Path(path).relative_to(out)) for path in written if path.endswith(".png")]

@@ -361,9 +361,7 @@ def test_every_command_has_help_with_an_example(path):
 
 
 @pytest.mark.parametrize(
-    "args",
-    [["train", "--split", "nowhere"], ["eval", "nowhere"], ["demo", "--quick", "--out", "d"]],
-    ids=["train", "eval", "demo"],
+    "args", [["train", "--split", "nowhere"], ["eval", "nowhere"], ["explain", "nowhere", "--clips", "c"]]
 )
 def test_a_command_of_the_train_extra_without_torch_says_what_to_install(args, tmp_path):
     """Where torch is not installed (blocked here), the command names the extra instead of a traceback."""
@@ -371,7 +369,21 @@ def test_a_command_of_the_train_extra_without_torch_says_what_to_install(args, t
         "import sys; sys.modules['torch'] = None; sys.modules['av'] = None; "
         f"from hvuaudit.cli import main; sys.argv = ['hvuaudit', *{args!r}]; main()"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     assert done.returncode == 3, done.stderr
-    assert "training extra" in done.stderr and "pip install -e '.[train]'" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert f"'{args[0]}' needs the training extra" in done.stderr
+    assert "pip install -e '.[train]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_broken_install_is_a_traceback_and_exit_1_not_a_hang(tmp_path):
+    """A module of ours that is missing is a bug to report: its traceback, promptly."""
+    code = (
+        "import sys; sys.modules['trainer.cli'] = None; "
+        "from hvuaudit.cli import main; sys.argv = ['hvuaudit', 'train', '--split', 'x']; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert done.returncode == 1 and "ModuleNotFoundError" in done.stderr and "trainer.cli" in done.stderr

@@ -21,6 +21,8 @@ from PIL import Image
 from torch import nn
 
 from hvuaudit.cli import cli
+from hvucontracts.errors import ConflictError, SystemRefusal
+from hvucontracts.splitfolder import VideosError
 from hvueval import figures, gradcam, plotting, tsne
 from tests.trainer_fixtures import TINY_ARGS, make_split
 from trainer.models import ModelConfig, build_model
@@ -294,3 +296,30 @@ def test_figure_commands_have_help_with_an_example(path):
     result = invoke(*path, "--help")
     assert result.exit_code == 0, result.output
     assert "Example:" in result.output
+
+
+@pytest.mark.parametrize(
+    ("error", "reaches_the_caller"),
+    [
+        (SystemRefusal("could not write x.png: No space left on device"), True),
+        (ConflictError("x.png: a symbolic link; refusing to replace it"), True),
+        (VideosError("videos directory /nowhere does not exist"), False),
+    ],
+    ids=["disk full", "refused overwrite", "no videos"],
+)
+def test_run_figures_note_missing_videos_but_never_hide_a_full_disk(
+    runs, tmp_path, monkeypatch, error, reaches_the_caller
+):
+    def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(gradcam, "explain_clips", failing)
+    notes: list[str] = []
+    pair = [runs["baseline"], runs["amt"]]
+    if reaches_the_caller:
+        with pytest.raises(type(error)):
+            figures.write_run_figures(pair, tmp_path / "report", gradcam_clips=1, log=notes.append)
+    else:
+        written = figures.write_run_figures(pair, tmp_path / "report", gradcam_clips=1, log=notes.append)
+        assert any(p.name == "tsne_scene.png" for p in written)
+        assert any("no Grad-CAM figures: videos directory /nowhere" in note for note in notes)
