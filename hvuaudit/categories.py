@@ -10,3 +10,7 @@ HVU_CATEGORIES = ("action", "attribute", "concept", "event", "object", "scene")
 SIDE_CATEGORIES = ("scene", "object", "event", "attribute", "concept")
 # The two the paper studies: its NCA figures, the human necessity study and the trainer's heads.
 STUDY_CATEGORIES = ("scene", "object")
+# Which clips NCA counts for a category: every clip (the paper), or only those that carry at
+# least one tag of the category (a clip without any scene tag says nothing about its scene).
+CLIP_MODES = ("all", "labelled")
+DEFAULT_CLIPS = "all"

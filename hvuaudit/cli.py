@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from hvuaudit import __version__
-from hvuaudit.categories import SIDE_CATEGORIES, STUDY_CATEGORIES
+from hvuaudit.categories import CLIP_MODES, DEFAULT_CLIPS, SIDE_CATEGORIES, STUDY_CATEGORIES
 from hvuaudit.errors import InputError
 from hvuaudit.output import FORMATS, emit_json, emit_table, emit_tables
 from hvucontracts.cli import ErrorHandlingGroup, missing_extra, protect_outputs
@@ -297,6 +297,17 @@ def stats(fmt, output, db):
 # ---------------------------------------------------------------- NCA
 
 
+def clips_option(func: Callable) -> Callable:
+    return click.option(
+        "--clips",
+        type=click.Choice(CLIP_MODES),
+        default=DEFAULT_CLIPS,
+        show_default=True,
+        help="Count every clip (the paper), or only the clips with a tag of the category "
+        "(a clip without any scene tag is then not taken for a clip without the scene).",
+    )(func)
+
+
 def subset_option(func: Callable) -> Callable:
     return click.option(
         "--subset", default=None, help="Restrict to one subset (e.g. val) [default: all clips]."
@@ -317,19 +328,22 @@ def subset_option(func: Callable) -> Callable:
 @click.option(
     "--all-pairs", is_flag=True, help="List every passing (action, tag) pair, not only each action's top tag."
 )
+@clips_option
 @subset_option
 @format_options
 @db_option
 @click.pass_context
-def nca(ctx, category, threshold, all_pairs, subset, fmt, output, db):
+def nca(ctx, category, threshold, all_pairs, clips, subset, fmt, output, db):
     """Necessary Condition Analysis: per action, is its top tag of a category necessary?
 
     One row per action: action, tag, n_action, n_tag, n11, n12, n22, ratio (n11/n12),
-    share (n11/n_action), necessary, p_value (one-sided hypergeometric), q_value (BH).
+    share (n11/n_action), necessary, p_value (one-sided hypergeometric), q_value (BH), and the
+    clips counted (all, or labelled: those with a tag of the category).
 
     \b
     Examples:
       hvuaudit nca --category scene --threshold 0.2
+      hvuaudit nca --category scene --clips labelled --format json
       hvuaudit nca --category object --all-pairs --threshold 0.1 --format csv -o pairs.csv
       hvuaudit nca sweep --category scene --category object --plot fig2d.png
     """
@@ -340,9 +354,9 @@ def nca(ctx, category, threshold, all_pairs, subset, fmt, output, db):
 
     with open_store(db, read_only=True) as con:
         frame = compute_nca(
-            con, category, threshold=_threshold(threshold), subset=subset, all_pairs=all_pairs
+            con, category, threshold=_threshold(threshold), subset=subset, all_pairs=all_pairs, clips=clips
         )
-    emit_table(frame, fmt, output, title=f"NCA: {category} (threshold {threshold})")
+    emit_table(frame, fmt, output, title=f"NCA: {category} (threshold {threshold}, {clips} clips)")
 
 
 def _threshold(text: str) -> float:
@@ -364,10 +378,11 @@ def _threshold(text: str) -> float:
     default=None,
     help="Draw Fig. 2b/c to this PNG.",
 )
+@clips_option
 @subset_option
 @format_options
 @db_option
-def nca_matrix_command(categories, plot, subset, fmt, output, db):
+def nca_matrix_command(categories, plot, clips, subset, fmt, output, db):
     """Fig. 2b/c: mean normalised contingency table per category (n12 = 1).
 
     \b
@@ -378,7 +393,7 @@ def nca_matrix_command(categories, plot, subset, fmt, output, db):
     from hvuaudit.store import check_category, open_store
 
     with open_store(db, read_only=True) as con:
-        frame = nca_matrix(con, [check_category(c) for c in categories], subset=subset)
+        frame = nca_matrix(con, [check_category(c) for c in categories], subset=subset, clips=clips)
     emit_table(frame, fmt, output, title="mean normalised contingency table")
     if plot:
         plot_matrices(frame, plot)
@@ -393,10 +408,11 @@ def nca_matrix_command(categories, plot, subset, fmt, output, db):
 @click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw Fig. 2d to this PNG."
 )
+@clips_option
 @subset_option
 @format_options
 @db_option
-def nca_sweep_command(thresholds, categories, plot, subset, fmt, output, db):
+def nca_sweep_command(thresholds, categories, plot, clips, subset, fmt, output, db):
     """Fig. 2d: number of actions with a necessary tag against the threshold.
 
     \b
@@ -408,7 +424,7 @@ def nca_sweep_command(thresholds, categories, plot, subset, fmt, output, db):
 
     grid = parse_thresholds(thresholds)
     with open_store(db, read_only=True) as con:
-        frame = nca_sweep(con, [check_category(c) for c in categories], grid, subset=subset)
+        frame = nca_sweep(con, [check_category(c) for c in categories], grid, subset=subset, clips=clips)
     emit_table(frame, fmt, output, title="NCA threshold sweep")
     if plot:
         plot_sweep(frame, plot)

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from hvuaudit.categories import SIDE_CATEGORIES
+from hvuaudit.categories import CLIP_MODES, DEFAULT_CLIPS, SIDE_CATEGORIES
 from hvuaudit.errors import InputError
 from hvuaudit.store import check_category, require_clips, run_query
 from hvucontracts import tasks
@@ -34,7 +34,7 @@ from hvucontracts.tasks import TASKS_FORMAT
 
 NCA_COLUMNS = [
     "action", "tag", "n_action", "n_tag", "n11", "n12", "n22",
-    "ratio", "share", "necessary", "p_value", "q_value",
+    "ratio", "share", "necessary", "p_value", "q_value", "clips",
 ]  # fmt: skip
 ROLE_RULE = (
     "a category is auxiliary (learn it) when at least {min_share:.0%} of the actions have a necessary tag "
@@ -94,7 +94,39 @@ def _add_statistics(frame: pl.DataFrame, threshold: float) -> pl.DataFrame:
         necessary=pl.col("ratio").is_not_null() & (pl.col("ratio") <= threshold),
         p_value=pl.Series(p_value).fill_nan(None),
         q_value=pl.Series(q_value).fill_nan(None),
-    ).select(NCA_COLUMNS)
+    ).select(NCA_COLUMNS[:-1])
+
+
+def check_clips(clips: str) -> str:
+    if clips not in CLIP_MODES:
+        raise InputError(f"--clips {clips!r}: choose {' or '.join(CLIP_MODES)}")
+    return clips
+
+
+def _among_labelled(
+    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, category: str, subset: str | None
+) -> pl.DataFrame:
+    """Recount ``frame`` among the clips that carry a tag of ``category``: n_action, n11, ratio, share.
+
+    n12 (clips with both) and n22 (the tag without the action) do not change: a clip with the
+    tag is labelled. Actions none of whose clips is labelled drop out, so that n11 + n12 =
+    n_action still holds.
+    """
+    counts = run_query(con, "internal/nca_labelled_counts", category=category, subset=subset)
+    if counts.height == 0:
+        where = f" in subset {subset!r}" if subset else ""
+        raise InputError(
+            f"no clip{where} carries a {category} tag, so --clips labelled has nothing to count",
+            hint="use --clips all, or another --category",
+        )
+    columns = frame.columns
+    recounted = frame.drop("n_action", "n_clips").join(counts, on="action", how="inner")
+    n11 = pl.col("n_action") - pl.col("n12")
+    return recounted.with_columns(
+        n11=n11,
+        ratio=pl.when(pl.col("n12") > 0).then(n11 / pl.col("n12")).otherwise(None),
+        share=n11 / pl.col("n_action"),
+    ).select(columns)
 
 
 def compute_nca(
@@ -104,25 +136,37 @@ def compute_nca(
     threshold: float = 0.2,
     subset: str | None = None,
     all_pairs: bool = False,
+    clips: str = DEFAULT_CLIPS,
 ) -> pl.DataFrame:
-    """One row per action (its top tag of ``category``), or with ``all_pairs`` every passing pair."""
+    """One row per action (its top tag of ``category``), or with ``all_pairs`` every passing pair.
+
+    ``clips="all"`` counts every clip (the paper); ``clips="labelled"`` only the clips that carry
+    at least one tag of ``category``, so that a clip nobody tagged with a scene is not taken for
+    a clip of the action without its scene. The top tag is the same in both modes.
+    """
     check_category(category)
     check_threshold(threshold)
+    check_clips(clips)
     require_clips(con, subset)
-    if all_pairs:
-        frame = run_query(con, "internal/nca_all_pairs", category=category, subset=subset)
-        return _add_statistics(frame, threshold).filter(pl.col("necessary"))
-    frame = run_query(con, "internal/nca_top_tag", category=category, subset=subset)
-    return _add_statistics(frame, threshold)
+    query = "internal/nca_all_pairs" if all_pairs else "internal/nca_top_tag"
+    frame = run_query(con, query, category=category, subset=subset)
+    if clips == "labelled":
+        frame = _among_labelled(con, frame, category, subset)
+    frame = _add_statistics(frame, threshold).with_columns(clips=pl.lit(clips))
+    return frame.filter(pl.col("necessary")) if all_pairs else frame
 
 
 def nca_matrix(
-    con: duckdb.DuckDBPyConnection, categories: list[str], *, subset: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    categories: list[str],
+    *,
+    subset: str | None = None,
+    clips: str = DEFAULT_CLIPS,
 ) -> pl.DataFrame:
     """Fig. 2b/c: the mean normalised contingency table per category (n12 cell = 1)."""
     rows = []
     for category in categories:
-        frame = compute_nca(con, category, subset=subset).filter(pl.col("n12") > 0)
+        frame = compute_nca(con, category, subset=subset, clips=clips).filter(pl.col("n12") > 0)
         # polars types a reduction as any Python literal; the mean of a float column is a float
         rows.append(
             {
@@ -131,6 +175,7 @@ def nca_matrix(
                 "n12": 1.0,
                 "n22": float(cast("float | None", (frame["n22"] / frame["n12"]).mean()) or 0.0),
                 "actions": frame.height,
+                "clips": clips,
             }
         )
     return pl.DataFrame(rows)
@@ -142,11 +187,12 @@ def nca_sweep(
     thresholds: list[float],
     *,
     subset: str | None = None,
+    clips: str = DEFAULT_CLIPS,
 ) -> pl.DataFrame:
     """Fig. 2d: per category and threshold, how many actions have a necessary top tag."""
     rows = []
     for category in categories:
-        frame = compute_nca(con, category, subset=subset)
+        frame = compute_nca(con, category, subset=subset, clips=clips)
         ratio = frame["ratio"].drop_nulls().to_numpy()
         n_actions = frame.height
         for t in thresholds:
@@ -158,6 +204,7 @@ def nca_sweep(
                     "actions_necessary": necessary,
                     "actions": n_actions,
                     "share": necessary / n_actions if n_actions else 0.0,
+                    "clips": clips,
                 }
             )
     return pl.DataFrame(rows)

@@ -315,8 +315,11 @@ def test_nca_cli_json_keys_and_errors(tiny_store):
         "necessary",
         "p_value",
         "q_value",
+        "clips",
     ]
+    assert {row["clips"] for row in rows} == {"all"}
     for args, code, text in [
+        (["nca", "--clips", "some"], 2, "'some' is not one of 'all', 'labelled'"),
         (["nca", "--category", "place"], 3, "unknown category 'place'"),
         (["nca", "--threshold", "abc"], 3, "threshold must be a number"),
         (["nca", "--threshold", "-1"], 3, "threshold must be a number >= 0"),
