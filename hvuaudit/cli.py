@@ -218,6 +218,8 @@ def ingest(files, categories, subset, allow_unknown, fmt, db):
         summary = run_ingest(
             files, categories, db=db, subset=subset, allow_unknown=allow_unknown, progress=step
         )
+    if summary.interrupted_after_commit:
+        click.echo("note: Ctrl-C came after the commit had begun; the ingest is complete", err=True)
     click.echo(summary.one_line(), err=True)
     if fmt == "json":
         emit_json(summary.as_dict())

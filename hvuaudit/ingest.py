@@ -32,6 +32,7 @@ from hvuaudit.store import (
     store_sources,
     transaction,
 )
+from hvucontracts.process import ctrl_c_held_after_commit
 
 ANNOTATION_COLUMNS = ("Tags", "youtube_id", "time_start", "time_end")
 CATEGORY_COLUMNS = ("Tag", "Category")
@@ -56,6 +57,7 @@ class IngestSummary:
     tags_added: int = 0
     unknown_tags: int = 0
     seconds: float = 0.0
+    interrupted_after_commit: bool = False  # Ctrl-C came once the commit had begun: all is stored
 
     def one_line(self) -> str:
         skipped = sum(f.status != "ingested" for f in self.files)
@@ -281,19 +283,21 @@ def ingest(
 
     db_path = Path(db) if db is not None else default_db_path()
     existed = db_path.exists()
-    con = open_store(db_path, read_only=False, create=True)
-    try:
-        summary = _ingest_in_transaction(
-            con, paths, subsets, scans, categories, category_scan, allow_unknown, step
-        )
-    except BaseException:
+    with ctrl_c_held_after_commit() as guard:
+        con = open_store(db_path, read_only=False, create=True)
+        try:
+            summary = _ingest_in_transaction(
+                con, paths, subsets, scans, categories, category_scan, allow_unknown, step
+            )
+        except BaseException:
+            con.close()
+            if not existed:  # leave no half-made store behind (the default ./hvu.duckdb included)
+                for leftover in (db_path, db_path.with_name(db_path.name + ".wal")):
+                    leftover.unlink(missing_ok=True)
+            raise
         con.close()
-        if not existed:  # leave no half-made store behind (the default ./hvu.duckdb included)
-            for leftover in (db_path, db_path.with_name(db_path.name + ".wal")):
-                leftover.unlink(missing_ok=True)
-        raise
-    con.close()
     summary.seconds = time.perf_counter() - started
+    summary.interrupted_after_commit = guard.pressed
     return summary
 
 

@@ -32,6 +32,7 @@ from hvuaudit.categories import SIDE_CATEGORIES
 from hvuaudit.errors import InputError, StoreError, SystemRefusal
 from hvucontracts.errors import text_says_disk_full
 from hvucontracts.files import is_duckdb_file
+from hvucontracts.process import commit_starting
 
 DEFAULT_DB = "hvu.duckdb"
 
@@ -316,6 +317,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         with suppress(duckdb.Error):  # a failed transaction may already be rolled back
             con.execute("ROLLBACK")
         raise
+    commit_starting()  # from here a Ctrl-C can no longer undo the write (hvucontracts.process)
     try:
         con.execute("COMMIT")
     except duckdb.Error as exc:

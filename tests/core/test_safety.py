@@ -738,3 +738,32 @@ def test_a_fresh_temporary_file_of_another_writer_is_left_alone(tmp_path):
     os.utime(old, (1, 1))
     write_text_atomically(target, "new")
     assert target.read_text() == "new" and fresh.exists() and not old.exists()
+
+
+def test_ctrl_c_once_the_commit_has_begun_is_not_reported_as_undone(tmp_path):
+    """A Ctrl-C that lands during COMMIT or the close after it cannot undo the ingest: it is said so, exit 0."""
+    import subprocess
+    import sys
+
+    from hvuaudit.store import open_store
+    from tests.conftest import FIXTURES
+
+    db = tmp_path / "s.duckdb"
+    code = (
+        "import os, signal, sys\n"
+        "import hvuaudit.store as store\n"
+        "from hvucontracts import process\n"
+        "def commit_then_ctrl_c():\n"
+        "    process.commit_starting()\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "store.commit_starting = commit_then_ctrl_c\n"
+        "from hvuaudit.cli import main\n"
+        f"sys.argv = ['hvuaudit', 'ingest', {str(FIXTURES / 'HVU_Val_tiny.csv')!r}, "
+        f"'--categories', {str(FIXTURES / 'categories.csv')!r}, '--db', {str(db)!r}]\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Ctrl-C came after the commit had begun; the ingest is complete" in done.stderr
+    with open_store(db) as con:
+        assert con.execute("SELECT count(*) FROM clips").fetchone() == (12,)
