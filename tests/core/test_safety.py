@@ -741,7 +741,7 @@ def test_a_fresh_temporary_file_of_another_writer_is_left_alone(tmp_path):
 
 
 def test_ctrl_c_once_the_commit_has_begun_is_not_reported_as_undone(tmp_path):
-    """A Ctrl-C that lands during COMMIT or the close after it cannot undo the ingest: it is said so, exit 0."""
+    """A Ctrl-C during COMMIT or the close after it cannot undo the ingest: it is said so, and exit 0."""
     import subprocess
     import sys
 
