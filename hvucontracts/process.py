@@ -68,6 +68,8 @@ def ctrl_c_held_after_commit() -> Iterator[_CommitGuard]:
         if _GUARD.armed:
             _GUARD.pressed = True
             return
+        if previous == signal.SIG_IGN:  # a process started with Ctrl-C ignored keeps ignoring it
+            return
         if callable(previous):
             previous(signum, frame)
         else:
