@@ -57,26 +57,16 @@ def summarise(out: Path, settings: DemoSettings, planned: list[TrainJob], facts:
     runs = {}
     for j in planned:
         analysis = json.loads(Path(j.analysis).read_text(encoding="utf-8"))
+        job = {"group": j.group, "method": j.method, "seed": j.seed, "label": j.label, "run_dir": j.run_dir}
         if "diverged" in analysis:  # only sensitivity runs may end so
-            runs[f"{j.group}/{j.name}"] = {
-                "group": j.group,
-                "method": j.method,
-                "seed": j.seed,
-                "label": j.label,
-                "run_dir": j.run_dir,
-                "diverged": analysis["diverged"],
-            }
+            runs[f"{j.group}/{j.name}"] = {**job, "diverged": analysis["diverged"]}
             continue
         evaluation = runfolder.read_json_object(Path(j.run_dir) / runfolder.EVAL)
         config = runfolder.read_json_object(Path(j.run_dir) / runfolder.CONFIG)
         metrics = runfolder.read_metrics(j.run_dir)
         sets = evaluation["sets"]
         runs[f"{j.group}/{j.name}"] = {
-            "group": j.group,
-            "method": j.method,
-            "seed": j.seed,
-            "label": j.label,
-            "run_dir": j.run_dir,
+            **job,
             "lambda": config["lambda"],
             "gamma": config["gamma"],
             "adv_schedule": config["adv_schedule"],

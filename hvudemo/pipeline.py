@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,7 +45,7 @@ from hvucontracts.files import (
     write_owner_marker,
 )
 from hvucontracts.process import die_with_parent
-from hvucontracts.splitfolder import MANIFEST, read_manifest
+from hvucontracts.splitfolder import DEFAULT_TEMPLATE, MANIFEST, read_manifest
 from hvudemo.analysis import pct, probe_features, summarise
 from hvudemo.report import write_report
 from hvudemo.settings import (
@@ -253,20 +253,12 @@ def _split(out: Path, settings: DemoSettings, seed: int, benchmark: dict, log: L
             val_fraction=benchmark["si2_val_fraction"],
             subset="train",
             videos=videos,
-            name_template="mmaction",
+            name_template=DEFAULT_TEMPLATE,  # the video set names its clips so
             eval_subsets=("indist", "uniform"),
         ),
     }
     if "control" in benchmark["files"]:
-        wanted["control"] = SplitParams(
-            variant="2",
-            min_videos=1,
-            val_fraction=benchmark["si2_val_fraction"],
-            subset="control",
-            videos=videos,
-            name_template="mmaction",
-            eval_subsets=("uniform",),
-        )
+        wanted["control"] = replace(wanted["si2"], subset="control", eval_subsets=("uniform",))
     facts = {}
     with open_store(_store(out, seed), read_only=False) as con:
         for name, params in wanted.items():
