@@ -43,7 +43,10 @@ docs: install
 # the core, TUI, evaluator and demo-report suites (the tests that need torch or PyAV are not collected).
 FLOORS_PYTHON ?= python3.11
 floors:
-	rm -rf $(FLOORS_VENV)  # always fresh: a reused one may hold what `pip install .` alone would not
+	@# always fresh (a reused one may hold what `pip install .` alone would not), but only ever a venv
+	@if [ -e "$(FLOORS_VENV)" ] && [ ! -f "$(FLOORS_VENV)/pyvenv.cfg" ]; then \
+	  echo "error: $(FLOORS_VENV) exists and is not a virtual environment; refusing to delete it" >&2; exit 5; fi
+	rm -rf $(FLOORS_VENV)
 	$(FLOORS_PYTHON) -m venv $(FLOORS_VENV)
 	$(FLOORS_VENV)/bin/python -m pip install -q --upgrade pip
 	python3 .ci/floor_constraints.py > $(FLOORS_VENV)/floors.txt

@@ -767,3 +767,24 @@ def test_ctrl_c_once_the_commit_has_begun_is_not_reported_as_undone(tmp_path):
     assert "Ctrl-C came after the commit had begun; the ingest is complete" in done.stderr
     with open_store(db) as con:
         assert con.execute("SELECT count(*) FROM clips").fetchone() == (12,)
+
+
+def test_make_floors_never_deletes_a_folder_that_is_not_a_venv(tmp_path):
+    """`make floors` starts from a fresh venv: FLOORS_VENV pointed at a real folder must not wipe it."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    precious = tmp_path / "my-work"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        ["make", "-C", str(root), "floors", f"FLOORS_VENV={precious}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and "is not a virtual environment; refusing to delete it" in done.stderr
+    assert (precious / "notes.txt").read_text() == "keep me"
