@@ -7,7 +7,7 @@ HVU_DIR ?= $(or $(HVUAUDIT_HVU_DIR),../shared/data/hvu)
 PACKAGES := hvucontracts hvuaudit trainer hvueval hvudemo
 LINTED := $(PACKAGES) tests bench .ci
 
-.PHONY: install test test-fast lint docs floors demo bench clean
+.PHONY: install test test-fast lint docs docs-figures floors demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,16 @@ test-fast: install
 docs: install
 	$(VENV)/bin/cog -r docs/cli.md
 	$(VENV)/bin/mkdocs build --strict --quiet
+
+# The NCA figures of docs/nca.md, from the real validation annotations, in both clip modes.
+docs-figures: install
+	rm -f $(VENV)/docs-figures.duckdb
+	$(VENV)/bin/hvuaudit ingest $(HVU_DIR)/HVU_Val_V1.0.csv --categories $(HVU_DIR)/HVU_Tags_Categories_V1.0.csv \
+	  --db $(VENV)/docs-figures.duckdb
+	$(VENV)/bin/hvuaudit nca sweep --clips both --plot docs/img/nca_sweep_both_modes.png \
+	  --db $(VENV)/docs-figures.duckdb > /dev/null
+	$(VENV)/bin/hvuaudit nca matrix --clips both --plot docs/img/nca_matrix_both_modes.png \
+	  --db $(VENV)/docs-figures.duckdb > /dev/null
 
 # The core against the declared floors of its dependencies, on the oldest supported Python: first
 # `pip install .` alone (no extras: the CLI and every core module must load), then the test tools and

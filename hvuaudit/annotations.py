@@ -25,8 +25,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from hvuaudit.categories import SIDE_CATEGORIES
+from hvuaudit.categories import DEFAULT_CLIPS, DEFAULT_THRESHOLD, SIDE_CATEGORIES
 from hvuaudit.errors import InputError, StoreError
+from hvuaudit.nca import check_clips, labelled_counts
 from hvuaudit.store import check_category, require_clips, run_query, transaction
 
 ANSWERS = ("necessary", "not_necessary", "unsure")
@@ -68,13 +69,15 @@ def build_queue(
     order: str = "nca",
     seed: int = 0,
     limit: int | None = None,
-    threshold: float = 0.2,
+    threshold: float = DEFAULT_THRESHOLD,
+    clips: str = DEFAULT_CLIPS,
 ) -> pl.DataFrame:
     """The pairs still to answer, most informative first.
 
     ``nca`` puts the pairs whose NCA ratio lies closest to the threshold (on a log
     scale) first: those are the ones where NCA's verdict is least certain.
     ``frequency`` puts the most frequent pairs first; ``random`` shuffles with ``seed``.
+    ``clips`` is the NCA clip mode of the ratio (:func:`hvuaudit.nca.compute_nca`).
     """
     check_category(category, SIDE_CATEGORIES)
     if order not in ORDERS:
@@ -82,12 +85,15 @@ def build_queue(
     if min_cooccurrence < 1:
         raise InputError(f"--min-cooccurrence must be at least 1 (got {min_cooccurrence})")
     require_clips(con)
+    if check_clips(clips) == "labelled":
+        labelled_counts(con, category, None)  # refuses a category no clip is labelled for
     pairs = run_query(
         con,
         "internal/annotation_pairs",
         category=category,
         min_cooccurrence=min_cooccurrence,
         annotator=annotator,
+        clips=check_clips(clips),
     )
     if order == "nca":
         # distance of log(ratio) from log(threshold); ratio 0 counts as very certain
@@ -100,7 +106,7 @@ def build_queue(
     else:
         permutation = np.random.default_rng(seed).permutation(pairs.height)
         pairs = pairs.with_columns(pl.Series("_key", permutation)).sort("_key")
-    pairs = pairs.drop("_key", strict=False)
+    pairs = pairs.drop("_key", strict=False).with_columns(clips=pl.lit(clips))
     return pairs.head(limit) if limit is not None else pairs
 
 
@@ -181,12 +187,21 @@ def run_prompt(
     min_cooccurrence: int = 1,
     order: str = "nca",
     seed: int = 0,
+    threshold: float = DEFAULT_THRESHOLD,
+    clips: str = DEFAULT_CLIPS,
     examples: Callable[[str, str], list[str]] | None = None,
 ) -> int:
     """Ask one pair at a time; return the number of answers given. ``read_key`` returns '' at end of input."""
     annotator = check_annotator(annotator)
     queue = build_queue(
-        con, category=category, annotator=annotator, min_cooccurrence=min_cooccurrence, order=order, seed=seed
+        con,
+        category=category,
+        annotator=annotator,
+        min_cooccurrence=min_cooccurrence,
+        order=order,
+        seed=seed,
+        threshold=threshold,
+        clips=clips,
     ).iter_rows(named=True)
     answered, total = annotation_progress(
         con, annotator=annotator, category=category, min_cooccurrence=min_cooccurrence
@@ -477,7 +492,11 @@ def fleiss_kappa(counts: np.ndarray) -> float | None:
 
 
 def annotation_stats(
-    con: duckdb.DuckDBPyConnection, categories: list[str], *, threshold: float = 0.2
+    con: duckdb.DuckDBPyConnection,
+    categories: list[str],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    clips: str = DEFAULT_CLIPS,
 ) -> dict[str, pl.DataFrame]:
     """Per-annotator results, agreement, majority labels and NCA-versus-people, per category."""
     answers = run_query(con, "annotations_of").filter(pl.col("category").is_in(categories))
@@ -563,7 +582,7 @@ def annotation_stats(
         )
         majority_frames.append(top.drop("tie").with_columns(pl.lit(category).alias("category")))
     majority = pl.concat(majority_frames) if majority_frames else pl.DataFrame()
-    versus, disagreements, scores = _nca_versus_people(con, majority, threshold)
+    versus, disagreements, scores = _nca_versus_people(con, majority, threshold, check_clips(clips))
     return {
         "per_annotator": per_annotator,
         "summary": summary,
@@ -585,9 +604,9 @@ def annotation_stats(
     }
 
 
-def _nca_versus_people(con: duckdb.DuckDBPyConnection, majority: pl.DataFrame, threshold: float):
-    """Confusion matrix of NCA's pair verdict (ratio <= threshold) against the human majority."""
-    ratios = run_query(con, "internal/pair_ratios")
+def _nca_versus_people(con: duckdb.DuckDBPyConnection, majority: pl.DataFrame, threshold: float, clips: str):
+    """Confusion matrix of NCA's pair verdict (ratio <= threshold, over ``clips``) against the majority."""
+    ratios = run_query(con, "internal/pair_ratios", clips=clips)
     joined = majority.filter(pl.col("majority").is_in(["necessary", "not_necessary"])).join(
         ratios, on=["action", "tag"], how="left"
     )
@@ -600,6 +619,7 @@ def _nca_versus_people(con: duckdb.DuckDBPyConnection, majority: pl.DataFrame, t
         .len()
         .sort("category", "human_necessary", "nca_necessary")
         .rename({"len": "pairs"})
+        .with_columns(threshold=pl.lit(threshold), clips=pl.lit(clips))
     )
     score_rows = []
     for (category,), part in joined.group_by("category", maintain_order=True):
@@ -610,6 +630,7 @@ def _nca_versus_people(con: duckdb.DuckDBPyConnection, majority: pl.DataFrame, t
             {
                 "category": category,
                 "threshold": threshold,
+                "clips": clips,
                 "pairs": part.height,
                 "precision": round(tp / (tp + fp), 4) if tp + fp else None,
                 "recall": round(tp / (tp + fn), 4) if tp + fn else None,
@@ -624,5 +645,6 @@ def _nca_versus_people(con: duckdb.DuckDBPyConnection, majority: pl.DataFrame, t
         .sort("distance", descending=True)
         .select("category", "action", "tag", "majority", "votes", "ratio", "nca_necessary", "distance")
         .head(20)
+        .with_columns(clips=pl.lit(clips))
     )
     return confusion, disagreements, pl.DataFrame(score_rows)

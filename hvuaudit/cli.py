@@ -18,7 +18,13 @@ from pathlib import Path
 import click
 
 from hvuaudit import __version__
-from hvuaudit.categories import CLIP_MODES, DEFAULT_CLIPS, SIDE_CATEGORIES, STUDY_CATEGORIES
+from hvuaudit.categories import (
+    CLIP_MODES,
+    DEFAULT_CLIPS,
+    DEFAULT_THRESHOLD,
+    SIDE_CATEGORIES,
+    STUDY_CATEGORIES,
+)
 from hvuaudit.errors import InputError
 from hvuaudit.output import FORMATS, emit_json, emit_table, emit_tables
 from hvucontracts.cli import ErrorHandlingGroup, missing_extra, protect_outputs
@@ -137,7 +143,8 @@ def format_options(func: Callable) -> Callable:
         type=click.Choice(FORMATS),
         default="table",
         show_default=True,
-        help="table (human), csv, json (array of row objects) or parquet (needs --output).",
+        help="table (human), csv, json (array of row objects; one object of them for several tables) "
+        "or parquet (needs --output; several tables: one file each).",
     )(func)
 
 
@@ -299,15 +306,42 @@ def stats(fmt, output, db):
 # ---------------------------------------------------------------- NCA
 
 
-def clips_option(func: Callable) -> Callable:
+def clips_option(func: Callable | None = None, *, both: bool = False) -> Callable:
+    """``--clips``: which clips NCA counts; ``both`` (Fig. 2 outputs only) puts the two modes side by side."""
+
+    def decorate(f: Callable) -> Callable:
+        return click.option(
+            "--clips",
+            type=click.Choice((*CLIP_MODES, "both") if both else CLIP_MODES),
+            default=DEFAULT_CLIPS,
+            show_default=True,
+            help="labelled: count only the clips with a tag of the category (a clip without any scene "
+            "tag is then not taken for a clip without the scene); all: every clip, as the paper"
+            + ("; both: each mode, side by side" if both else "")
+            + ".",
+        )(f)
+
+    return decorate(func) if func is not None else decorate
+
+
+def threshold_option(func: Callable) -> Callable:
     return click.option(
-        "--clips",
-        type=click.Choice(CLIP_MODES),
-        default=DEFAULT_CLIPS,
+        "--threshold",
+        type=str,
+        default=f"{DEFAULT_THRESHOLD:g}",
         show_default=True,
-        help="Count every clip (the paper), or only the clips with a tag of the category "
-        "(a clip without any scene tag is then not taken for a clip without the scene).",
+        help="Necessary when n11/n12 <= threshold.",
     )(func)
+
+
+def bootstrap_options(func: Callable) -> Callable:
+    func = click.option(
+        "--resamples", type=int, default=2000, show_default=True, help="Bootstrap resamples of the actions."
+    )(func)
+    func = click.option(
+        "--confidence", type=float, default=0.95, show_default=True, help="Level of the bootstrap intervals."
+    )(func)
+    return click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")(func)
 
 
 def subset_option(func: Callable) -> Callable:
@@ -324,9 +358,7 @@ def subset_option(func: Callable) -> Callable:
     show_default=True,
     help="scene, object, event, attribute or concept.",
 )
-@click.option(
-    "--threshold", type=str, default="0.2", show_default=True, help="Necessary when n11/n12 <= threshold."
-)
+@threshold_option
 @click.option(
     "--all-pairs", is_flag=True, help="List every passing (action, tag) pair, not only each action's top tag."
 )
@@ -340,14 +372,14 @@ def nca(ctx, category, threshold, all_pairs, clips, subset, fmt, output, db):
 
     One row per action: action, tag, n_action, n_tag, n11, n12, n22, ratio (n11/n12),
     share (n11/n_action), necessary, p_value (one-sided hypergeometric), q_value (BH), and the
-    clips counted (all, or labelled: those with a tag of the category).
+    clips counted (labelled: those with a tag of the category; or all).
 
     \b
     Examples:
       hvuaudit nca --category scene --threshold 0.2
-      hvuaudit nca --category scene --clips labelled --format json
+      hvuaudit nca --category scene --clips all --format json
       hvuaudit nca --category object --all-pairs --threshold 0.1 --format csv -o pairs.csv
-      hvuaudit nca sweep --category scene --category object --plot fig2d.png
+      hvuaudit nca sweep --category scene --category object --clips both --plot fig2d.png
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -380,7 +412,7 @@ def _threshold(text: str) -> float:
     default=None,
     help="Draw Fig. 2b/c to this PNG.",
 )
-@clips_option
+@clips_option(both=True)
 @subset_option
 @format_options
 @db_option
@@ -389,7 +421,7 @@ def nca_matrix_command(categories, plot, clips, subset, fmt, output, db):
 
     \b
     Example:
-      hvuaudit nca matrix --category scene --category object --plot fig2bc.png
+      hvuaudit nca matrix --category scene --category object --clips both --plot fig2bc.png
     """
     from hvuaudit.nca import nca_matrix, plot_matrices
     from hvuaudit.store import check_category, open_store
@@ -408,40 +440,59 @@ def nca_matrix_command(categories, plot, clips, subset, fmt, output, db):
 )
 @click.option("--category", "categories", multiple=True, default=STUDY_CATEGORIES, show_default=True)
 @click.option(
-    "--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw Fig. 2d to this PNG."
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Draw Fig. 2d, with the bootstrap band of each pair's difference, to this PNG.",
 )
-@clips_option
+@clips_option(both=True)
+@bootstrap_options
 @subset_option
 @format_options
 @db_option
-def nca_sweep_command(thresholds, categories, plot, clips, subset, fmt, output, db):
+def nca_sweep_command(
+    thresholds, categories, plot, clips, resamples, confidence, seed, subset, fmt, output, db
+):
     """Fig. 2d: number of actions with a necessary tag against the threshold.
+
+    Two tables: `sweep` (per category, threshold and clip mode: actions with a necessary top
+    tag, and their share) and `differences` (per pair of categories: the difference in share
+    with its bootstrap interval over actions, and the confidence, resamples and seed that drew
+    it). JSON is one object with both; CSV and Parquet need --output (one file per table).
 
     \b
     Example:
       hvuaudit nca sweep --thresholds 0:1:0.05 --category scene --category object --plot fig2d.png
     """
-    from hvuaudit.nca import nca_sweep, parse_thresholds, plot_sweep
+    from hvuaudit.nca import clip_modes, necessity_frames, parse_thresholds, plot_sweep, sweep_rows
+    from hvuaudit.roles import BootstrapSpec, share_differences
     from hvuaudit.store import check_category, open_store
 
     grid = parse_thresholds(thresholds)
+    spec = BootstrapSpec(resamples=resamples, confidence=confidence, seed=seed)
     with open_store(db, read_only=True) as con:
-        frame = nca_sweep(con, [check_category(c) for c in categories], grid, subset=subset, clips=clips)
-    emit_table(frame, fmt, output, title="NCA threshold sweep")
+        frames = necessity_frames(
+            con, [check_category(c) for c in categories], clip_modes(clips), subset=subset
+        )
+    sweep, differences = sweep_rows(frames, grid), share_differences(frames, grid, spec)
+    emit_tables({"sweep": sweep, "differences": differences}, fmt, output)
     if plot:
-        plot_sweep(frame, plot)
+        plot_sweep(sweep, plot, differences=differences)
         click.echo(f"wrote {plot}", err=True)
 
 
 @nca.command("roles")
-@click.option("--threshold", type=str, default="1.0", show_default=True)
+@threshold_option
+@clips_option
 @click.option(
-    "--min-share",
-    type=float,
-    default=0.5,
+    "--category",
+    "categories",
+    multiple=True,
+    default=STUDY_CATEGORIES,
     show_default=True,
-    help="Auxiliary when at least this share of actions has a necessary tag.",
+    help="The categories to compare (at least two).",
 )
+@bootstrap_options
 @click.option(
     "--output",
     "-o",
@@ -452,29 +503,47 @@ def nca_sweep_command(thresholds, categories, plot, clips, subset, fmt, output, 
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @subset_option
 @db_option
-def nca_roles_command(threshold, min_share, output, fmt, subset, db):
-    """Recommend a role per category: auxiliary (learn) or adversarial (unlearn).
+def nca_roles_command(threshold, clips, categories, resamples, confidence, seed, output, fmt, subset, db):
+    """Recommend a role per category: auxiliary (learn), adversarial (unlearn) or undecided.
+
+    Categories are compared, as in Fig. 2d: one whose share of actions with a necessary tag is
+    below another's by a bootstrap interval that excludes 0 is adversarial; one above another
+    and below none is auxiliary. A role's band is the interval of thresholds around 0.2 where
+    its verdict holds (in the chosen clip mode); a threshold outside it, or another clip mode
+    that disagrees, prints a warning (also written into tasks.json). Exit 0 even when a role is
+    undecided; `hvuaudit train --tasks` refuses an undecided head (exit 3).
 
     \b
     Example:
-      hvuaudit nca roles --threshold 1.0 --output tasks.json
+      hvuaudit nca roles --output tasks.json
     """
-    import polars as pl
+    from hvuaudit.roles import BootstrapSpec, recommend_roles, roles_tables, write_tasks
+    from hvuaudit.store import check_category, open_store
 
-    from hvuaudit.nca import recommend_roles, write_tasks
-    from hvuaudit.store import open_store
-
+    spec = BootstrapSpec(resamples=resamples, confidence=confidence, seed=seed)
     with open_store(db, read_only=True) as con:
-        roles = recommend_roles(con, threshold=_threshold(threshold), min_share=min_share, subset=subset)
+        roles = recommend_roles(
+            con,
+            threshold=_threshold(threshold),
+            clips=clips,
+            subset=subset,
+            categories=tuple(check_category(c) for c in categories),
+            bootstrap=spec,
+        )
     if fmt == "json":
         emit_json(roles.as_json())
     else:
-        frame = pl.DataFrame(
-            [{"category": c, "role": r, **roles.evidence[c]} for c, r in roles.roles.items()]
+        verdicts, intervals = roles_tables(roles)
+        emit_table(
+            verdicts, "table", title=f"task roles at threshold {roles.threshold:g} ({roles.clips} clips)"
         )
         emit_table(
-            frame, "table", title=f"task roles (threshold {roles.threshold}, min share {roles.min_share})"
+            intervals,
+            "table",
+            title=f"difference in share of actions with a necessary tag ({spec.confidence:.0%} interval)",
         )
+    for warning in roles.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if output:
         write_tasks(roles, output)
         click.echo(f"wrote {output}", err=True)
@@ -678,6 +747,8 @@ def queue_options(func: Callable) -> Callable:
     func = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --order random.")(
         func
     )
+    # --order nca ranks the pairs by how close their ratio lies to this threshold, over these clips
+    func = clips_option(threshold_option(func))
     return click.option(
         "--category",
         type=click.Choice(SIDE_CATEGORIES),
@@ -692,7 +763,9 @@ def queue_options(func: Callable) -> Callable:
 @click.option("--limit", type=int, default=None, help="Show at most N pairs.")
 @format_options
 @db_option
-def annotate_queue(category, min_cooccurrence, order, seed, annotator, limit, fmt, output, db):
+def annotate_queue(
+    category, min_cooccurrence, order, seed, threshold, clips, annotator, limit, fmt, output, db
+):
     """Show the pairs an annotator will be asked about, in order.
 
     \b
@@ -711,6 +784,8 @@ def annotate_queue(category, min_cooccurrence, order, seed, annotator, limit, fm
             order=order,
             seed=seed,
             limit=limit,
+            threshold=_threshold(threshold),
+            clips=clips,
         )
     emit_table(frame, fmt, output)
 
@@ -719,7 +794,7 @@ def annotate_queue(category, min_cooccurrence, order, seed, annotator, limit, fm
 @click.option("--annotator", required=True, help="Your name or initials (answers are stored under it).")
 @queue_options
 @db_option
-def annotate_run(annotator, category, min_cooccurrence, order, seed, db):
+def annotate_run(annotator, category, min_cooccurrence, order, seed, threshold, clips, db):
     """Answer "is this tag necessary for this action?" one pair at a time (y/n/u/b/?/q).
 
     Every answer is saved the moment it is given; run the same command to resume.
@@ -760,6 +835,8 @@ def annotate_run(annotator, category, min_cooccurrence, order, seed, db):
             min_cooccurrence=min_cooccurrence,
             order=order,
             seed=seed,
+            threshold=_threshold(threshold),
+            clips=clips,
             examples=examples,
         )
     click.echo(f"saved {given} answer(s) for {annotator}", err=True)
@@ -822,12 +899,11 @@ def annotate_import(files, db):
 
 @annotate.command("stats")
 @click.option("--category", "categories", multiple=True, default=STUDY_CATEGORIES, show_default=True)
-@click.option(
-    "--threshold", type=str, default="0.2", show_default=True, help="NCA threshold for NCA-versus-people."
-)
+@threshold_option
+@clips_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @db_option
-def annotate_stats(categories, threshold, fmt, db):
+def annotate_stats(categories, threshold, clips, fmt, db):
     """Per-annotator results, Fleiss'/Cohen's κ, majority labels and NCA versus people.
 
     \b
@@ -838,7 +914,7 @@ def annotate_stats(categories, threshold, fmt, db):
     from hvuaudit.store import open_store
 
     with open_store(db, read_only=True) as con:
-        tables = annotation_stats(con, list(categories), threshold=_threshold(threshold))
+        tables = annotation_stats(con, list(categories), threshold=_threshold(threshold), clips=clips)
     if fmt == "table":
         tables["majority"] = tables["majority"].head(30)  # the full list is in --format json
     emit_tables(tables, fmt)

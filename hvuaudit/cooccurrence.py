@@ -10,6 +10,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from hvuaudit.categories import DEFAULT_CLIPS
+from hvuaudit.nca import check_clips
 from hvuaudit.store import require_clips, run_query
 
 
@@ -26,8 +28,25 @@ def store_stats(con: duckdb.DuckDBPyConnection, *, tags_per_clip: bool = True) -
     return tables
 
 
-def action_cooccurrence(con: duckdb.DuckDBPyConnection, action: str) -> pl.DataFrame:
-    return run_query(con, "action_cooccurrence", action=action)
+def action_cooccurrence(
+    con: duckdb.DuckDBPyConnection, action: str, *, clips: str = DEFAULT_CLIPS
+) -> pl.DataFrame:
+    """Every tag that co-occurs with ``action`` (``queries/action_cooccurrence.sql``).
+
+    With ``clips="labelled"``, ``n_action`` and ``p_tag_given_action`` count only the action's
+    clips that carry a tag of the row's category, as :func:`hvuaudit.nca.compute_nca` does in that
+    mode (so n11 = n_action - n_both matches it); ``lift`` stays the store-wide one.
+    """
+    frame = run_query(con, "action_cooccurrence", action=action)
+    if check_clips(clips) == "all" or frame.height == 0:
+        return frame
+    counted = run_query(con, "internal/action_labelled_counts", action=action)
+    return (
+        frame.drop("n_action")
+        .join(counted, on="category", how="left")
+        .with_columns(p_tag_given_action=(pl.col("n_both") / pl.col("n_action")).round(4))
+        .select(frame.columns)
+    )
 
 
 def actions_of_tag(con: duckdb.DuckDBPyConnection, tag: str) -> pl.DataFrame:

@@ -1,8 +1,9 @@
-"""Necessary Condition Analysis (paper §3.2, Fig. 2): which side tasks to learn, which to unlearn.
+"""Necessary Condition Analysis (paper §3.2, Fig. 2): the counts behind the task roles.
 
-Sits after the store: it reads ``cooccurrence`` and produces, per action and
-category, the dichotomous contingency cells of the action's most frequent tag
-X of that category:
+Sits after the store and below :mod:`hvuaudit.roles` (which turns these counts into roles);
+never imports torch, the trainer or the TUI. It reads ``cooccurrence`` and produces, per
+action and category, the dichotomous contingency cells of the action's most frequent tag X of
+that category:
 
 * ``n11`` clips with A and without X (above the ceiling: violates necessity),
 * ``n12`` clips with A and X,
@@ -11,36 +12,35 @@ X of that category:
 X is necessary for A at threshold t when ``n11 / n12 <= t``. On top of the
 paper it gives an exact one-sided p-value (hypergeometric tail = one-sided
 Fisher test = the limit of the NCA permutation test), Benjamini–Hochberg
-q-values, the Fig. 2b/c mean matrices, the Fig. 2d sweep and task roles.
-The pair-level work is SQL; Python only post-processes whole columns.
+q-values, the Fig. 2b/c mean matrices and the Fig. 2d sweep, over every clip or only the
+clips labelled for the category (``clips``). The pair-level work is SQL; Python only
+post-processes whole columns.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import cast
 
 import duckdb
 import numpy as np
 import polars as pl
-from scipy import stats
 
-from hvuaudit.categories import CLIP_MODES, DEFAULT_CLIPS, SIDE_CATEGORIES
+from hvuaudit.categories import CLIP_MODES, DEFAULT_CLIPS, DEFAULT_THRESHOLD
 from hvuaudit.errors import InputError
 from hvuaudit.store import check_category, require_clips, run_query
-from hvucontracts import tasks
-from hvucontracts.tasks import TASKS_FORMAT
 
-NCA_COLUMNS = [
-    "action", "tag", "n_action", "n_tag", "n11", "n12", "n22",
-    "ratio", "share", "necessary", "p_value", "q_value", "clips",
-]  # fmt: skip
-ROLE_RULE = (
-    "a category is auxiliary (learn it) when at least {min_share:.0%} of the actions have a necessary tag "
-    "of that category at threshold {threshold} (n11/n12 <= threshold); otherwise it is adversarial (unlearn "
-    "it)"
-)
+NCA_SCHEMA = {
+    "action": pl.String, "tag": pl.String, "n_action": pl.Int64, "n_tag": pl.Int64, "n11": pl.Int64,
+    "n12": pl.Int64, "n22": pl.Int64, "ratio": pl.Float64, "share": pl.Float64, "necessary": pl.Boolean,
+    "p_value": pl.Float64, "q_value": pl.Float64, "clips": pl.String,
+}  # fmt: skip
+NCA_COLUMNS = list(NCA_SCHEMA)
+SWEEP_SCHEMA = {
+    "category": pl.String, "threshold": pl.Float64, "actions_necessary": pl.Int64, "actions": pl.Int64,
+    "share": pl.Float64, "clips": pl.String,
+}  # fmt: skip
+BOTH_MODES = "both"  # nca matrix / nca sweep: every clip mode, side by side
 
 
 def check_threshold(value: float) -> float:
@@ -75,8 +75,20 @@ def parse_thresholds(spec: str) -> list[float]:
     return [check_threshold(v) for v in values]
 
 
-def _add_statistics(frame: pl.DataFrame, threshold: float) -> pl.DataFrame:
-    """Add ``necessary``, the hypergeometric p-value and BH q-values (vectorised over rows)."""
+def _add_statistics(frame: pl.DataFrame, threshold: float, *, p_values: bool = True) -> pl.DataFrame:
+    """Add ``necessary``, the hypergeometric p-value and BH q-values (vectorised over rows).
+
+    Without ``p_values`` the two columns stay null, and scipy.stats is never imported: it is
+    most of the start-up time of a command that only counts (``nca roles``, ``nca sweep``).
+    """
+    if not p_values:
+        return frame.with_columns(
+            necessary=pl.col("ratio").is_not_null() & (pl.col("ratio") <= threshold),
+            p_value=pl.lit(None, dtype=pl.Float64),
+            q_value=pl.lit(None, dtype=pl.Float64),
+        ).select(NCA_COLUMNS[:-1])
+    from scipy import stats
+
     has_tag = frame["tag"].is_not_null().to_numpy()
     n12 = frame["n12"].to_numpy().astype(np.int64)
     n_tag = frame["n_tag"].fill_null(0).to_numpy().astype(np.int64)
@@ -103,6 +115,27 @@ def check_clips(clips: str) -> str:
     return clips
 
 
+class NoLabelledClipsError(InputError):
+    """``--clips labelled`` for a category that no clip carries a tag of (exit 3)."""
+
+    def __init__(self, category: str, subset: str | None) -> None:
+        where = f" in subset {subset!r}" if subset else ""
+        article = "an" if category[:1] in "aeiou" else "a"
+        super().__init__(
+            f"no clip{where} carries {article} {category} tag, so --clips labelled has nothing to count",
+            hint="use --clips all, or another --category",
+        )
+        self.category = category
+
+
+def labelled_counts(con: duckdb.DuckDBPyConnection, category: str, subset: str | None) -> pl.DataFrame:
+    """Per action, its clips labelled for ``category``; refuses a category no clip is labelled for."""
+    counts = run_query(con, "internal/nca_labelled_counts", category=category, subset=subset)
+    if counts.height == 0:
+        raise NoLabelledClipsError(category, subset)
+    return counts
+
+
 def _among_labelled(
     con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, category: str, subset: str | None
 ) -> pl.DataFrame:
@@ -112,13 +145,7 @@ def _among_labelled(
     tag is labelled. Actions none of whose clips is labelled drop out, so that n11 + n12 =
     n_action still holds.
     """
-    counts = run_query(con, "internal/nca_labelled_counts", category=category, subset=subset)
-    if counts.height == 0:
-        where = f" in subset {subset!r}" if subset else ""
-        raise InputError(
-            f"no clip{where} carries a {category} tag, so --clips labelled has nothing to count",
-            hint="use --clips all, or another --category",
-        )
+    counts = labelled_counts(con, category, subset)
     columns = frame.columns
     recounted = frame.drop("n_action", "n_clips").join(counts, on="action", how="inner")
     n11 = pl.col("n_action") - pl.col("n12")
@@ -133,10 +160,11 @@ def compute_nca(
     con: duckdb.DuckDBPyConnection,
     category: str,
     *,
-    threshold: float = 0.2,
+    threshold: float = DEFAULT_THRESHOLD,
     subset: str | None = None,
     all_pairs: bool = False,
     clips: str = DEFAULT_CLIPS,
+    p_values: bool = True,
 ) -> pl.DataFrame:
     """One row per action (its top tag of ``category``), or with ``all_pairs`` every passing pair.
 
@@ -152,8 +180,43 @@ def compute_nca(
     frame = run_query(con, query, category=category, subset=subset)
     if clips == "labelled":
         frame = _among_labelled(con, frame, category, subset)
-    frame = _add_statistics(frame, threshold).with_columns(clips=pl.lit(clips))
+    frame = _add_statistics(frame, threshold, p_values=p_values).with_columns(clips=pl.lit(clips))
     return frame.filter(pl.col("necessary")) if all_pairs else frame
+
+
+def compute_nca_or_empty(con: duckdb.DuckDBPyConnection, category: str, **options) -> pl.DataFrame:
+    """:func:`compute_nca`, but a category no clip is labelled for gives no rows instead of an error.
+
+    For views that show every category at once (the TUI's tabs): one category without labels
+    must not stop the others, and its empty table says the rest.
+    """
+    try:
+        return compute_nca(con, category, **options)
+    except NoLabelledClipsError:
+        return pl.DataFrame(schema=NCA_SCHEMA)
+
+
+def clip_modes(clips: str) -> tuple[str, ...]:
+    """The modes that ``--clips`` names: one of :data:`CLIP_MODES`, or ``both`` (Fig. 2 side by side)."""
+    return CLIP_MODES if clips == BOTH_MODES else (check_clips(clips),)
+
+
+def necessity_frames(
+    con: duckdb.DuckDBPyConnection,
+    categories: list[str] | tuple[str, ...],
+    modes: tuple[str, ...],
+    *,
+    subset: str | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> dict[tuple[str, str], pl.DataFrame]:
+    """:func:`compute_nca` for every (clip mode, category), keyed so; the counts only (no p-values)."""
+    return {
+        (mode, category): compute_nca(
+            con, category, threshold=threshold, subset=subset, clips=mode, p_values=False
+        )
+        for mode in modes
+        for category in categories
+    }
 
 
 def nca_matrix(
@@ -163,36 +226,30 @@ def nca_matrix(
     subset: str | None = None,
     clips: str = DEFAULT_CLIPS,
 ) -> pl.DataFrame:
-    """Fig. 2b/c: the mean normalised contingency table per category (n12 cell = 1)."""
+    """Fig. 2b/c: the mean normalised contingency table per category (n12 cell = 1), per clip mode."""
     rows = []
-    for category in categories:
-        frame = compute_nca(con, category, subset=subset, clips=clips).filter(pl.col("n12") > 0)
+    for (mode, category), frame in necessity_frames(
+        con, categories, clip_modes(clips), subset=subset
+    ).items():
+        counted = frame.filter(pl.col("n12") > 0)
         # polars types a reduction as any Python literal; the mean of a float column is a float
         rows.append(
             {
                 "category": category,
-                "n11": float(cast("float | None", (frame["n11"] / frame["n12"]).mean()) or 0.0),
+                "n11": float(cast("float | None", (counted["n11"] / counted["n12"]).mean()) or 0.0),
                 "n12": 1.0,
-                "n22": float(cast("float | None", (frame["n22"] / frame["n12"]).mean()) or 0.0),
-                "actions": frame.height,
-                "clips": clips,
+                "n22": float(cast("float | None", (counted["n22"] / counted["n12"]).mean()) or 0.0),
+                "actions": counted.height,
+                "clips": mode,
             }
         )
     return pl.DataFrame(rows)
 
 
-def nca_sweep(
-    con: duckdb.DuckDBPyConnection,
-    categories: list[str],
-    thresholds: list[float],
-    *,
-    subset: str | None = None,
-    clips: str = DEFAULT_CLIPS,
-) -> pl.DataFrame:
-    """Fig. 2d: per category and threshold, how many actions have a necessary top tag."""
+def sweep_rows(frames: dict[tuple[str, str], pl.DataFrame], thresholds: list[float]) -> pl.DataFrame:
+    """Per (clip mode, category, threshold): how many actions have a necessary top tag."""
     rows = []
-    for category in categories:
-        frame = compute_nca(con, category, subset=subset, clips=clips)
+    for (mode, category), frame in frames.items():
         ratio = frame["ratio"].drop_nulls().to_numpy()
         n_actions = frame.height
         for t in thresholds:
@@ -204,68 +261,38 @@ def nca_sweep(
                     "actions_necessary": necessary,
                     "actions": n_actions,
                     "share": necessary / n_actions if n_actions else 0.0,
-                    "clips": clips,
+                    "clips": mode,
                 }
             )
-    return pl.DataFrame(rows)
+    return pl.DataFrame(rows, schema=SWEEP_SCHEMA)
 
 
-@dataclass(frozen=True)
-class TaskRoles:
-    """What ``tasks.json`` holds; the trainer reads ``roles`` to set each head's sign."""
-
-    threshold: float
-    min_share: float
-    roles: dict[str, str]
-    evidence: dict[str, dict[str, float | int]]
-    subset: str | None
-
-    def as_json(self) -> dict:
-        body = asdict(self)
-        return {
-            "format": TASKS_FORMAT,
-            "rule": ROLE_RULE.format(min_share=self.min_share, threshold=self.threshold),
-            **body,
-        }
-
-
-def recommend_roles(
+def nca_sweep(
     con: duckdb.DuckDBPyConnection,
+    categories: list[str],
+    thresholds: list[float],
     *,
-    threshold: float = 1.0,
-    min_share: float = 0.5,
     subset: str | None = None,
-    categories: tuple[str, ...] = SIDE_CATEGORIES,
-) -> TaskRoles:
-    """Auxiliary when ≥ ``min_share`` of actions have a necessary tag of the category, else adversarial."""
-    check_threshold(threshold)
-    if not 0.0 < min_share <= 1.0:
-        raise InputError(f"--min-share must be in (0, 1] (got {min_share})")
-    sweep = nca_sweep(con, list(categories), [threshold], subset=subset)
-    roles, evidence = {}, {}
-    for row in sweep.iter_rows(named=True):
-        roles[row["category"]] = "auxiliary" if row["share"] >= min_share else "adversarial"
-        evidence[row["category"]] = {
-            "actions_necessary": row["actions_necessary"],
-            "actions": row["actions"],
-            "share": round(row["share"], 6),
-        }
-    return TaskRoles(threshold=threshold, min_share=min_share, roles=roles, evidence=evidence, subset=subset)
-
-
-def write_tasks(roles: TaskRoles, path: Path) -> None:
-    tasks.write_tasks(path, roles.as_json())
+    clips: str = DEFAULT_CLIPS,
+) -> pl.DataFrame:
+    """Fig. 2d: per category and threshold, how many actions have a necessary top tag."""
+    return sweep_rows(necessity_frames(con, categories, clip_modes(clips), subset=subset), thresholds)
 
 
 def plot_matrices(matrix: pl.DataFrame, path: Path) -> None:
-    """Fig. 2b/c: the mean normalised 2×2 tables side by side, as annotated heatmaps."""
+    """Fig. 2b/c: the mean normalised 2×2 tables as annotated heatmaps, a row per clip mode."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, matrix.height, figsize=(3.6 * matrix.height, 3.4), squeeze=False)
-    for ax, row in zip(axes[0], matrix.iter_rows(named=True), strict=True):
+    modes = list(dict.fromkeys(matrix["clips"]))
+    categories = list(dict.fromkeys(matrix["category"]))
+    fig, axes = plt.subplots(
+        len(modes), len(categories), figsize=(3.6 * len(categories), 3.4 * len(modes)), squeeze=False
+    )
+    for row in matrix.iter_rows(named=True):
+        ax = axes[modes.index(row["clips"])][categories.index(row["category"])]
         # rows: action present / absent; columns: tag absent / present (Fig. 2a layout)
         cells = np.array([[row["n11"], row["n12"]], [np.nan, row["n22"]]])
         ax.imshow(np.nan_to_num(cells, nan=0.0), cmap="Blues", vmin=0, vmax=max(1.0, np.nanmax(cells)))
@@ -281,28 +308,65 @@ def plot_matrices(matrix: pl.DataFrame, path: Path) -> None:
             )
         ax.set_xticks([0, 1], ["tag absent", "tag present"])
         ax.set_yticks([0, 1], ["action", "no action"])
-        ax.set_title(f"{row['category']} ({row['actions']} actions)")
+        ax.set_title(f"{row['category']}, {row['clips']} clips ({row['actions']} actions)")
     fig.suptitle("Mean normalised contingency table (÷ n12)")
     fig.tight_layout()
     _save(fig, path)
 
 
-def plot_sweep(sweep: pl.DataFrame, path: Path, *, marker: float | None = None) -> None:
-    """Fig. 2d: actions with a necessary tag against the threshold, one curve per category."""
+def plot_sweep(
+    sweep: pl.DataFrame,
+    path: Path,
+    *,
+    marker: float | None = None,
+    differences: pl.DataFrame | None = None,
+) -> None:
+    """Fig. 2d: actions with a necessary tag against the threshold, a panel per clip mode.
+
+    With ``differences`` (:func:`hvuaudit.roles.share_differences`), a second row draws each
+    pair's difference in share with its bootstrap confidence band; where the band clears zero,
+    the roles rule can tell the two categories apart.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for (category,), part in sweep.group_by("category", maintain_order=True):
-        ax.plot(part["threshold"], part["actions_necessary"], marker="o", ms=3, label=category)
-    if marker is not None:
-        ax.axvline(marker, color="grey", ls="--", lw=1)
-    ax.set_xlabel("threshold on n11 / n12")
-    ax.set_ylabel("actions with a necessary tag")
-    ax.legend()
-    ax.grid(alpha=0.3)
+    modes = list(dict.fromkeys(sweep["clips"]))
+    with_bands = differences is not None and differences.height > 0
+    fig, axes = plt.subplots(
+        2 if with_bands else 1,
+        len(modes),
+        figsize=(5.5 * len(modes), 3.8 * (2 if with_bands else 1)),
+        squeeze=False,
+        sharex=True,
+    )
+    for column, mode in enumerate(modes):
+        ax = axes[0][column]
+        for (category,), part in sweep.filter(pl.col("clips") == mode).group_by(
+            "category", maintain_order=True
+        ):
+            ax.plot(part["threshold"], part["actions_necessary"], marker="o", ms=3, label=category)
+        ax.set_ylabel("actions with a necessary tag")
+        ax.set_title(f"{mode} clips")
+        ax.legend()
+        if with_bands:
+            assert differences is not None  # for the type checker: with_bands says so
+            band_ax = axes[1][column]
+            pairs = differences.filter(pl.col("clips") == mode)
+            for (category, versus), part in pairs.group_by("category", "versus", maintain_order=True):
+                line = band_ax.plot(part["threshold"], part["difference"], label=f"{category} − {versus}")
+                band_ax.fill_between(
+                    part["threshold"], part["ci_low"], part["ci_high"], color=line[0].get_color(), alpha=0.25
+                )
+            band_ax.axhline(0.0, color="black", lw=0.8)
+            band_ax.set_ylabel("difference in share of actions")
+            band_ax.legend()
+        for axis in axes[:, column]:
+            if marker is not None:
+                axis.axvline(marker, color="grey", ls="--", lw=1)
+            axis.grid(alpha=0.3)
+        axes[-1][column].set_xlabel("threshold on n11 / n12")
     fig.tight_layout()
     _save(fig, path)
 

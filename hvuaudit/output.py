@@ -1,7 +1,8 @@
 """Printing tables: the one place that turns a polars DataFrame into table/csv/json/parquet.
 
 Used by every CLI command with ``--format``. Convention: ``json`` is a JSON
-array of row objects (keys = column names); ``parquet`` needs ``--output``.
+array of row objects (keys = column names), or for a command with several tables one object of
+such arrays, keyed by table; ``parquet`` needs ``--output``.
 Data goes to stdout or ``--output``; nothing else is written there.
 """
 
@@ -102,8 +103,15 @@ def emit_table(
 def emit_tables(tables: dict[str, pl.DataFrame], fmt: str, output: Path | None = None) -> None:
     """Several named tables: JSON is one object {name: [rows]}; other formats print (or save) each in turn.
 
-    With ``--output out.csv`` the tables go to ``out_<name>.csv``.
+    With ``--output out.csv`` the tables go to ``out_<name>.csv``. CSV on stdout is refused: tables
+    of different columns in one stream would not be one CSV file.
     """
+    if fmt == "csv" and output is None and len(tables) > 1:
+        names = ", ".join(f"out_{name}.csv" for name in tables)
+        raise InputError(
+            f"--format csv writes one file per table ({len(tables)} here)",
+            hint=f"add --output out.csv to write {names}, or use --format json",
+        )
     if fmt == "json":
         body = (
             "{"

@@ -5,21 +5,25 @@ Where it sits: ``hvuaudit nca roles`` (``hvuaudit.nca``) writes it; ``hvuaudit t
 this module, so the format string, the role names and the reader are written once.
 
 A tasks file is a JSON object with ``format`` (:data:`TASKS_FORMAT`), ``rule`` (the
-rule in words), ``roles`` (category → ``auxiliary`` or ``adversarial``) and the
-evidence behind each role. Standard library only.
+rule in words), ``roles`` (category → ``auxiliary``, ``adversarial`` or, from version 2,
+``undecided``), ``warnings`` and the evidence behind each role (docs/formats.md). Version 1
+files (a single-threshold rule, no band) are still read. Standard library only.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hvucontracts.errors import InputError
 from hvucontracts.files import write_atomically
 
-TASKS_FORMAT = "hvuaudit-tasks/1"
+TASKS_FORMAT = "hvuaudit-tasks/2"
+READABLE_FORMATS = ("hvuaudit-tasks/1", TASKS_FORMAT)
 ROLES = ("auxiliary", "adversarial")
+UNDECIDED = "undecided"  # version 2: the roles rule found no band where the verdict holds
 TRAINED_CATEGORIES = ("scene", "object")  # the categories the trainer has a head for
 REWRITE = "rewrite it with `hvuaudit nca roles`"
 
@@ -35,8 +39,16 @@ def write_tasks(path: Path | str, document: dict[str, Any]) -> None:
     write_atomically(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def read_roles(path: Path | str) -> dict[str, str]:
-    """The roles of the trained categories (scene, object) that the file names."""
+@dataclass(frozen=True)
+class TasksFile:
+    """What the trainer takes from a tasks file: the trained categories' roles and the file's warnings."""
+
+    roles: dict[str, str]  # category → auxiliary, adversarial or undecided
+    warnings: tuple[str, ...]
+
+
+def read_tasks(path: Path | str) -> TasksFile:
+    """Read a tasks file of any readable format; refuse a role the format does not allow."""
     path = Path(path)
     try:
         doc = json.loads(path.read_bytes().decode("utf-8"))
@@ -44,20 +56,26 @@ def read_roles(path: Path | str) -> dict[str, str]:
         raise TasksFileError(f"{path}: no such tasks file; write one with `hvuaudit nca roles`") from None
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or not JSON
         raise TasksFileError(f"{path}: not a readable JSON file ({exc}); {REWRITE}") from exc
-    if not isinstance(doc, dict) or doc.get("format") != TASKS_FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") not in READABLE_FORMATS:
         found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise TasksFileError(f"{path}: format is {found!r}, expected {TASKS_FORMAT!r}; {REWRITE}")
+        readable = " or ".join(map(repr, READABLE_FORMATS))
+        raise TasksFileError(f"{path}: format is {found!r}, expected {readable}; {REWRITE}")
     roles = doc.get("roles")
     if not isinstance(roles, dict):
         raise TasksFileError(f"{path}: has no 'roles' object; {REWRITE}")
+    allowed = ROLES if doc["format"] == READABLE_FORMATS[0] else (*ROLES, UNDECIDED)
     out: dict[str, str] = {}
     for category in TRAINED_CATEGORIES:
         role = roles.get(category)
         if role is None:
             continue
-        if role not in ROLES:
+        if role not in allowed:
             raise TasksFileError(
-                f"{path}: roles.{category} is {role!r}; the trainer needs 'auxiliary' or 'adversarial'"
+                f"{path}: roles.{category} is {role!r}; a {doc['format']} file allows "
+                + " or ".join(map(repr, allowed))
             )
         out[category] = role
-    return out
+    warnings = doc.get("warnings", [])
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise TasksFileError(f"{path}: 'warnings' must be a list of strings; {REWRITE}")
+    return TasksFile(roles=out, warnings=tuple(warnings))

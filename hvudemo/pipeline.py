@@ -202,7 +202,8 @@ def _ingest(out: Path, seed: int, benchmark: dict, log: Log) -> None:
 
 
 def _nca(out: Path, seed: int, log: Log) -> dict:
-    from hvuaudit.nca import compute_nca, recommend_roles, write_tasks
+    from hvuaudit.nca import compute_nca
+    from hvuaudit.roles import recommend_roles, write_tasks
     from hvuaudit.store import open_store
 
     with open_store(_store(out, seed), read_only=True) as con:

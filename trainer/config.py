@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from hvucontracts.tasks import TasksFileError, read_roles
+from hvucontracts.tasks import UNDECIDED, TasksFile, TasksFileError, read_tasks
 from trainer.backbones import BACKBONES
 from trainer.errors import TrainerError
 
@@ -176,10 +176,10 @@ def _fail(message: str) -> None:
     raise ConfigError(message)
 
 
-def read_tasks_file(path: str | Path) -> dict[str, str]:
-    """Roles of scene/object from a tasks.json written by ``hvuaudit nca roles``."""
+def read_tasks_file(path: str | Path) -> TasksFile:
+    """Roles of scene/object, and the file's warnings, from a tasks.json written by ``hvuaudit nca roles``."""
     try:
-        return read_roles(path)
+        return read_tasks(path)
     except TasksFileError as exc:  # the trainer reports every bad option or input file as a ConfigError
         raise ConfigError(exc.message, exc.hint) from exc
 
@@ -267,12 +267,23 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
             _fail(
                 f"--method baseline trains no scene or object head, so --tasks {cfg.tasks_file} has no effect"
             )
-        file_roles = read_tasks_file(cfg.tasks_file)
+        tasks_file = read_tasks_file(cfg.tasks_file)
+        file_roles = tasks_file.roles
+        if log is not None:  # the file's own warnings (a threshold outside a band) are shown again here
+            for warning in tasks_file.warnings:
+                log(f"warning: {cfg.tasks_file}: {warning}")
         for category in ("scene", "object"):
             if roles[category] is None:
                 continue
             if category not in file_roles:
                 _fail(f"{cfg.tasks_file}: has no role for '{category}', which --method {cfg.method} trains")
+            if file_roles[category] == UNDECIDED:
+                _fail(
+                    f"{cfg.tasks_file}: the roles rule left {category} undecided (no bootstrap interval "
+                    f"separates it from the other categories; the file's warnings say where), and --method "
+                    f"{cfg.method} trains a {category} head; rerun `hvuaudit nca roles` at a threshold "
+                    "inside its band, or train a method without that head"
+                )
             if file_roles[category] != roles[category] and log is not None:
                 log(
                     f"note: {cfg.tasks_file} makes {category} {file_roles[category]} "

@@ -24,6 +24,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
+from hvuaudit.categories import CLIP_MODES, DEFAULT_CLIPS, DEFAULT_THRESHOLD
 from hvuaudit.errors import HvuauditError, InputError
 from hvuaudit.tui import bindings
 from hvuaudit.tui.messages import CoreFailed
@@ -36,7 +37,6 @@ from hvuaudit.tui.screens.overview import OverviewScreen
 from hvuaudit.tui.screens.splits import SplitsScreen
 from hvuaudit.tui.session import StoreSession
 
-DEFAULT_THRESHOLD = 0.2
 GC_IDLE_SECONDS = 2.0  # a full garbage collection waits until no key or mouse event came for this long
 
 
@@ -56,6 +56,8 @@ class HvuauditApp(App[None]):
 
     threshold: reactive[float] = reactive(DEFAULT_THRESHOLD)
     """The NCA threshold on n11/n12, shared by the NCA screen and the browser's verdicts."""
+    clips: reactive[str] = reactive(DEFAULT_CLIPS)
+    """The NCA clip mode (labelled or all), shared like the threshold; ``l`` switches it."""
 
     def __init__(self, session: StoreSession) -> None:
         super().__init__()
@@ -139,6 +141,11 @@ class HvuauditApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_toggle_clips(self) -> None:
+        """``l``: count only the clips labelled for a category, or every clip (docs/nca.md)."""
+        self.clips = CLIP_MODES[(CLIP_MODES.index(self.clips) + 1) % len(CLIP_MODES)]
+        self.notify(f"NCA now counts {self.clips} clips", timeout=2)
 
     def action_leave_field(self) -> None:
         """esc in a text field: drop the focus, so that single-letter keys act again."""

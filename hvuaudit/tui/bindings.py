@@ -61,6 +61,7 @@ BROWSER = [
     Binding("left_square_bracket", "category(-1)", "Previous category tab", key_display="[", show=False),
     Binding("right_square_bracket", "category(1)", "Tab", tooltip="Next category tab", key_display="]"),
     Binding("r", "reverse", "Reverse"),
+    Binding("l", "app.toggle_clips", "Clips", tooltip="Count labelled clips only, or all clips (NCA cells)"),
     Binding("escape", "back_to_actions", "Actions", show=False),
 ]
 
@@ -86,6 +87,7 @@ NCA = [
     Binding("t", "type_threshold", "Type", tooltip="Type a threshold", priority=True),
     Binding("left_square_bracket", "category(-1)", "Previous category tab", key_display="[", show=False),
     Binding("right_square_bracket", "category(1)", "Tab", tooltip="Next category tab", key_display="]"),
+    Binding("l", "app.toggle_clips", "Clips", tooltip="Count labelled clips only, or all clips"),
     Binding("w", "write_tasks", "tasks.json"),
 ]
 

@@ -68,3 +68,37 @@ SELECT action, tag, category, n_action, n_tag,
        n_action - n_both AS n11, n_both AS n12, n_tag - n_both AS n22,
        (n_action - n_both) / n_both AS ratio, (n_action - n_both) / n_action AS share
 FROM cooccurrence;
+
+-- "Labelled" clips (docs/nca.md): a clip is labelled for a category when it carries at least one
+-- tag of it. clip_categories_in(NULL) lists, per clip, the categories it is labelled for.
+CREATE OR REPLACE MACRO clip_categories_in(subset_name) AS TABLE
+SELECT DISTINCT ct.clip_key, t.category
+FROM clip_tag_ids ct
+JOIN tags t ON t.tag_id = ct.tag_id
+JOIN clips c ON c.clip_key = ct.clip_key
+WHERE subset_name IS NULL OR c.subset = subset_name;
+
+-- Per (action, category): how many of the action's clips are labelled for the category.
+CREATE OR REPLACE MACRO labelled_counts_in(subset_name) AS TABLE
+SELECT a.tag AS action, cc.category, count(*)::BIGINT AS n_action
+FROM clip_categories_in(subset_name) cc
+JOIN clip_tag_ids ct ON ct.clip_key = cc.clip_key
+JOIN tags a ON a.tag_id = ct.tag_id
+WHERE a.category = 'action' AND cc.category <> 'action'
+GROUP BY a.tag, cc.category;
+
+-- necessity counted among labelled clips (--clips labelled): n_action and n11 count only the
+-- action's clips that carry a tag of the pair's category; n12 and n22 do not change, because a
+-- clip with the tag is labelled. n11 + n12 = n_action still holds.
+CREATE OR REPLACE VIEW necessity_labelled AS
+SELECT n.action, n.tag, n.category, l.n_action, n.n_tag,
+       l.n_action - n.n12 AS n11, n.n12, n.n22,
+       (l.n_action - n.n12) / n.n12 AS ratio, (l.n_action - n.n12) / l.n_action AS share
+FROM necessity n
+JOIN labelled_counts_in(NULL) l ON l.action = n.action AND l.category = n.category;
+
+-- One NCA pair table for either clip mode: necessity_of('all') or necessity_of('labelled').
+CREATE OR REPLACE MACRO necessity_of(clip_mode) AS TABLE
+SELECT * FROM necessity WHERE clip_mode = 'all'
+UNION ALL
+SELECT * FROM necessity_labelled WHERE clip_mode = 'labelled';

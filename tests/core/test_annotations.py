@@ -53,6 +53,15 @@ def test_queue_orders_and_skips_answered(tiny_store):
         assert r1.equals(r2)
         # nca order: the pair whose ratio is closest to the threshold first (dancing/stage: 0.5 vs 0.5)
         assert build_queue(con, category="scene", threshold=0.5).row(0, named=True)["tag"] == "stage"
+        # the queue's ratio is counted in the clip mode asked for (clip 4 has no scene tag)
+        ratios = {
+            mode: {
+                (r["action"], r["tag"]): r["ratio"]
+                for r in build_queue(con, category="scene", clips=mode).rows(named=True)
+            }
+            for mode in ("all", "labelled")
+        }
+        assert ratios["all"][("surfing", "beach")] == 1.5 and ratios["labelled"][("surfing", "beach")] == 1.0
         record_answer(
             con, annotator="ann", action="dancing", tag="stage", category="scene", answer="not_necessary"
         )
@@ -328,6 +337,17 @@ def test_stats_agreement_and_nca_versus_people(tiny_store):
     scores = tables["nca_scores"].row(0, named=True)
     assert (scores["precision"], scores["recall"]) == (0.5, 0.5)
     assert tables["disagreements"]["action"].to_list()[0] == "surfing"  # ocean: ratio 4, farthest from 0.5
+    # Clip 4 (surfing) carries no scene tag: among labelled clips surfing/beach is 2 of 4, ratio 1.0,
+    # necessary at 1.0; over all clips it is 2 of 5, ratio 1.5, not necessary.
+    with open_store(tiny_store) as con:
+        by_mode = {m: annotation_stats(con, ["scene"], threshold=1.0, clips=m) for m in ("all", "labelled")}
+    for mode, human_no_nca_yes in (("all", 1), ("labelled", 2)):
+        confusion = {
+            (r["human_necessary"], r["nca_necessary"]): r["pairs"]
+            for r in by_mode[mode]["nca_vs_people"].iter_rows(named=True)
+        }
+        assert confusion[(False, True)] == human_no_nca_yes, mode
+        assert by_mode[mode]["nca_scores"].row(0, named=True)["clips"] == mode
 
 
 def test_stats_with_one_annotator_says_not_applicable(tiny_store):

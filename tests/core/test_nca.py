@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import math
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 from scipy import stats
 
 from hvuaudit.errors import InputError, StoreError
-from hvuaudit.nca import compute_nca, nca_matrix, nca_sweep, parse_thresholds, recommend_roles, write_tasks
+from hvuaudit.nca import compute_nca, nca_matrix, nca_sweep, parse_thresholds
 from hvuaudit.store import open_store
 
 
@@ -22,7 +21,7 @@ def _rows(frame: pl.DataFrame) -> dict[str, dict]:
 
 def test_scene_cells_of_the_hand_built_fixture(tiny_store):
     with open_store(tiny_store) as con:
-        rows = _rows(compute_nca(con, "scene", threshold=0.5))
+        rows = _rows(compute_nca(con, "scene", threshold=0.5, clips="all"))
     # surfing: clips 1-4 and 12; beach in 1 and 3 (ocean 1, mountain 1); beach is in 4 clips overall.
     s = rows["surfing"]
     assert (s["tag"], s["n_action"], s["n_tag"], s["n11"], s["n12"], s["n22"]) == ("beach", 5, 4, 3, 2, 2)
@@ -43,8 +42,8 @@ def test_scene_cells_of_the_hand_built_fixture(tiny_store):
 
 def test_object_cells_and_null_tag_rows(tiny_store):
     with open_store(tiny_store) as con:
-        objects = _rows(compute_nca(con, "object", threshold=0.2))
-        events = _rows(compute_nca(con, "event"))
+        objects = _rows(compute_nca(con, "object", threshold=0.2, clips="all"))
+        events = _rows(compute_nca(con, "event", clips="all"))
     assert (
         objects["surfing"]["tag"],
         objects["surfing"]["n11"],
@@ -81,7 +80,7 @@ def test_tie_break_prefers_the_more_specific_tag(tmp_path):
 
 def test_all_pairs_lists_every_passing_pair(tiny_store):
     with open_store(tiny_store) as con:
-        pairs = compute_nca(con, "object", threshold=0.0, all_pairs=True)
+        pairs = compute_nca(con, "object", threshold=0.0, all_pairs=True, clips="all")
     assert sorted(zip(pairs["action"], pairs["tag"], strict=True)) == [
         ("skiing", "ski"),
         ("surfing", "surfboard"),
@@ -101,9 +100,8 @@ def _brute_force_p(n_clips: int, n_tag: int, n_action: int, n12: int, draws: int
 
 def test_p_value_matches_brute_force_permutation(tiny_store):
     with open_store(tiny_store) as con:
-        row = _rows(compute_nca(con, "scene"))[
-            "skiing"
-        ]  # 3 of 4 skiing clips show mountain; mountain is in 3 clips
+        # 3 of 4 skiing clips show mountain; mountain is in 3 of the 12 clips
+        row = _rows(compute_nca(con, "scene", clips="all"))["skiing"]
     assert row["p_value"] == pytest.approx(stats.hypergeom.sf(2, 12, 3, 4))
     # Exhaustive: every way to place 3 mountain clips among 12.
     exact = np.mean([len({0, 1, 2, 3} & set(c)) >= 3 for c in itertools.combinations(range(12), 3)])
@@ -146,18 +144,6 @@ def test_parse_thresholds_is_inclusive():
     assert parse_thresholds("0.1,0.5") == [0.1, 0.5]
 
 
-def test_roles_and_tasks_json(tiny_store, tmp_path):
-    with open_store(tiny_store) as con:
-        roles = recommend_roles(con, threshold=0.2)
-    assert roles.roles["object"] == "auxiliary"  # 2 of 3 actions have a necessary object
-    assert roles.roles["scene"] == "adversarial"  # none at 0.2
-    path = tmp_path / "tasks.json"
-    write_tasks(roles, path)
-    body = json.loads(path.read_text())
-    assert body["format"] == "hvuaudit-tasks/1"
-    assert body["roles"]["object"] == "auxiliary" and body["evidence"]["object"]["actions_necessary"] == 2
-
-
 # ---------------------------------------------------------------- the paper's findings on real HVU
 
 
@@ -169,31 +155,37 @@ def test_real_objects_necessary_more_often_than_scenes_at_every_threshold(real_s
 
 
 def test_real_mean_normalised_n11_much_smaller_for_objects(real_store):
+    """docs/nca.md: mean n11/n12, scene vs object: 7.7 vs 0.41 over all clips, 0.86 vs 0.39 among labelled."""
     with open_store(real_store) as con:
-        matrix = {r["category"]: r for r in nca_matrix(con, ["scene", "object"]).iter_rows(named=True)}
-    assert matrix["object"]["n11"] * 5 < matrix["scene"]["n11"]
+        matrix = {
+            (r["clips"], r["category"]): r
+            for r in nca_matrix(con, ["scene", "object"], clips="both").rows(named=True)
+        }
+    assert matrix[("all", "object")]["n11"] * 5 < matrix[("all", "scene")]["n11"]
+    assert matrix[("labelled", "object")]["n11"] * 2 < matrix[("labelled", "scene")]["n11"]
+    assert (
+        round(matrix[("all", "scene")]["n11"], 2) == 7.75
+        and round(matrix[("labelled", "scene")]["n11"], 2) == 0.86
+    )
+    # n22 (the tag without the action) does not depend on the clip mode: a clip with the tag is labelled
+    assert matrix[("all", "scene")]["n22"] == matrix[("labelled", "scene")]["n22"]
 
 
-def test_real_cells_add_up(real_store):
+@pytest.mark.parametrize("clips", ["all", "labelled"])
+def test_real_cells_add_up(real_store, clips):
     with open_store(real_store) as con:
         for category in ("scene", "object", "event", "attribute", "concept"):
-            frame = compute_nca(con, category)
+            frame = compute_nca(con, category, clips=clips)
             assert (frame["n11"] + frame["n12"] == frame["n_action"]).all()
-            assert frame.height == 739  # every action listed, with or without a tag
+            # every action listed, with or without a tag; among labelled clips, those with a labelled clip
+            assert frame.height == 739 if clips == "all" else 0 < frame.height <= 739
             assert not any(math.isnan(v) for v in frame["p_value"].drop_nulls())
-
-
-def test_real_roles_objects_auxiliary_scenes_adversarial(real_store):
-    with open_store(real_store) as con:
-        roles = recommend_roles(con, threshold=1.0)
-    assert roles.roles["object"] == "auxiliary"
-    assert roles.roles["scene"] == "adversarial"
 
 
 def test_labelled_clips_leave_out_the_clips_without_a_scene(tiny_store):
     """Clips 4 (surfing) and 7 (skiing) carry no scene tag: among labelled clips they do not count."""
     with open_store(tiny_store) as con:
-        every = _rows(compute_nca(con, "scene", threshold=0.5))
+        every = _rows(compute_nca(con, "scene", threshold=0.5, clips="all"))
         labelled = _rows(compute_nca(con, "scene", threshold=0.5, clips="labelled"))
     cells = ("tag", "n_action", "n11", "n12", "n22", "ratio", "necessary", "clips")
     assert {k: every["surfing"][k] for k in cells} == {

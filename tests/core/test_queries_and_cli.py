@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import duckdb
@@ -317,7 +318,7 @@ def test_nca_cli_json_keys_and_errors(tiny_store):
         "q_value",
         "clips",
     ]
-    assert {row["clips"] for row in rows} == {"all"}
+    assert {row["clips"] for row in rows} == {"labelled"}  # the default (hvuaudit.categories)
     for args, code, text in [
         (["nca", "--clips", "some"], 2, "'some' is not one of 'all', 'labelled'"),
         (["nca", "--category", "place"], 3, "unknown category 'place'"),
@@ -330,19 +331,50 @@ def test_nca_cli_json_keys_and_errors(tiny_store):
         assert result.exit_code == code and text in result.stderr, (args, result.output)
 
 
-def test_nca_plots_and_roles_file(tiny_store, tmp_path):
+def _png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the PNG's IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_nca_figures_draw_both_clip_modes_side_by_side(tiny_store, tmp_path):
     runner = CliRunner()
-    png = tmp_path / "fig2d.png"
-    assert runner.invoke(cli, ["nca", "sweep", "--plot", str(png), "--db", str(tiny_store)]).exit_code == 0
-    assert png.read_bytes()[:4] == b"\x89PNG"
-    png2 = tmp_path / "fig2bc.png"
-    assert runner.invoke(cli, ["nca", "matrix", "--plot", str(png2), "--db", str(tiny_store)]).exit_code == 0
-    assert png2.read_bytes()[:4] == b"\x89PNG"
-    tasks = tmp_path / "tasks.json"
+    one, both = tmp_path / "one.png", tmp_path / "both.png"
+    args = ["nca", "sweep", "--category", "scene", "--db", str(tiny_store)]
+    assert runner.invoke(cli, [*args, "--plot", str(one)]).exit_code == 0
+    result = runner.invoke(cli, [*args, "--category", "object", "--clips", "both", "--plot", str(both)])
+    assert result.exit_code == 0
+    # one mode, one category: one panel; both modes and a pair: two panels wide, curves above bands
+    (w1, h1), (w2, h2) = _png_size(one), _png_size(both)
+    assert w2 == pytest.approx(2 * w1, abs=2) and h2 == pytest.approx(2 * h1, abs=2)
     result = runner.invoke(
-        cli, ["nca", "roles", "--threshold", "0.2", "-o", str(tasks), "--db", str(tiny_store)]
+        cli, [*args, "--category", "object", "--clips", "both", "--thresholds", "0,1", "--format", "json"]
     )
-    assert result.exit_code == 0 and json.loads(tasks.read_text())["roles"]["object"] == "auxiliary"
+    doc = json.loads(result.stdout)
+    assert {r["clips"] for r in doc["sweep"]} == {"all", "labelled"} and len(doc["sweep"]) == 8
+    assert {(r["clips"], r["threshold"]) for r in doc["differences"]} == {
+        (m, t) for m in ("all", "labelled") for t in (0.0, 1.0)
+    }
+    assert set(doc["differences"][0]) == {
+        "clips", "threshold", "category", "versus", "difference", "ci_low", "ci_high",
+        "confidence", "resamples", "seed",
+    }  # fmt: skip
+    matrix_one, matrix_both = tmp_path / "m1.png", tmp_path / "m2.png"
+    margs = ["nca", "matrix", "--db", str(tiny_store), "--plot"]
+    assert runner.invoke(cli, [*margs, str(matrix_one)]).exit_code == 0
+    assert runner.invoke(cli, [*margs, str(matrix_both), "--clips", "both"]).exit_code == 0
+    assert _png_size(matrix_both)[1] == pytest.approx(2 * _png_size(matrix_one)[1], abs=2)  # a row per mode
+    # two tables do not make one CSV stream: refused, with the way to get both
+    result = runner.invoke(cli, [*args, "--format", "csv"])
+    assert result.exit_code == 3 and "add --output out.csv to write out_sweep.csv, out_differences.csv" in (
+        result.stderr
+    )
+    result = runner.invoke(cli, [*args, "--format", "csv", "-o", str(tmp_path / "s.csv")])
+    assert result.exit_code == 0
+    assert (tmp_path / "s_differences.csv").read_text().startswith("clips,threshold,category,versus,")
+    result = runner.invoke(cli, ["nca", "--clips", "both", "--db", str(tiny_store)])
+    assert result.exit_code == 2  # one table per mode: `both` is for the figures only
 
 
 def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()):

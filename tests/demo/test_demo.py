@@ -109,7 +109,8 @@ def benchmark_store(tmp_path_factory):
 
 
 def test_nca_finds_objects_necessary_and_scenes_not(benchmark_store):
-    from hvuaudit.nca import compute_nca, recommend_roles
+    from hvuaudit.nca import compute_nca
+    from hvuaudit.roles import recommend_roles
     from hvuaudit.store import open_store
     from hvudemo.settings import NCA_THRESHOLD
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import urllib.error
 
@@ -233,6 +234,31 @@ def test_tasks_file_sets_signs_and_options_set_magnitudes(tmp_path):
         _resolve(tasks_file=str(tmp_path / "old.json"))
     with pytest.raises(ConfigError, match="no such tasks file"):
         _resolve(tasks_file=str(tmp_path / "none.json"))
+
+
+def test_an_undecided_role_is_refused_for_a_head_the_method_trains(tmp_path):
+    from hvucontracts.errors import ExitCode
+    from hvucontracts.tasks import TASKS_FORMAT
+
+    doc = {
+        "format": TASKS_FORMAT,
+        "roles": {"scene": "undecided", "object": "auxiliary"},
+        "warnings": ["scene: undecided: at threshold 0.2 with labelled clips no bootstrap interval ..."],
+    }
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="left scene undecided") as err:
+        _resolve(method="amt", tasks_file=str(path))
+    assert err.value.exit_code == ExitCode.BAD_INPUT == 3
+    # a method without a scene head does not need its role; the file's warnings are shown again
+    doc["roles"] = {"scene": "adversarial", "object": "undecided"}
+    path.write_text(json.dumps(doc))
+    notes: list[str] = []
+    cfg = resolve_config(
+        TrainConfig(backbone="tiny", method="amt-no-object", tasks_file=str(path)), log=notes.append
+    )
+    assert cfg.tasks == {"action": "learn", "scene": "adversarial", "object": None}
+    assert notes[0].startswith(f"warning: {path}: scene: undecided")
 
 
 def test_resume_diff_ignores_harmless_settings():

@@ -535,18 +535,26 @@ async def test_nca_threshold_changes_the_count_live_and_writes_tasks(store, tmp_
         await press(pilot, "enter")
         assert app.threshold == 0.0 and necessary() == 0
 
-        # objects: surfboard, ski and violin are in every clip of their action
+        # objects at 0, among labelled clips: every action's clips that carry an object carry its top one
         await press(pilot, "right_square_bracket")
-        assert nca.category == "object" and necessary() == 3
+        assert app.clips == "labelled" and nca.category == "object" and necessary() == 5
+        assert "(labelled clips)" in widget_text(summary)
+        # l counts all clips: dancing and swimming each have a clip without any object, so only
+        # surfboard, ski and violin are in every clip of their action
+        await press(pilot, "l")
+        assert app.clips == "all" and necessary() == 3
         table = nca.query_one("#nca-table", FrameTable)
         assert set(nca.frame.filter(pl.col("necessary"))["tag"]) == {"surfboard", "ski", "violin"}
         assert table.row_count == 5
-        assert "actions with a necessary tag | t = 0.00" in screen_text(app)  # the sweep plot marks t
-        assert "Task roles at threshold 0" in screen_text(app)
+        assert "t = 0.00 | all" in screen_text(app)  # the sweep plot marks t and the mode
+        assert "Task roles at threshold 0, all clips" in screen_text(app)
 
-        # the browser's verdicts follow the shared threshold
+        # the browser's verdicts follow the shared threshold and clip mode
         await press(pilot, "2")
-        assert app.screen.query_one("#pairs", FrameTable).border_subtitle.endswith("threshold 0.00")
+        await settle(pilot)
+        assert app.screen.query_one("#pairs", FrameTable).border_subtitle.endswith(
+            "threshold 0.00 · all clips"
+        )
 
         # write tasks.json
         await press(pilot, "3", "w")
@@ -555,8 +563,55 @@ async def test_nca_threshold_changes_the_count_live_and_writes_tasks(store, tmp_
         field.value = str(tmp_path / "tasks.json")
         await press(pilot, "enter")
     tasks = json.loads((tmp_path / "tasks.json").read_text())
-    assert tasks["threshold"] == 0.0
+    assert tasks["threshold"] == 0.0 and tasks["clips"] == "all"
     assert tasks["roles"]["object"] == "auxiliary" and tasks["roles"]["scene"] == "adversarial"
+
+
+@pilot_test
+async def test_a_category_without_labels_is_a_notice_not_an_error(store):
+    """The fixture has no event tag: among labelled clips its tab is empty and says why."""
+    app = make_app(store, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = record_notifications(app)
+        await settle(pilot)
+        await press(pilot, "2")
+        await settle(pilot)
+        await press(pilot, "3")
+        await settle(pilot)
+        await press(pilot, "right_square_bracket", "right_square_bracket")  # scenes → objects → events
+        await settle(pilot)
+        nca = app.screen
+        assert isinstance(nca, NcaScreen) and nca.category == "event" and nca.frame.is_empty()
+        notice = nca.query_one(Notice)
+        assert notice.display and "No clip carries an event tag" in widget_text(notice)
+        await press(pilot, "l")
+        await settle(pilot)
+        assert app.clips == "all" and nca.frame.height == 5 and not notice.display
+    assert not [m for severity, m in notes if severity == "error"], notes
+
+
+@pilot_test
+async def test_the_browser_counts_the_action_in_the_clip_mode(store):
+    """surfing/beach: 3 of surfing's 6 clips (ratio 1.0), or 3 of the 5 that carry a scene (ratio 0.67)."""
+    app = make_app(store, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "2")
+        browser = app.screen
+        assert isinstance(browser, BrowserScreen)
+        browser.open_action("surfing")
+        await settle(pilot)
+
+        def beach() -> dict:
+            pairs = browser.query_one("#pairs", FrameTable)
+            row = pairs.frame.filter(pl.col("tag") == "beach")
+            return row.row(0, named=True)
+
+        assert app.clips == "labelled" and (beach()["n11"], beach()["n12"]) == (2, 3)
+        await press(pilot, "l")
+        await settle(pilot)
+        assert app.clips == "all" and (beach()["n11"], beach()["n12"]) == (3, 3)
+        assert "n11=3 n12=3" in widget_text(browser.query_one("#action-title", Static))
 
 
 @pilot_test

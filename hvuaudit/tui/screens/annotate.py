@@ -155,7 +155,8 @@ class AnnotateScreen(CoreScreen):
             return
         self.query_one("#annotate").display = True
         self.start_loading("#card")
-        self.build(self.category, self.app.annotator)
+        # the NCA order ranks pairs by their ratio's distance to the app's threshold, in its clip mode
+        self.build(self.category, self.app.annotator, self.app.threshold, self.app.clips)
 
     @property
     def category(self) -> str:
@@ -170,13 +171,13 @@ class AnnotateScreen(CoreScreen):
 
     @work(thread=True, exclusive=True, group="annotate-queue")
     @reports_errors("building the annotation queue")
-    def build(self, category: str, annotator: str) -> None:
+    def build(self, category: str, annotator: str, threshold: float, clips: str) -> None:
         from hvuaudit.annotations import annotation_progress, build_queue
 
         # One read cursor for both: an answer given once the card is up is saved (a write) only after
         # the count, so the count never includes this session's answers (see show_progress).
         with self.session.cursor() as cur:
-            queue = build_queue(cur, category=category, annotator=annotator)
+            queue = build_queue(cur, category=category, annotator=annotator, threshold=threshold, clips=clips)
             self.post_fresh(self.QueueBuilt(category, queue))
             answered, total = annotation_progress(cur, annotator=annotator, category=category)
         self.post_fresh(self.ProgressCounted(category, answered, total))

@@ -3,9 +3,10 @@
 Left: a searchable list of actions (:func:`hvuaudit.cooccurrence.list_actions`).
 Right: the highlighted action's tags of one category (tabs), from
 :func:`~hvuaudit.cooccurrence.action_cooccurrence`, with each pair's NCA cells
-and verdict at the shared threshold. The cells of the action's top tag come
-from :func:`hvuaudit.nca.compute_nca` (computed once per category); for the
-other tags they are n11 = n_action − n_both, n12 = n_both, n22 = n_tag − n_both.
+and verdict at the shared threshold and clip mode (``l`` switches it). The cells of
+the action's top tag come from :func:`hvuaudit.nca.compute_nca` (computed once per
+category); for the other tags they are n11 = n_action − n_both, n12 = n_both,
+n22 = n_tag − n_both, with n_action counted in the same clip mode.
 Enter on a tag drills down to the pair's clips; ``r`` opens the reverse view.
 """
 
@@ -67,10 +68,11 @@ class BrowserScreen(CoreScreen):
             self.actions = actions
 
     class TopTagsComputed(Message):
-        def __init__(self, category: str, frame: pl.DataFrame) -> None:
+        def __init__(self, category: str, frame: pl.DataFrame, clips: str) -> None:
             super().__init__()
             self.category = category
             self.frame = frame
+            self.clips = clips
 
     class ClipsPrefetched(Message):
         def __init__(self, action: str, tag: str, clips: pl.DataFrame | None) -> None:
@@ -81,12 +83,13 @@ class BrowserScreen(CoreScreen):
 
     class CooccurrenceLoaded(Message):
         def __init__(
-            self, action: str, cooccurrence: pl.DataFrame, top_tags: dict[str, pl.DataFrame]
+            self, action: str, cooccurrence: pl.DataFrame, top_tags: dict[str, pl.DataFrame], clips: str
         ) -> None:
             super().__init__()
             self.action = action
             self.cooccurrence = cooccurrence
             self.top_tags = top_tags
+            self.clips = clips
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,6 +122,7 @@ class BrowserScreen(CoreScreen):
 
     def on_mount(self) -> None:
         self.watch(self.app, "threshold", self._threshold_changed, init=False)
+        self.watch(self.app, "clips", self._clips_changed, init=False)
         self.reload()
 
     def reload(self) -> None:
@@ -142,25 +146,31 @@ class BrowserScreen(CoreScreen):
 
     @work(thread=True, exclusive=True, group="cooccurrence")
     @reports_errors("loading the co-occurrences of the action")
-    def load_cooccurrence(self, action: str, category: str, known_top_tags: frozenset[str]) -> None:
+    def load_cooccurrence(
+        self, action: str, category: str, known_top_tags: frozenset[str], clips: str
+    ) -> None:
         from hvuaudit.cooccurrence import action_cooccurrence
-        from hvuaudit.nca import compute_nca
+        from hvuaudit.nca import compute_nca_or_empty
 
         with self.session.cursor() as cur:
-            cooccurrence = action_cooccurrence(cur, action)
+            cooccurrence = action_cooccurrence(cur, action, clips=clips)
             # the NCA cells of the tab on screen now; the other tabs' come from load_top_tags
-            top_tags = {category: compute_nca(cur, category)} if category not in known_top_tags else {}
-        self.post_fresh(self.CooccurrenceLoaded(action, cooccurrence, top_tags))
+            top_tags = (
+                {category: compute_nca_or_empty(cur, category, clips=clips)}
+                if category not in known_top_tags
+                else {}
+            )
+        self.post_fresh(self.CooccurrenceLoaded(action, cooccurrence, top_tags, clips))
 
     @work(thread=True, exclusive=True, group="top-tags")
     @reports_errors("computing NCA cells")
-    def load_top_tags(self, categories: list[str]) -> None:
-        from hvuaudit.nca import compute_nca
+    def load_top_tags(self, categories: list[str], clips: str) -> None:
+        from hvuaudit.nca import compute_nca_or_empty
 
         for category in categories:
             with self.session.cursor() as cur:
-                frame = compute_nca(cur, category)
-            self.post_fresh(self.TopTagsComputed(category, frame))
+                frame = compute_nca_or_empty(cur, category, clips=clips)
+            self.post_fresh(self.TopTagsComputed(category, frame, clips))
 
     @work(thread=True, exclusive=True, group="clips-prefetch")
     @reports_errors("loading the clips of the pair")
@@ -228,7 +238,7 @@ class BrowserScreen(CoreScreen):
         if action and action != self.action:
             self.action = action
             self.start_loading("#pairs")
-            self.load_cooccurrence(action, self.category, frozenset(self.top_tags))
+            self.load_cooccurrence(action, self.category, frozenset(self.top_tags), self.app.clips)
 
     @on(DataTable.RowSelected, "#actions")
     def action_selected(self) -> None:
@@ -236,6 +246,8 @@ class BrowserScreen(CoreScreen):
 
     @on(CooccurrenceLoaded)
     def show_cooccurrence(self, event: CooccurrenceLoaded) -> None:
+        if event.clips != self.app.clips:  # counted in the mode the user has just left
+            return
         self.top_tags.update(event.top_tags)
         if event.action != self.action:  # the user has moved on
             return
@@ -246,10 +258,12 @@ class BrowserScreen(CoreScreen):
         missing = [c for c in SIDE_CATEGORIES if c not in self.top_tags]
         if missing and not self._top_tags_started:
             self._top_tags_started = True
-            self.load_top_tags(missing)
+            self.load_top_tags(missing, self.app.clips)
 
     @on(TopTagsComputed)
     def store_top_tags(self, event: TopTagsComputed) -> None:
+        if event.clips != self.app.clips:
+            return
         self.top_tags[event.category] = event.frame
         if event.category == self.category:
             self._show_pairs()
@@ -260,6 +274,15 @@ class BrowserScreen(CoreScreen):
 
     def _threshold_changed(self) -> None:
         self._show_pairs()
+
+    def _clips_changed(self) -> None:
+        """Every NCA cell changes with the clip mode: recount the action on screen and the top tags."""
+        self.top_tags.clear()
+        self._top_tags_started = False
+        if self.action is not None:
+            self.cooccurrence_for = None
+            self.start_loading("#pairs")
+            self.load_cooccurrence(self.action, self.category, frozenset(), self.app.clips)
 
     @property
     def category(self) -> str:
@@ -288,7 +311,9 @@ class BrowserScreen(CoreScreen):
             styles={"verdict": VERDICT_STYLES},
             keep_cursor=keep_cursor,
         )
-        table.border_subtitle = f"{pairs.height} {category}s · threshold {self.app.threshold:.2f}"
+        table.border_subtitle = (
+            f"{pairs.height} {category}s · threshold {self.app.threshold:.2f} · {self.app.clips} clips"
+        )
         self.shown = (self.action, category)
         self.query_one("#action-title", Static).update(self._title(category, top))
         self._show_pair_detail()

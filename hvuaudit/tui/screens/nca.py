@@ -2,10 +2,11 @@
 
 The table is :func:`hvuaudit.nca.compute_nca` (as ``hvuaudit nca``), the plot is
 :func:`~hvuaudit.nca.nca_sweep` (Fig. 2d) with the threshold marked, and the
-roles come from :func:`~hvuaudit.nca.recommend_roles` at the same threshold.
-The threshold is the app's (``+``/``-`` by 0.05, ``t`` to type it), so the
-browser's verdicts follow it. ``w`` writes ``tasks.json`` with
-:func:`~hvuaudit.nca.write_tasks`.
+roles come from :func:`hvuaudit.roles.recommend_roles` at the same threshold and
+clip mode, with their band and any warning. The threshold and the clip mode are the
+app's (``+``/``-`` by 0.05, ``t`` to type it, ``l`` for labelled/all clips), so the
+browser's verdicts follow them. ``w`` writes ``tasks.json`` with
+:func:`~hvuaudit.roles.write_tasks`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -46,6 +48,7 @@ DISPLAY_ORDER = [
     "p_value",
     "q_value",
 ]
+ROLE_STYLES = {"auxiliary": "bold green", "adversarial": "bold red", "undecided": "bold yellow"}
 SWEEP_BASE = ("scene", "object")  # Fig. 2d's two curves; the current category is added when different
 
 
@@ -55,16 +58,16 @@ class NcaScreen(CoreScreen):
     BINDINGS = [*bindings.NCA]
 
     class NcaComputed(Message):
-        """compute_nca frames, keyed by (category, threshold); the current one and prefetched ones."""
+        """compute_nca frames, keyed by (category, threshold, clips); the current one and prefetched ones."""
 
-        def __init__(self, frames: dict[tuple[str, float], pl.DataFrame]) -> None:
+        def __init__(self, frames: dict[tuple[str, float, str], pl.DataFrame]) -> None:
             super().__init__()
             self.frames = frames
 
     class SweepComputed(Message):
-        """nca_sweep of single categories, keyed by (category, grid end)."""
+        """nca_sweep of single categories, keyed by (category, grid end, clips)."""
 
-        def __init__(self, sweeps: dict[tuple[str, float], pl.DataFrame]) -> None:
+        def __init__(self, sweeps: dict[tuple[str, float, str], pl.DataFrame]) -> None:
             super().__init__()
             self.sweeps = sweeps
 
@@ -84,9 +87,9 @@ class NcaScreen(CoreScreen):
         self.frame: pl.DataFrame | None = None  # the table on screen (current category and threshold)
         # Caches: a tab switch or a threshold revisited shows at once; the other categories are
         # computed in the background after the first table, so that their tabs are instant too.
-        self.frames: dict[tuple[str, float], pl.DataFrame] = {}
-        self.sweeps: dict[tuple[str, float], pl.DataFrame] = {}
-        self.roles: dict[float, Any] = {}
+        self.frames: dict[tuple[str, float, str], pl.DataFrame] = {}
+        self.sweeps: dict[tuple[str, float, str], pl.DataFrame] = {}
+        self.roles: dict[tuple[float, str], Any] = {}  # (threshold, clips) -> TaskRoles
         self._prefetched = False
 
     def compose(self) -> ComposeResult:
@@ -108,6 +111,7 @@ class NcaScreen(CoreScreen):
     def on_mount(self) -> None:
         self.query_one("#threshold", Input).value = f"{self.app.threshold:g}"
         self.watch(self.app, "threshold", self._threshold_changed, init=False)
+        self.watch(self.app, "clips", self._clips_changed, init=False)
         # set_focus now, not focus() (which waits a turn and would take the focus back from the
         # threshold field when `t` and digits are typed the moment the screen opens)
         self.set_focus(self.query_one("#nca-table", FrameTable))
@@ -124,23 +128,23 @@ class NcaScreen(CoreScreen):
     def category(self) -> str:
         return self.query_one("#nca-categories", Tabs).active or SIDE_CATEGORIES[0]
 
-    def _sweep_keys(self) -> list[tuple[str, float]]:
+    def _sweep_keys(self) -> list[tuple[str, float, str]]:
         top = max(1.0, math.ceil(self.app.threshold * 4) / 4)  # the grid reaches the marker
-        return [(category, top) for category in dict.fromkeys((*SWEEP_BASE, self.category))]
+        return [(category, top, self.app.clips) for category in dict.fromkeys((*SWEEP_BASE, self.category))]
 
     def _compute(self) -> None:
-        threshold = self.app.threshold
-        key = (self.category, threshold)
+        threshold, clips = self.app.threshold, self.app.clips
+        key = (self.category, threshold, clips)
         if key in self.frames:
             self._show_table()
         else:
             if self.frame is None:
                 self.start_loading("#nca-table")
             self.compute_tables([key])
-        if threshold in self.roles:
+        if (threshold, clips) in self.roles:
             self._show_roles()
         else:
-            self.compute_roles(threshold)
+            self.compute_roles(threshold, clips)
         missing = [k for k in self._sweep_keys() if k not in self.sweeps]
         if missing:
             self.compute_sweeps(missing)
@@ -151,54 +155,59 @@ class NcaScreen(CoreScreen):
 
     @work(thread=True, exclusive=True, group="nca-table")
     @reports_errors("computing NCA")
-    def compute_tables(self, keys: list[tuple[str, float]]) -> None:
-        from hvuaudit.nca import compute_nca
+    def compute_tables(self, keys: list[tuple[str, float, str]]) -> None:
+        from hvuaudit.nca import compute_nca_or_empty
 
         with self.session.cursor() as cur:
             frames = {
-                (category, threshold): compute_nca(cur, category, threshold=threshold)
-                for category, threshold in keys
+                (category, threshold, clips): compute_nca_or_empty(
+                    cur, category, threshold=threshold, clips=clips
+                )
+                for category, threshold, clips in keys
             }
         self.post_fresh(self.NcaComputed(frames))
 
     @work(thread=True, exclusive=True, group="nca-prefetch")
     @reports_errors("computing NCA for the other categories")
-    def prefetch_tables(self, keys: list[tuple[str, float]]) -> None:
-        from hvuaudit.nca import compute_nca
+    def prefetch_tables(self, keys: list[tuple[str, float, str]]) -> None:
+        from hvuaudit.nca import compute_nca_or_empty
 
-        for category, threshold in keys:
+        for category, threshold, clips in keys:
             with self.session.cursor() as cur:
-                frame = compute_nca(cur, category, threshold=threshold)
-            self.post_fresh(self.NcaComputed({(category, threshold): frame}))
+                frame = compute_nca_or_empty(cur, category, threshold=threshold, clips=clips)
+            self.post_fresh(self.NcaComputed({(category, threshold, clips): frame}))
 
     @work(thread=True, exclusive=True, group="nca-sweep")
     @reports_errors("computing the NCA sweep")
-    def compute_sweeps(self, keys: list[tuple[str, float]]) -> None:
-        from hvuaudit.nca import nca_sweep, parse_thresholds
+    def compute_sweeps(self, keys: list[tuple[str, float, str]]) -> None:
+        from hvuaudit.nca import SWEEP_SCHEMA, NoLabelledClipsError, nca_sweep, parse_thresholds
 
+        sweeps = {}
         with self.session.cursor() as cur:
-            sweeps = {
-                (category, top): nca_sweep(cur, [category], parse_thresholds(f"0:{top:g}:{SWEEP_STEP}"))
-                for category, top in keys
-            }
+            for category, top, clips in keys:
+                try:
+                    grid = parse_thresholds(f"0:{top:g}:{SWEEP_STEP}")
+                    sweeps[(category, top, clips)] = nca_sweep(cur, [category], grid, clips=clips)
+                except NoLabelledClipsError:  # no curve for it; the table's notice says why
+                    sweeps[(category, top, clips)] = pl.DataFrame(schema=SWEEP_SCHEMA)
         self.post_fresh(self.SweepComputed(sweeps))
 
     @work(thread=True, exclusive=True, group="nca-roles")
     @reports_errors("recommending task roles")
-    def compute_roles(self, threshold: float) -> None:
-        from hvuaudit.nca import recommend_roles
+    def compute_roles(self, threshold: float, clips: str) -> None:
+        from hvuaudit.roles import recommend_roles
 
         with self.session.cursor() as cur:
-            roles = recommend_roles(cur, threshold=threshold)
+            roles = recommend_roles(cur, threshold=threshold, clips=clips)
         self.post_fresh(self.RolesRecommended(roles))
 
     @work(thread=True, exclusive=True, group="nca-write")
     @reports_errors("writing tasks.json")
-    def write_tasks_file(self, path: Path, threshold: float) -> None:
-        from hvuaudit.nca import recommend_roles, write_tasks
+    def write_tasks_file(self, path: Path, threshold: float, clips: str) -> None:
+        from hvuaudit.roles import recommend_roles, write_tasks
 
         with self.session.cursor() as cur:
-            roles = recommend_roles(cur, threshold=threshold)
+            roles = recommend_roles(cur, threshold=threshold, clips=clips)
         write_tasks(roles, path)
         self.post_message(self.TasksWritten(path, roles))
 
@@ -209,19 +218,26 @@ class NcaScreen(CoreScreen):
         if len(self.frames) > 200:  # thresholds typed one after another: keep the cache small
             self.frames.clear()
         self.frames.update(event.frames)
-        current = (self.category, self.app.threshold)
+        current = (self.category, self.app.threshold, self.app.clips)
         if current in event.frames:
             self._show_table()
             if not self._prefetched:  # once: the other tabs at the first threshold
                 self._prefetched = True
-                rest = [(c, current[1]) for c in SIDE_CATEGORIES if (c, current[1]) not in self.frames]
+                rest = [(c, *current[1:]) for c in SIDE_CATEGORIES if (c, *current[1:]) not in self.frames]
                 self.prefetch_tables(rest)
 
     def _show_table(self) -> None:
-        category, threshold = self.category, self.app.threshold
-        frame = self.frames[(category, threshold)]
+        category, threshold, clips = self.category, self.app.threshold, self.app.clips
+        frame = self.frames[(category, threshold, clips)]
         self.frame = frame
-        self.query_one(Notice).clear()
+        if frame.is_empty() and clips == "labelled":
+            self.query_one(Notice).say(
+                f"No clip carries {'an' if category[0] in 'aeiou' else 'a'} {category} tag, so no action "
+                "can be counted among labelled clips.",
+                "Press l to count all clips.",
+            )
+        else:
+            self.query_one(Notice).clear()
         table = self.query_one("#nca-table", FrameTable)
         self.stop_loading("#nca-table")
         shown = frame.with_columns(
@@ -237,7 +253,7 @@ class NcaScreen(CoreScreen):
         necessary = int(frame["necessary"].sum())
         summary = Text.assemble(
             (f"{necessary}", "bold"),
-            f" of {frame.height} actions have a necessary {category} at {threshold:g}",
+            f" of {frame.height} actions have a necessary {category} at {threshold:g} ({clips} clips)",
         )
         self.query_one("#nca-summary", Static).update(summary)
         table.border_subtitle = "enter: open the action in the browser"
@@ -255,44 +271,70 @@ class NcaScreen(CoreScreen):
 
     @on(RolesRecommended)
     def store_roles(self, event: RolesRecommended) -> None:
-        self.roles[event.roles.threshold] = event.roles
-        if event.roles.threshold == self.app.threshold:
+        key = (event.roles.threshold, event.roles.clips)
+        self.roles[key] = event.roles
+        if key == (self.app.threshold, self.app.clips):
             self._show_roles()
 
     def _show_roles(self) -> None:
-        roles = self.roles[self.app.threshold]
+        roles = self.roles[(self.app.threshold, self.app.clips)]
+        pairs = roles.differences[roles.clips]
+        intervals = "\n".join(
+            f"{p['category']} − {p['versus']}: {p['difference']:+.3f} "
+            f"[{p['ci_low']:+.3f}, {p['ci_high']:+.3f}]"
+            for p in pairs
+        )
         table = Table(
-            title=f"Task roles at threshold {roles.threshold:g}",
+            title=f"Task roles at threshold {roles.threshold:g}, {roles.clips} clips",
             title_justify="left",
             box=None,
             padding=(0, 1),
-            caption=f"auxiliary (learn) when ≥ {roles.min_share:.0%} of actions have a necessary tag, "
-            "else adversarial (unlearn).  w: write tasks.json",
+            pad_edge=False,
+            caption=f"share of actions with a necessary tag, difference and {roles.bootstrap.confidence:.0%} "
+            f"bootstrap interval:\n{intervals}\nadversarial / auxiliary: clearly less / more often necessary "
+            f"than another category; band: the thresholds around {roles.anchor:g} where that holds.  "
+            "w: write tasks.json",
             caption_justify="left",
         )
-        table.add_column("category", min_width=9, no_wrap=True)
-        table.add_column("role", min_width=11, no_wrap=True)
+        table.add_column("category", no_wrap=True)
+        table.add_column("role", no_wrap=True)
+        table.add_column("band", no_wrap=True)
         table.add_column("necessary", justify="right", no_wrap=True)
-        table.add_column("share", justify="right", no_wrap=True)
         for category, role in roles.roles.items():
-            evidence = roles.evidence[category]
+            evidence = roles.evidence[roles.clips][category]
             table.add_row(
                 category,
-                Text(role, style="bold green" if role == "auxiliary" else "bold red"),
+                Text(role, style=ROLE_STYLES[role]),
+                roles.band(category).describe(),
                 f"{evidence['actions_necessary']} / {evidence['actions']}",
-                f"{evidence['share']:.1%}",
             )
-        self.query_one("#roles", Static).update(table)
+        warnings = Text("\n".join(f"⚠ {w}" for w in roles.warnings), style="yellow")
+        self.query_one("#roles", Static).update(Group(table, warnings) if roles.warnings else table)
 
     @on(TasksWritten)
     def tasks_written(self, event: TasksWritten) -> None:
         roles = ", ".join(f"{c}: {r}" for c, r in event.roles.roles.items())
-        self.notify(f"Wrote {event.path}\n{roles}", title="tasks.json written", markup=False)
+        warned = (
+            f"\n{len(event.roles.warnings)} warning(s), recorded in the file" if event.roles.warnings else ""
+        )
+        self.notify(
+            f"Wrote {event.path}\n{roles}{warned}",
+            title="tasks.json written",
+            severity="warning" if event.roles.warnings else "information",
+            markup=False,
+        )
 
     @on(Tabs.TabActivated, "#nca-categories")
     def category_changed(self) -> None:
         if self.is_mounted and self.query("#nca-table"):
             self._compute()
+
+    def _clips_changed(self) -> None:
+        """Every number on the screen changes with the clip mode: show that the table is recounting."""
+        self._prefetched = False  # the other tabs, in the new mode, once its first table is in
+        if (self.category, self.app.threshold, self.app.clips) not in self.frames:
+            self.start_loading("#nca-table")
+        self._compute()
 
     def _threshold_changed(self, threshold: float) -> None:
         field = self.query_one("#threshold", Input)
@@ -339,14 +381,15 @@ class NcaScreen(CoreScreen):
     def action_write_tasks(self) -> None:
         def chosen(path: str | None) -> None:
             if path:
-                self.write_tasks_file(Path(path).expanduser(), self.app.threshold)
+                self.write_tasks_file(Path(path).expanduser(), self.app.threshold, self.app.clips)
 
         self.app.push_screen(
             PromptModal(
                 "Write tasks.json",
                 value="tasks.json",
-                note=f"Roles at threshold {self.app.threshold:g} (min share 50%) go to this file, read by "
-                "`hvuaudit train --tasks`. An existing file is replaced.",
+                note=f"Roles at threshold {self.app.threshold:g} ({self.app.clips} clips), with their bands "
+                "and warnings, go to this file, read by `hvuaudit train --tasks`. "
+                "An existing file is replaced.",
             ),
             chosen,
         )

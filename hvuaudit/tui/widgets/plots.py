@@ -44,6 +44,8 @@ class SweepPlot(PlotextPlot):
                 marker="braille" if category != current else "hd",
             )
         plt.vline(threshold, "red")
-        plt.title(f"actions with a necessary tag | t = {threshold:.2f}")
+        modes = " + ".join(dict.fromkeys(sweep["clips"])) if "clips" in sweep.columns else "all"
+        # plotext leaves out a title wider than the plot: keep it short
+        plt.title(f"necessary tags | t = {threshold:.2f} | {modes}")
         plt.xlabel("threshold on n11/n12")
         self.refresh()
