@@ -336,12 +336,22 @@ def threshold_option(func: Callable) -> Callable:
 
 def bootstrap_options(func: Callable) -> Callable:
     func = click.option(
-        "--resamples", type=int, default=2000, show_default=True, help="Bootstrap resamples of the actions."
+        "--resamples",
+        type=click.IntRange(100, 100_000),
+        default=2000,
+        show_default=True,
+        help="Bootstrap resamples of the actions.",
     )(func)
     func = click.option(
         "--confidence", type=float, default=0.95, show_default=True, help="Level of the bootstrap intervals."
     )(func)
-    return click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")(func)
+    return click.option(
+        "--seed",
+        type=click.IntRange(0, 2**32 - 1),
+        default=0,
+        show_default=True,
+        help="Seed of the bootstrap.",
+    )(func)
 
 
 def subset_option(func: Callable) -> Callable:
@@ -562,7 +572,22 @@ def nca_roles_command(threshold, clips, categories, resamples, confidence, seed,
     help="Keep actions with at least this many clips.",
 )
 @click.option(
-    "--val-fraction", type=float, default=0.2, show_default=True, help="Target share of each action in val."
+    "--val-fraction",
+    type=float,
+    default=None,
+    help="Target share of each action in val [default: 0.2; with --max-train-scenes alone, no share limit].",
+)
+@click.option(
+    "--max-train-scenes",
+    type=int,
+    default=None,
+    help="SI-2: keep at most this many of each action's most common (action, scene) pairs in training.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="No validation clip carries any scene tag seen with its action in training (drops clips; "
+    "the report says which). Without it: the paper's rule, on each clip's chosen scene only.",
 )
 @click.option(
     "--primary-action",
@@ -601,6 +626,8 @@ def split(
     variant,
     min_videos,
     val_fraction,
+    max_train_scenes,
+    strict,
     primary_action,
     subset,
     out,
@@ -640,6 +667,8 @@ def split(
         variant=variant,
         min_videos=min_videos,
         val_fraction=val_fraction,
+        max_train_scenes=max_train_scenes,
+        strict=strict,
         primary_action=primary_action,
         subset=subset,
         videos=str(videos) if videos else None,
@@ -666,9 +695,23 @@ def _print_split_report(report: dict, fmt: str) -> None:
         return
     sides = pl.DataFrame([{"side": side, **report[side]} for side in ("train", "val")])
     emit_table(sides, "table", title="split")
+    scenes, leak = report["train_scenes_per_action"], report["any_tag_leakage"]
+    strict = report["strict"]
     facts = {
-        "median scenes per action (train)": report["median_scenes_per_action_train"],
-        "scene-only baseline accuracy (val)": report["scene_only_baseline"],
+        "training scenes per action: q1 / median / q3": (
+            f"{scenes['q1']:g} / {scenes['median']:g} / {scenes['q3']:g}"
+        ),
+        "val clips with a scene tag seen with their action in training": (
+            f"{leak['clips']:,} ({leak['share']:.1%})"
+        ),
+        "scene-only baseline accuracy (val), chosen scene": report["scene_only_baseline"],
+        "scene-only baseline accuracy (val), every scene tag": report["scene_only_baseline_all_tags"],
+        "strict": (
+            f"dropped {strict['dropped_train_clips']:,} train and {strict['dropped_val_clips']:,} val clips, "
+            f"{len(strict['dropped_actions'])} action(s)"
+            if strict["enabled"]
+            else "no (the paper's rule: chosen scenes only)"
+        ),
         "H(action | scene) on train, bits": report["conditional_entropy_action_given_scene_bits"],
         **{f"left out: {k.replace('_', ' ')}": v for k, v in report["left_out"].items()},
     }
@@ -679,7 +722,7 @@ def _print_split_report(report: dict, fmt: str) -> None:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @db_option
 def split_verify(folder, db):
-    """Recompute a split from the store and check its six invariants.
+    """Recompute a split from the store and check its seven invariants.
 
     Exits 0 when every check passes, 3 otherwise.
 

@@ -27,7 +27,9 @@ fixed share (docs/nca.md, "The roles rule"):
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +47,10 @@ from hvucontracts.tasks import TASKS_FORMAT, UNDECIDED
 ROLE_RULE = (
     "at each threshold and clip mode, the share of actions whose top tag is necessary (n11/n12 <= "
     "threshold) is compared between categories with a {confidence:.0%} percentile bootstrap interval over "
-    "actions: a category clearly below another is adversarial (unlearn it); one clearly above another and "
-    "below none is auxiliary (learn it); one that no interval separates is undecided. The band is the "
-    "interval of thresholds around {anchor:g} where a category keeps one decided verdict"
+    "actions, backed by an exact sign test on the actions where the two differ: a category clearly below "
+    "another (interval below 0 and sign test significant) is adversarial (unlearn it); one clearly above "
+    "another and below none is auxiliary (learn it); one that nothing separates is undecided. The band is "
+    "the interval of thresholds around {anchor:g} where a category keeps one decided verdict"
 )
 DIFFERENCE_COLUMNS = {
     "clips": pl.String,
@@ -57,6 +60,7 @@ DIFFERENCE_COLUMNS = {
     "difference": pl.Float64,
     "ci_low": pl.Float64,
     "ci_high": pl.Float64,
+    "sign_test_p": pl.Float64,
     "confidence": pl.Float64,
     "resamples": pl.Int64,
     "seed": pl.Int64,
@@ -72,8 +76,10 @@ class BootstrapSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.resamples, int) or self.resamples < 100:
-            raise InputError(f"--resamples must be an integer of at least 100 (got {self.resamples!r})")
+        if not isinstance(self.resamples, int) or not 100 <= self.resamples <= 100_000:
+            raise InputError(f"--resamples must be an integer from 100 to 100,000 (got {self.resamples!r})")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise InputError(f"--seed must be an integer from 0 to 2**32 - 1 (got {self.seed!r})")
         if not 0.5 <= self.confidence < 1.0:
             raise InputError(f"--confidence must be in [0.5, 1) (got {self.confidence!r})", hint="e.g. 0.95")
 
@@ -109,6 +115,9 @@ class _Shares:
         ratio = frame["ratio"].fill_null(np.inf).to_numpy()  # no tag at all: never necessary
         order = np.argsort(ratio, kind="stable")
         self.ratios = ratio[order]
+        # per action of the universe: its ratio (inf: no tag), NaN where the action is not counted
+        self.by_action = np.full(len(index), np.nan)
+        self.by_action[rows] = ratio
         self.running = np.zeros((weights.shape[0], rows.size + 1), dtype=np.float32)
         np.cumsum(weights[:, rows[order]], axis=1, out=self.running[:, 1:])
 
@@ -153,9 +162,12 @@ class ShareBootstrap:
         rows = []
         for category, versus in itertools.combinations(self.categories, 2):
             spread = self.shares[(mode, category)].at(grid)[1] - self.shares[(mode, versus)].at(grid)[1]
-            above = _percentile_above_zero(spread, tail)
+            significant = _sign_test(self.shares[(mode, category)], self.shares[(mode, versus)], grid) < (
+                1.0 - self.spec.confidence
+            )
+            above = _percentile_above_zero(spread, tail) & significant
             # ci_high < 0: the upper percentile of the spread is minus the lower one of -spread
-            below = _percentile_above_zero(-spread, tail)
+            below = _percentile_above_zero(-spread, tail) & significant
             for j, t in enumerate(thresholds):
                 rows.append(
                     {"clips": mode, "threshold": t, "category": category, "versus": versus,
@@ -174,6 +186,7 @@ class ShareBootstrap:
                 point_v, boot_v = self.shares[(mode, versus)].at(grid)
                 with np.errstate(invalid="ignore"):
                     low, high = np.nanquantile(boot_c - boot_v, [tail, 1.0 - tail], axis=0)
+                sign_p = _sign_test(self.shares[(mode, category)], self.shares[(mode, versus)], grid)
                 for j, t in enumerate(thresholds):
                     rows.append(
                         {
@@ -184,12 +197,41 @@ class ShareBootstrap:
                             "difference": float(point_c[j] - point_v[j]),
                             "ci_low": float(low[j]),
                             "ci_high": float(high[j]),
+                            "sign_test_p": float(sign_p[j]),
                             "confidence": self.spec.confidence,
                             "resamples": self.spec.resamples,
                             "seed": self.spec.seed,
                         }
                     )
         return pl.DataFrame(rows, schema=DIFFERENCE_COLUMNS)
+
+
+@functools.lru_cache(maxsize=65536)
+def sign_test_p(wins: int, losses: int) -> float:
+    """Two-sided exact sign test (McNemar's exact test): ``wins`` against ``losses``, ties left out.
+
+    The percentile bootstrap collapses to a point when every action agrees (one action, or
+    eight that all favour one category), so its interval alone cannot tell "no evidence" from
+    "clear evidence"; the sign test on the actions where the two categories disagree can.
+    """
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1))
+    return min(1.0, 2 * tail / 2**n)
+
+
+def _discordant(a: _Shares, b: _Shares, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per threshold: actions counted for both where only ``a``'s tag is necessary, and where only ``b``'s."""
+    both = ~np.isnan(a.by_action) & ~np.isnan(b.by_action)
+    nec_a = a.by_action[both, None] <= grid[None, :]
+    nec_b = b.by_action[both, None] <= grid[None, :]
+    return (nec_a & ~nec_b).sum(axis=0), (~nec_a & nec_b).sum(axis=0)
+
+
+def _sign_test(a: _Shares, b: _Shares, grid: np.ndarray) -> np.ndarray:
+    wins, losses = _discordant(a, b, grid)
+    return np.array([sign_test_p(int(won), int(lost)) for won, lost in zip(wins, losses, strict=True)])
 
 
 def _percentile_above_zero(values: np.ndarray, tail: float) -> np.ndarray:
@@ -234,8 +276,9 @@ def verdicts(
     if "above" not in differences.columns:
         # NaN (no resample could count) is no evidence; polars would order it above every number
         low, high = pl.col("ci_low").fill_nan(None), pl.col("ci_high").fill_nan(None)
+        significant = pl.col("sign_test_p") < 1.0 - pl.col("confidence")
         differences = differences.with_columns(
-            above=(low > 0).fill_null(False), below=(high < 0).fill_null(False)
+            above=(low > 0).fill_null(False) & significant, below=(high < 0).fill_null(False) & significant
         )
     out: dict[tuple[str, float], dict[str, str]] = {}
     for (mode, threshold), part in differences.group_by("clips", "threshold", maintain_order=True):
@@ -362,14 +405,21 @@ def _frames_of_every_mode(
 ) -> tuple[dict[tuple[str, str], pl.DataFrame], list[str]]:
     """The counts of the chosen mode (its errors stop the command) and of the other mode when it can count."""
     frames = necessity_frames(con, categories, (clips,), subset=subset)
-    warnings = []
+    warnings, unlabelled = [], []
     for mode in CLIP_MODES:
         if mode == clips:
             continue
-        try:
-            frames.update(necessity_frames(con, categories, (mode,), subset=subset))
-        except NoLabelledClipsError as exc:
-            warnings.append(f"{exc.category}: no clip is labelled for it, so only {clips} clips were counted")
+        for category in categories:
+            try:
+                frames.update(necessity_frames(con, (category,), (mode,), subset=subset))
+            except NoLabelledClipsError:
+                unlabelled.append(category)
+        if unlabelled:  # a mode is evidence only when it can count every category
+            frames = {key: frame for key, frame in frames.items() if key[0] != mode}
+            them = "it" if len(unlabelled) == 1 else "them"
+            warnings.append(
+                f"{', '.join(unlabelled)}: no clip is labelled for {them}, so only {clips} clips were counted"
+            )
     return frames, warnings
 
 
@@ -420,12 +470,14 @@ def recommend_roles(
         else:
             roles[category] = here
             warnings.append(_flip_warning(category, band, threshold, clips, here))
-        for mode in modes:
-            if mode != clips and at_threshold[mode][category] != roles[category]:
+        for (
+            mode
+        ) in modes:  # the evidence of each mode at the threshold, not the role (which follows the band)
+            if mode != clips and at_threshold[mode][category] != here:
                 warnings.append(
-                    f"{category}: the clip modes disagree at threshold {threshold:g}: {roles[category]} with "
-                    f"{clips} clips, {at_threshold[mode][category]} with {mode} clips; missing labels change "
-                    "the verdict here"
+                    f"{category}: the clip modes disagree at threshold {threshold:g}: {here} with {clips} "
+                    f"clips, {at_threshold[mode][category]} with {mode} clips; missing labels change the "
+                    "verdict here"
                 )
 
     evidence: dict[str, dict[str, dict[str, Any]]] = {mode: {} for mode in modes}
@@ -436,7 +488,7 @@ def recommend_roles(
             "share": round(row["share"], 6),
             "verdict": at_threshold[row["clips"]][row["category"]],
         }
-    measured = ("category", "versus", "difference", "ci_low", "ci_high")
+    measured = ("category", "versus", "difference", "ci_low", "ci_high", "sign_test_p")
     pairs = {
         mode: [{k: round(v, 6) if isinstance(v, float) else v for k, v in row.items() if k in measured}
                for row in boot.table([threshold], [mode]).iter_rows(named=True)]

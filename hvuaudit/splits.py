@@ -11,11 +11,12 @@ split from the store and checks the invariants. No per-clip Python loops.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from hvuaudit import __version__
@@ -41,7 +42,8 @@ class SplitParams:
 
     variant: str = "si2"
     min_videos: int = 124
-    val_fraction: float = 0.2
+    # None: 0.2, or no share limit when --max-train-scenes is given (docs/splits.md)
+    val_fraction: float | None = None
     primary_action: str = "rarest"  # rarest | first | path to a CSV youtube_id,time_start,time_end,action
     subset: str | None = None
     videos: str | None = None
@@ -49,6 +51,8 @@ class SplitParams:
     eval_subsets: tuple[
         str, ...
     ] = ()  # extra evaluation sets: whole store subsets, written as eval_<name>.csv
+    strict: bool = False  # no validation clip carries any scene tag seen with its action in training
+    max_train_scenes: int | None = None  # SI-2: at most this many (action, scene) pairs in training
 
     def normalised(self) -> SplitParams:
         variant = VARIANTS.get(str(self.variant).lower())
@@ -56,8 +60,26 @@ class SplitParams:
             raise InputError(
                 f"unknown variant '{self.variant}'", hint="use --variant default, 1 (SI-1) or 2 (SI-2)"
             )
-        if not (0.0 < self.val_fraction < 1.0):
-            raise InputError(f"--val-fraction must be strictly between 0 and 1 (got {self.val_fraction})")
+        if self.max_train_scenes is not None:
+            if variant != "si2":
+                raise InputError(
+                    f"--max-train-scenes applies to SI-2 only (got --variant {self.variant})",
+                    hint="SI-2 keeps each action's most common pairs in training; use --variant 2",
+                )
+            if self.max_train_scenes < 1:
+                raise InputError(f"--max-train-scenes must be at least 1 (got {self.max_train_scenes})")
+        if self.strict and variant == "default":
+            raise InputError(
+                "--strict applies to the Scene-Invariant splits only",
+                hint="the default split is HVU's own train/val subsets, which promise nothing about "
+                "scenes; dropping clips from them would no longer be HVU's split. Use --variant 1 or 2",
+            )
+        val_fraction = self.val_fraction
+        if val_fraction is None:
+            val_fraction = 0.2 if self.max_train_scenes is None else 0.0
+        elif not (0.0 < val_fraction < 1.0) and not (val_fraction == 0.0 and self.max_train_scenes):
+            # 0 (no share limit) is what a manifest records for --max-train-scenes alone
+            raise InputError(f"--val-fraction must be strictly between 0 and 1 (got {val_fraction})")
         if self.min_videos < 1:
             raise InputError(f"--min-videos must be at least 1 (got {self.min_videos})")
         videos = str(Path(self.videos).resolve()) if self.videos else None
@@ -71,12 +93,14 @@ class SplitParams:
         return SplitParams(
             variant,
             self.min_videos,
-            self.val_fraction,
+            val_fraction,
             self.primary_action,
             self.subset,
             videos,
             template,
             eval_subsets,
+            bool(self.strict),
+            self.max_train_scenes,
         )
 
 
@@ -162,6 +186,7 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
             variant=params.variant,
             min_videos=params.min_videos,
             val_fraction=params.val_fraction,
+            max_train_scenes=params.max_train_scenes,
         ).row(0, named=True)
         rows = run_query(con, "internal/split_rows")
     finally:
@@ -181,6 +206,15 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
         )
     train = rows.filter(pl.col("side") == "train").drop("side")
     val = rows.filter(pl.col("side") == "val").drop("side")
+    strict_report = None
+    if params.strict:
+        train, val, strict_report = make_strict(train, val)
+        if train.height == 0:
+            raise InputError(
+                "--strict leaves no action: every action's scenes overlap between the sides",
+                hint="drop --strict, or lower --min-videos",
+            )
+        rows = pl.concat([train, val])
     labels = {
         "action": sorted(set(rows["action"])),
         "scene": sorted({s for tags in rows["scenes"] for s in tags.split("|") if s}),
@@ -188,6 +222,7 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
     }
     counts = candidates.row(0, named=True)
     report = _report(train, val, params)
+    report["strict"] = strict_report or {"enabled": False}
     report["left_out"] = {
         "no_action": counts["no_action"],
         "no_scene": left_out["no_scene"],
@@ -225,6 +260,90 @@ def _check_override_matches(con: duckdb.DuckDBPyConnection, override: pl.DataFra
             f"{path}: {len(unknown)} clip(s) are not in the store, e.g. {y} {s:g}-{e:g}",
             hint="the file must list clips that were ingested (youtube_id, time_start, time_end)",
         )
+
+
+STRICT_RULE = (
+    "per action, drop whichever is fewer: the training clips that carry a scene tag seen on one of the "
+    "action's validation clips, or the validation clips that carry a scene tag seen on one of its training "
+    "clips (a tie drops training clips, so that the evaluation set stays whole); an action that would lose "
+    "a side either way is dropped"
+)
+
+
+def _scene_tags(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row per (row of ``frame``, scene tag): every scene tag, not only the chosen one."""
+    return (
+        frame.with_row_index("row")
+        .select("row", "action", pl.col("scenes").str.split("|").alias("tag"))
+        .explode("tag")
+        .filter(pl.col("tag").is_not_null() & (pl.col("tag") != ""))
+    )
+
+
+def seen_with_action(frame: pl.DataFrame, other: pl.DataFrame) -> pl.Series:
+    """Per row of ``frame``: does any of its scene tags appear, among any scene tags, on a row of
+    ``other`` with the same action? (``frame`` = val, ``other`` = train: the any-tag leakage.)"""
+    seen = _scene_tags(other).select("action", "tag").unique()
+    hits = _scene_tags(frame).join(seen, on=["action", "tag"], how="semi")["row"].to_numpy()
+    mask = np.zeros(frame.height, dtype=bool)
+    mask[hits] = True
+    return pl.Series("seen", mask)
+
+
+def make_strict(train: pl.DataFrame, val: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Drop clips until no validation clip shares any scene tag with a training clip of its action.
+
+    Either of two drops achieves it for an action, since both remove every shared (action, scene
+    tag): the training clips that carry one of the validation side's tags, or the validation
+    clips that carry one of the training side's. :data:`STRICT_RULE` takes the smaller, per action.
+    """
+    train_leaky = train.with_columns(leaky=seen_with_action(train, val))
+    val_leaky = val.with_columns(leaky=seen_with_action(val, train))
+
+    def per_action(frame: pl.DataFrame, prefix: str) -> pl.DataFrame:
+        return frame.group_by("action").agg(
+            pl.len().alias(f"{prefix}_clips"), pl.col("leaky").sum().alias(f"{prefix}_leaky")
+        )
+
+    plan = per_action(train_leaky, "train").join(
+        per_action(val_leaky, "val"), on="action", how="full", coalesce=True
+    )
+    plan = plan.fill_null(0).with_columns(
+        drop=pl.when(
+            (pl.col("train_leaky") <= pl.col("val_leaky")) & (pl.col("train_leaky") < pl.col("train_clips"))
+        )
+        .then(pl.lit("train"))
+        .when(pl.col("val_leaky") < pl.col("val_clips"))
+        .then(pl.lit("val"))
+        .when(pl.col("train_leaky") < pl.col("train_clips"))
+        .then(pl.lit("train"))
+        .otherwise(pl.lit("action"))
+    )
+    dropped_actions = sorted(plan.filter(pl.col("drop") == "action")["action"])
+    choice = plan.select("action", "drop")
+
+    def keep(frame: pl.DataFrame, side: str) -> pl.DataFrame:
+        marked = frame.join(choice, on="action", how="left")
+        gone = (pl.col("drop") == "action") | ((pl.col("drop") == side) & pl.col("leaky"))
+        return marked.filter(~gone).drop("leaky", "drop")
+
+    kept_train, kept_val = keep(train_leaky, "train"), keep(val_leaky, "val")
+    report = {
+        "enabled": True,
+        "rule": STRICT_RULE,
+        "dropped_train_clips": train.height - kept_train.height,
+        "dropped_val_clips": val.height - kept_val.height,
+        "actions_dropping_train_clips": plan.filter(
+            (pl.col("drop") == "train") & (pl.col("train_leaky") > 0)
+        ).height,
+        "actions_dropping_val_clips": plan.filter(pl.col("drop") == "val").height,
+        "dropped_actions": dropped_actions,
+    }
+    return kept_train, kept_val, report
+
+
+def _share(count: int, total: int) -> dict:
+    return {"clips": count, "share": round(count / total, 6) if total else 0.0}
 
 
 def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict:
@@ -266,13 +385,52 @@ def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict
         per_scene = joint.group_by("scene").agg(pl.col("len").sum().alias("n_scene"))
         joint = joint.join(per_scene, on="scene")
         entropy = float(-(joint["len"] / total * (joint["len"] / joint["n_scene"]).log(2)).sum())
+    scenes = scenes_per_action["scene"] if scenes_per_action.height else pl.Series([0])
     return {
         "train": side(train),
         "val": side(val),
         "median_scenes_per_action_train": median_scenes,
+        "train_scenes_per_action": {
+            "q1": float(cast(float, scenes.quantile(0.25, "linear"))),
+            "median": median_scenes,
+            "q3": float(cast(float, scenes.quantile(0.75, "linear"))),
+        },
         "scene_only_baseline": round(baseline, 6),
+        "scene_only_baseline_all_tags": round(_scene_only_all_tags(train, val), 6),
+        # any scene tag of a validation clip seen, among any tags, with its action in training
+        "any_tag_leakage": _share(int(seen_with_action(val, train).sum()), val.height),
+        # the validation clip's chosen scene seen among any tags of the action's training clips
+        "chosen_scene_seen_in_training": _share(_chosen_seen(train, val), val.height),
         "conditional_entropy_action_given_scene_bits": round(entropy, 6),
     }
+
+
+def _chosen_seen(train: pl.DataFrame, val: pl.DataFrame) -> int:
+    seen = _scene_tags(train).select("action", pl.col("tag").alias("scene")).unique()
+    return val.filter(pl.col("scene") != "").join(seen, on=["action", "scene"], how="semi").height
+
+
+def _scene_only_all_tags(train: pl.DataFrame, val: pl.DataFrame) -> float:
+    """A scene-only rule that reads every scene tag: each validation clip's action is predicted as the
+    training action that its scene tags meet most often (ties: the first by name)."""
+    if val.height == 0:
+        return 0.0
+    counts = _scene_tags(train).group_by("tag", "action").len()
+    votes = (
+        _scene_tags(val)
+        .select("row", "tag")
+        .join(counts, on="tag")
+        .group_by("row", "action")
+        .agg(pl.col("len").sum())
+        .sort(["row", "len", "action"], descending=[False, True, False])
+        .group_by("row", maintain_order=True)
+        .first()
+    )
+    truth = val.with_row_index("row").select("row", pl.col("action").alias("truth"))
+    hit = truth.join(votes, on="row", how="left").select(
+        (pl.col("action") == pl.col("truth")).fill_null(False)
+    )
+    return float(cast("float | None", hit.to_series().mean()) or 0.0)
 
 
 def split_files(con: duckdb.DuckDBPyConnection, result: SplitResult, name: str) -> dict[str, bytes]:
@@ -281,6 +439,7 @@ def split_files(con: duckdb.DuckDBPyConnection, result: SplitResult, name: str) 
         "format": splitfolder.SPLIT_FORMAT,
         "name": name,
         "variant": result.params.variant,
+        "strict": result.params.strict,
         "params": {k: v for k, v in asdict(result.params).items() if k not in ("videos", "name_template")},
         "counts": result.report,
         "labels": {k: len(v) for k, v in result.labels.items()},
@@ -347,7 +506,7 @@ def export_split(
 
 
 def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
-    """Check the six invariants of a split folder against the store it was built from."""
+    """Check the seven invariants of a split folder against the store it was built from."""
     folder_read = load_split(folder)
     manifest, train, val = folder_read.manifest, folder_read.sets["train"], folder_read.sets["val"]
     params = SplitParams(
@@ -376,7 +535,20 @@ def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
     )
 
     order_ok, detail = True, "ok"
-    if scene_invariant:
+    strict = bool(manifest["params"].get("strict", False))
+    if strict:
+        # --strict drops clips from the ordered split (so sizes may no longer be ordered); it never moves one
+        ordered = build_split(con, replace(params, strict=False))
+        moved = (set(train["clip_id"]) - set(ordered.train["clip_id"])) | (
+            set(val["clip_id"]) - set(ordered.val["clip_id"])
+        )
+        order_ok = not moved
+        detail = (
+            "ok (strict: only drops clips of the ordered split)"
+            if order_ok
+            else f"{len(moved)} clip(s) moved"
+        )
+    elif scene_invariant:
         sizes_t = train.group_by("action", "scene").len()
         sizes_v = val.group_by("action", "scene").len()
         agg = (
@@ -437,6 +609,19 @@ def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
     same = all((Path(folder) / n).read_bytes() == files[n] for n in files if n != splitfolder.MANIFEST)
     checks.append(
         ("6. rebuilding gives byte-identical files", same, "ok" if same else "train/val/labels differ")
+    )
+
+    # The any-tag rule: what --strict promises; for other splits the count is reported, not enforced.
+    leaks = int(seen_with_action(val, train).sum()) if scene_invariant else 0
+    share = f" ({leaks / val.height:.1%} of val)" if val.height else ""
+    checks.append(
+        (
+            "7. no val clip carries a scene tag seen with its action in training (every tag)",
+            not strict or leaks == 0,
+            "ok"
+            if leaks == 0
+            else f"{leaks} val clip(s){share}" + ("" if strict else "; allowed: not --strict"),
+        )
     )
     return VerifyReport(ok=all(ok for _, ok, _ in checks), checks=checks)
 

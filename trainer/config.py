@@ -281,8 +281,9 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
                 _fail(
                     f"{cfg.tasks_file}: the roles rule left {category} undecided (no bootstrap interval "
                     f"separates it from the other categories; the file's warnings say where), and --method "
-                    f"{cfg.method} trains a {category} head; rerun `hvuaudit nca roles` at a threshold "
-                    "inside its band, or train a method without that head"
+                    f"{cfg.method} trains a {category} head; rerun `hvuaudit nca roles` where its warnings "
+                    "point (another threshold, another clip mode, or more data), or train a method without "
+                    "that head"
                 )
             if file_roles[category] != roles[category] and log is not None:
                 log(

@@ -2,7 +2,8 @@
 -- SI-1 (si1): chosen scene = the clip's scene most frequent within its action (ties: most popular
 -- overall, then name); the rarest pairs go to val while val stays <= $val_fraction of the action.
 -- SI-2 (si2): chosen scene = the least frequent within the action (ties: least popular, then name);
--- the most common pairs go to train until train holds >= 1 - $val_fraction; one pair always stays in val.
+-- the most common pairs go to train until train holds >= 1 - $val_fraction; one pair always stays in val;
+-- with $max_train_scenes K (not NULL), at most the K most common pairs go to train ($val_fraction 0: no share limit).
 -- default: sides are the store's train / val subsets; chosen scene by the SI-1 rule; scene-less clips kept.
 CREATE OR REPLACE TEMP TABLE split_eligible AS
 SELECT * FROM split_clips
@@ -68,6 +69,7 @@ SELECT action, scene, size, n_pairs,
                CASE WHEN rank_up = 1 OR cum_up <= $val_fraction * n_action THEN 'val' ELSE 'train' END
            ELSE
                CASE WHEN rank_down < n_pairs AND cum_down_before < (1 - $val_fraction) * n_action
+                         AND ($max_train_scenes IS NULL OR rank_down <= $max_train_scenes)
                     THEN 'train' ELSE 'val' END
        END AS side
 FROM ordered;

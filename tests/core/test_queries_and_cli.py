@@ -358,7 +358,7 @@ def test_nca_figures_draw_both_clip_modes_side_by_side(tiny_store, tmp_path):
     }
     assert set(doc["differences"][0]) == {
         "clips", "threshold", "category", "versus", "difference", "ci_low", "ci_high",
-        "confidence", "resamples", "seed",
+        "sign_test_p", "confidence", "resamples", "seed",
     }  # fmt: skip
     matrix_one, matrix_both = tmp_path / "m1.png", tmp_path / "m2.png"
     margs = ["nca", "matrix", "--db", str(tiny_store), "--plot"]

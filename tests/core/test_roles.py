@@ -50,10 +50,10 @@ def test_real_default_roles_in_both_clip_modes(real_roles):
             band = roles.band(category)
             # the band must hold at 0.2 and at 1.0, the two thresholds the first version used
             assert band.holds_at(0.2) and band.holds_at(1.0), (mode, category, band)
-    # docs/nca.md states these bands: among labelled clips from 1/47 (the smallest ratio that makes
-    # a difference) up to 4; over all clips from 0 on, with no end
-    assert real_roles["labelled"].band("scene").describe() == "[0.02128, 4)"
-    assert real_roles["labelled"].band("scene").low == pytest.approx(1 / 47)
+    # docs/nca.md states these bands: among labelled clips from 1/23 up to 3.5; over all clips from 0
+    # on, with no end
+    assert real_roles["labelled"].band("scene").describe() == "[0.04348, 3.5)"
+    assert real_roles["labelled"].band("scene").low == pytest.approx(1 / 23)
     assert real_roles["all"].band("scene").describe() == "[0, ∞)"
 
 
@@ -100,17 +100,18 @@ def test_real_band_is_exact_and_its_edges_are_real(real_frames, real_roles):
         points = sorted({*boot.breakpoints(mode), 0.0, 0.2})
         by_count = verdicts(boot.separations(points, mode), ("scene", "object"))
         assert by_count == verdicts(boot.table(points, [mode]), ("scene", "object"))
-        band = real_roles[mode].band("object")
-        # between two ratios nothing changes: look midway, and just outside each edge
         midway = [(a + b) / 2 for a, b in itertools.pairwise(points)]
-        inside = [t for t in midway + points if band.holds_at(t)]
-        assert len(inside) > 100
-        got = verdicts(boot.table(inside, [mode]), ("scene", "object"))
-        assert {v["object"] for v in got.values()} == {"auxiliary"}
-        outside = [t for t in (band.low - 1e-9, band.high) if t is not None and t >= 0]
-        for t in outside:
-            (there,) = verdicts(boot.table([t], [mode]), ("scene", "object")).values()
-            assert there["object"] != "auxiliary", (mode, t)
+        for category, verdict in (("object", "auxiliary"), ("scene", "adversarial")):
+            band = real_roles[mode].band(category)
+            # between two ratios nothing changes: look midway, and just outside each edge
+            inside = [t for t in midway + points if band.holds_at(t)]
+            assert len(inside) > 100
+            got = verdicts(boot.table(inside, [mode]), ("scene", "object"))
+            assert {v[category] for v in got.values()} == {verdict}
+            outside = [t for t in (band.low - 1e-9, band.high) if t is not None and t >= 0]
+            for t in outside:
+                (there,) = verdicts(boot.table([t], [mode]), ("scene", "object")).values()
+                assert there[category] != verdict, (mode, category, t)
 
 
 @pytest.mark.parametrize("mode", CLIP_MODES)
@@ -166,15 +167,15 @@ def test_real_flip_warning_outside_the_band(real_store, tmp_path):
     assert result.exit_code == 0, result.output
     # labelled clips at t = 0: 59 vs 63 actions, no interval separates them
     assert (
-        "warning: object: threshold 0 lies outside its band [0.02128, 4) (labelled clips), where it is "
-        "auxiliary; the verdict changes at the band's edge: below 0.02128 it is undecided" in result.stderr
+        "warning: object: threshold 0 lies outside its band [0.04348, 3.5) (labelled clips), where it is "
+        "auxiliary; the verdict changes at the band's edge: below 0.04348 it is undecided" in result.stderr
     )
     doc = json.loads(tasks.read_text())
     assert doc["format"] == TASKS_FORMAT and doc["roles"] == {"scene": "undecided", "object": "undecided"}
     assert any(w.startswith("object: threshold 0 lies outside") for w in doc["warnings"])
     band = doc["bands"]["labelled"]["object"]
-    assert (band["verdict"], band["high"], band["anchor"]) == ("auxiliary", 4.0, 0.2)
-    assert band["low"] == pytest.approx(1 / 47)
+    assert (band["verdict"], band["high"], band["anchor"]) == ("auxiliary", 3.5, 0.2)
+    assert band["low"] == pytest.approx(1 / 23)
     assert doc["bands"]["all"]["object"] == {"verdict": "auxiliary", "low": 0.0, "high": None, "anchor": 0.2}
     assert set(doc["evidence"]) == set(doc["differences"]) == {"all", "labelled"}
     assert doc["evidence"]["labelled"]["scene"] == {
@@ -199,7 +200,8 @@ def test_real_a_threshold_above_the_band_names_where_it_ends(real_store):
         roles = recommend_roles(con, threshold=5.0)
     assert roles.roles == {"scene": "undecided", "object": "undecided"}
     assert any(
-        "threshold 5 lies outside its band" in w and "from 4 on it is undecided" in w for w in roles.warnings
+        "threshold 5 lies outside its band" in w and "from 3.5 on it is undecided" in w
+        for w in roles.warnings
     )
     with open_store(real_store) as con:  # a threshold far out is an answer too, not an error
         assert recommend_roles(con, threshold=100.0, clips="all").roles["object"] == "auxiliary"
@@ -434,8 +436,59 @@ def test_an_interval_no_resample_could_draw_is_no_evidence():
 
     frame = pl.DataFrame(
         {"clips": ["all"], "threshold": [0.2], "category": ["scene"], "versus": ["object"],
-         "difference": [0.5], "ci_low": [float("nan")], "ci_high": [float("nan")]}
+         "difference": [0.5], "ci_low": [float("nan")], "ci_high": [float("nan")], "sign_test_p": [0.0],
+         "confidence": [0.95]}
     )  # fmt: skip
     assert verdicts(frame, ("scene", "object")) == {
         ("all", 0.2): {"scene": "undecided", "object": "undecided"}
     }
+
+
+def test_the_sign_test_is_the_exact_binomial_test():
+    from hvuaudit.roles import sign_test_p
+
+    for wins, losses in [(0, 0), (1, 0), (8, 0), (5, 3), (63, 59), (300, 250)]:
+        expected = stats.binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
+        assert sign_test_p(wins, losses) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("n_actions", [1, 2, 5])
+def test_a_few_actions_that_all_agree_are_no_evidence(tmp_path, n_actions):
+    """Every action has its object and never its scene: the bootstrap interval collapses to [-1, -1], but
+    with five or fewer actions the sign test cannot reject equal shares at 95% (p = 2 / 2**n >= 0.0625)."""
+    lines = ["Tags,youtube_id,time_start,time_end"]
+    cats = ["Tag,Category", "beach,scene", "ocean,scene"]
+    for a in range(n_actions):
+        cats += [f"act{a},action", f"obj{a},object"]
+        lines += [f"act{a}|obj{a}|{'beach' if c % 2 else 'ocean'},v{a}_{c},0,2" for c in range(6)]
+    (tmp_path / "HVU_Val_few.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "cats.csv").write_text("\n".join(cats) + "\n")
+    db = tmp_path / "few.duckdb"
+    ingest([tmp_path / "HVU_Val_few.csv"], tmp_path / "cats.csv", db=db)
+    with open_store(db) as con:
+        roles = recommend_roles(con, clips="all")
+    (pair,) = roles.differences["all"]
+    assert (pair["ci_low"], pair["ci_high"]) == (-1.0, -1.0)  # the bootstrap alone would decide
+    assert roles.roles == {"scene": "undecided", "object": "undecided"}
+
+
+def test_nca_sweep_over_both_modes_prints_the_intervals_nca_roles_uses(real_store, real_roles):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "nca",
+            "sweep",
+            "--clips",
+            "both",
+            "--thresholds",
+            "0.2",
+            "--format",
+            "json",
+            "--db",
+            str(real_store),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for row in json.loads(result.stdout)["differences"]:
+        (pair,) = real_roles["labelled"].differences[row["clips"]]
+        assert (round(row["ci_low"], 6), round(row["ci_high"], 6)) == (pair["ci_low"], pair["ci_high"])

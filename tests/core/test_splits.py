@@ -288,7 +288,7 @@ def test_split_cli_json_report_and_videos_entry(split_store, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["videos"] == {"dir": str(videos.resolve()), "name_template": "raw"}
     verify = CliRunner().invoke(cli, ["split", "verify", str(out), "--db", str(split_store)])
-    assert verify.exit_code == 0 and verify.output.count("PASS") == 6
+    assert verify.exit_code == 0 and verify.output.count("PASS") == 7
     listed = CliRunner().invoke(cli, ["split", "list", "--format", "json", "--db", str(split_store)])
     assert [r["split"] for r in json.loads(listed.output)] == ["si2"]
 

@@ -376,6 +376,7 @@ class SplitsScreen(CoreScreen):
         details.add_column(justify="right")
         shown = [
             ("scene_only_baseline", "scene-only baseline accuracy on val", lambda v: f"{v:.1%}"),
+            ("scene_only_baseline_all_tags", "scene-only baseline, every scene tag", lambda v: f"{v:.1%}"),
             (
                 "conditional_entropy_action_given_scene_bits",
                 "H(action | scene) on train, bits",
@@ -387,6 +388,11 @@ class SplitsScreen(CoreScreen):
         for key, label, fmt in shown:
             if isinstance(report.get(key), int | float):
                 details.add_row(label, fmt(report[key]))
+        leak = report.get("any_tag_leakage")
+        if isinstance(leak, dict):  # val clips with a scene tag seen with their action in training
+            details.add_row(
+                "val clips sharing a scene tag with train", f"{leak['clips']:,} ({leak['share']:.1%})"
+            )
         for reason, count in (report.get("left_out") or {}).items():
             details.add_row(f"left out: {reason.replace('_', ' ')}", format_cell(count))
         self.query_one("#preview-details", Static).update(details)
