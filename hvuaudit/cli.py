@@ -575,7 +575,8 @@ def nca_roles_command(threshold, clips, categories, resamples, confidence, seed,
     "--val-fraction",
     type=float,
     default=None,
-    help="Target share of each action in val [default: 0.2; with --max-train-scenes alone, no share limit].",
+    help="Target share of each action in val, in (0, 1) [default: 0.2; with --max-train-scenes alone, "
+    "no share limit, which --val-fraction 0 also asks for].",
 )
 @click.option(
     "--max-train-scenes",
@@ -709,6 +710,8 @@ def _print_split_report(report: dict, fmt: str) -> None:
         "strict": (
             f"dropped {strict['dropped_train_clips']:,} train and {strict['dropped_val_clips']:,} val clips, "
             f"{len(strict['dropped_actions'])} action(s)"
+            + (f": {', '.join(strict['dropped_actions'][:5])}" if strict["dropped_actions"] else "")
+            + (" …" if len(strict["dropped_actions"]) > 5 else "")
             if strict["enabled"]
             else "no (the paper's rule: chosen scenes only)"
         ),

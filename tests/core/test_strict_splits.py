@@ -72,7 +72,8 @@ def test_real_strict_splits_have_no_any_tag_leakage(real_copy, tmp_path, variant
 def test_real_non_strict_leakage_is_reported_as_the_issue_measured(real_copy):
     """Issue #18 (real validation file, --min-videos 25): SI-1 74% of val clips have their (action, chosen
     scene) among the training clips' scene tags; SI-2 88% carry a scene seen with their action in training;
-    a scene-only rule over every scene tag scores 8.8% on SI-2."""
+    a scene-only rule over every scene tag scores 8.8% on SI-2 (8.6% here: the issue's tie rule is not
+    known; within the issue's ±1 point)."""
     with open_store(real_copy) as con:
         si1 = build_split(con, SplitParams(variant="1", min_videos=25)).report
         si2 = build_split(con, SplitParams(variant="2", min_videos=25)).report
@@ -177,3 +178,17 @@ def test_real_the_documented_table_is_what_the_splits_give(real_copy):
                 f"{r['scene_only_baseline_all_tags']:.1%}", f"{q['q1']:g} / {q['median']:g} / {q['q3']:g}",
             ]  # fmt: skip
             assert got == documented[name], name
+
+
+def test_real_verify_reports_the_any_tag_count_of_a_non_strict_split(real_copy, tmp_path):
+    out = tmp_path / "si1"
+    result = CliRunner().invoke(
+        cli, ["split", "--variant", "1", "--min-videos", "25", "--out", str(out), "--db", str(real_copy)]
+    )
+    assert result.exit_code == 0, result.output
+    leaking, total = _leaking_val_clips(out)
+    with open_store(real_copy) as con:
+        report = verify_split(con, out)
+    name, ok, detail = report.checks[-1]
+    assert ok and detail == f"{leaking} val clip(s) ({leaking / total:.1%} of val); allowed: not --strict"
+    assert leaking == 1173  # the 74.5% of docs/splits.md
