@@ -462,8 +462,9 @@ def recommend_roles(
         if band.empty:
             roles[category] = UNDECIDED
             warnings.append(
-                f"{category}: undecided: at threshold {anchor:g} with {clips} clips no bootstrap interval "
-                "separates it from the other categories, so its band is empty; the trainer refuses it"
+                f"{category}: undecided: at threshold {anchor:g} with {clips} clips neither the bootstrap "
+                "interval nor the sign test separates it from the other categories, so its band is empty; "
+                "the trainer refuses it"
             )
         elif band.holds_at(threshold):
             roles[category] = band.verdict

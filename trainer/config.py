@@ -279,8 +279,8 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
                 _fail(f"{cfg.tasks_file}: has no role for '{category}', which --method {cfg.method} trains")
             if file_roles[category] == UNDECIDED:
                 _fail(
-                    f"{cfg.tasks_file}: the roles rule left {category} undecided (no bootstrap interval "
-                    f"separates it from the other categories; the file's warnings say where), and --method "
+                    f"{cfg.tasks_file}: the roles rule left {category} undecided (nothing separates it from "
+                    f"the other categories there; the file's warnings say where), and --method "
                     f"{cfg.method} trains a {category} head; rerun `hvuaudit nca roles` where its warnings "
                     "point (another threshold, another clip mode, or more data), or train a method without "
                     "that head"

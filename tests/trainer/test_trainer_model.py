@@ -243,7 +243,9 @@ def test_an_undecided_role_is_refused_for_a_head_the_method_trains(tmp_path):
     doc = {
         "format": TASKS_FORMAT,
         "roles": {"scene": "undecided", "object": "auxiliary"},
-        "warnings": ["scene: undecided: at threshold 0.2 with labelled clips no bootstrap interval ..."],
+        "warnings": [
+            "scene: undecided: at threshold 0.2 with labelled clips neither the bootstrap interval ..."
+        ],
     }
     path = tmp_path / "tasks.json"
     path.write_text(json.dumps(doc))
