@@ -21,3 +21,8 @@ DEFAULT_CLIPS = "labelled"
 # Necessary when n11/n12 <= 0.2: the tag is on at least 5 of every 6 of the action's clips.
 # The roles' band is anchored here (docs/nca.md "The roles rule").
 DEFAULT_THRESHOLD = 0.2
+
+
+def with_article(category: str) -> str:
+    """ "an event", "a scene": for messages that name a category."""
+    return f"{'an' if category[:1] in 'aeiou' else 'a'} {category}"

@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from hvuaudit.categories import CLIP_MODES, DEFAULT_CLIPS, DEFAULT_THRESHOLD
+from hvuaudit.categories import CLIP_MODES, DEFAULT_CLIPS, DEFAULT_THRESHOLD, with_article
 from hvuaudit.errors import InputError
 from hvuaudit.store import check_category, require_clips, run_query
 
@@ -120,9 +120,8 @@ class NoLabelledClipsError(InputError):
 
     def __init__(self, category: str, subset: str | None) -> None:
         where = f" in subset {subset!r}" if subset else ""
-        article = "an" if category[:1] in "aeiou" else "a"
         super().__init__(
-            f"no clip{where} carries {article} {category} tag, so --clips labelled has nothing to count",
+            f"no clip{where} carries {with_article(category)} tag, so --clips labelled has nothing to count",
             hint="use --clips all, or another --category",
         )
         self.category = category

@@ -25,7 +25,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static, Tab, Tabs
 
-from hvuaudit.categories import SIDE_CATEGORIES
+from hvuaudit.categories import SIDE_CATEGORIES, with_article
 from hvuaudit.tui import bindings
 from hvuaudit.tui.screens.base import CoreScreen, reports_errors
 from hvuaudit.tui.screens.browser import VERDICT_STYLES
@@ -232,7 +232,7 @@ class NcaScreen(CoreScreen):
         self.frame = frame
         if frame.is_empty() and clips == "labelled":
             self.query_one(Notice).say(
-                f"No clip carries {'an' if category[0] in 'aeiou' else 'a'} {category} tag, so no action "
+                f"No clip carries {with_article(category)} tag, so no action "
                 "can be counted among labelled clips.",
                 "Press l to count all clips.",
             )
