@@ -160,20 +160,25 @@ def smoke_run(root: Path, device: torch.device, scale: Scale) -> dict:
     train(cfg, resume=True, log=log_lines.append)
     doc = evaluate_run(root / "run", checkpoint="last", device=device.type, log=log_lines.append)
     metrics = runfolder.read_metrics(root / "run")
+    # the set that each epoch selected on: val here (write_split writes no select.csv)
+    selected = [runfolder.selection_metrics(line)[1] for line in metrics]
     finite = all(
-        math.isfinite(line[part]["loss"])
-        for line in metrics
-        for part in ("train", "val")
-        if line[part]["loss"]
+        math.isfinite(part["loss"])
+        for line, chosen in zip(metrics, selected, strict=True)
+        for part in (line["train"], chosen)
+        if part["loss"]
     )
     return {
         "videos_s": written,
-        "epochs": [(m["epoch"], m["seconds"], m["train"]["loss"], m["val"]["action_acc"]) for m in metrics],
+        "epochs": [
+            (m["epoch"], m["seconds"], m["train"]["loss"], chosen["action_acc"])
+            for m, chosen in zip(metrics, selected, strict=True)
+        ],
         "train_clips": metrics[-1]["train"]["n"],
         "finite": finite,
         "resumed": any("resumed" in line for line in log_lines),
         "eval_top1": doc["top1"],
-        "eval_matches_val": math.isclose(doc["top1"], metrics[-1]["val"]["action_acc"], rel_tol=1e-9),
+        "eval_matches_val": math.isclose(doc["top1"], selected[-1]["action_acc"], rel_tol=1e-9),
         "amp": {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[resolve_amp(cfg.amp, device)],
     }
 
@@ -193,7 +198,7 @@ def ddp_run(root: Path, split_dir: Path) -> dict:
     return {
         "returncode": proc.returncode,
         "seconds": time.perf_counter() - started,
-        "val_n": line["val"]["n"] if line else None,
+        "val_n": runfolder.selection_metrics(line)[1]["n"] if line else None,
         "lr": line["lr"] if line else None,
         "stderr_tail": proc.stderr[-2000:],
     }

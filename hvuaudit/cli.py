@@ -28,6 +28,7 @@ from hvuaudit.categories import (
 from hvuaudit.errors import InputError
 from hvuaudit.output import FORMATS, emit_json, emit_table, emit_tables
 from hvucontracts.cli import ErrorHandlingGroup, missing_extra, protect_outputs
+from hvucontracts.splitfolder import SELECT_FRACTION, SIDES
 
 # Commands implemented outside the audit core, imported only when invoked.
 # name -> ("module:attribute", one-line help shown by `hvuaudit --help`).
@@ -591,6 +592,21 @@ def nca_roles_command(threshold, clips, categories, resamples, confidence, seed,
     "the report says which). Without it: the paper's rule, on each clip's chosen scene only.",
 )
 @click.option(
+    "--select-fraction",
+    type=float,
+    default=SELECT_FRACTION,
+    show_default=True,
+    help="Share of each action's training clips held out as select.csv, the set the trainer selects on "
+    "(best.pt, plateau, early stopping), in [0, 1); 0: none, and selection reads val (the test pairs).",
+)
+@click.option("--select-seed", type=int, default=0, show_default=True, help="Seed of the select.csv draw.")
+@click.option(
+    "--require-videos",
+    is_flag=True,
+    help="Only clips with a usable video file, as `hvuaudit videos scan` recorded them; the report and "
+    "the manifest give the coverage each side would have had without it.",
+)
+@click.option(
     "--primary-action",
     default="rarest",
     show_default=True,
@@ -629,6 +645,9 @@ def split(
     val_fraction,
     max_train_scenes,
     strict,
+    select_fraction,
+    select_seed,
+    require_videos,
     primary_action,
     subset,
     out,
@@ -670,6 +689,9 @@ def split(
         val_fraction=val_fraction,
         max_train_scenes=max_train_scenes,
         strict=strict,
+        select_fraction=select_fraction,
+        select_seed=select_seed,
+        require_videos=require_videos,
         primary_action=primary_action,
         subset=subset,
         videos=str(videos) if videos else None,
@@ -685,7 +707,12 @@ def split(
                 export_split(con, result, out, force=force)
     _print_split_report(result.report, fmt)
     if not dry_run:
-        click.echo(f"wrote {out} ({result.train.height:,} train / {result.val.height:,} val clips)", err=True)
+        held = result.report["select"]["clips"]
+        click.echo(
+            f"wrote {out} ({result.train.height:,} train / {held:,} select / "
+            f"{result.val.height:,} val clips)",
+            err=True,
+        )
 
 
 def _print_split_report(report: dict, fmt: str) -> None:
@@ -694,7 +721,9 @@ def _print_split_report(report: dict, fmt: str) -> None:
     if fmt == "json":
         emit_json(report)
         return
-    sides = pl.DataFrame([{"side": side, **report[side]} for side in ("train", "val")])
+    sides = pl.DataFrame(
+        [{"side": side, **{k: report[side][k] for k in ("clips", "actions", "pairs")}} for side in SIDES]
+    )
     emit_table(sides, "table", title="split")
     scenes, leak = report["train_scenes_per_action"], report["any_tag_leakage"]
     strict = report["strict"]
@@ -716,16 +745,40 @@ def _print_split_report(report: dict, fmt: str) -> None:
             else "no (the paper's rule: chosen scenes only)"
         ),
         "H(action | scene) on train, bits": report["conditional_entropy_action_given_scene_bits"],
+        **_video_facts(report["videos"]),
         **{f"left out: {k.replace('_', ' ')}": v for k, v in report["left_out"].items()},
     }
     emit_table(pl.DataFrame({"fact": list(facts), "value": [str(v) for v in facts.values()]}), "table")
+
+
+def _video_facts(videos: dict) -> dict[str, str]:
+    """The split report's lines on video files: per side, clips with a file (and, with --require-videos,
+    what each side would have held without it)."""
+    if not videos["scanned"]:
+        return {"video files": "not known (no `hvuaudit videos scan` in this store)"}
+    facts = {}
+    before = videos.get("without_require_videos", {})
+    for side in (
+        *SIDES,
+        *[k for k in videos if k not in (*SIDES, "scanned", "required", "without_require_videos")],
+    ):
+        if side not in videos:
+            continue
+        now = videos[side]
+        line = f"{now['with_video']:,} of {now['clips']:,}"
+        if side in before:
+            line += (
+                f" (without --require-videos: {before[side]['with_video']:,} of {before[side]['clips']:,})"
+            )
+        facts[f"{side} clips with a video file"] = line
+    return facts
 
 
 @split.command("verify")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @db_option
 def split_verify(folder, db):
-    """Recompute a split from the store and check its seven invariants.
+    """Recompute a split from the store and check its eight invariants.
 
     Exits 0 when every check passes, 3 otherwise.
 
@@ -990,6 +1043,327 @@ def tui(read_only, db):
     from hvuaudit.tui.app import run  # textual is imported only here
 
     run(db, read_only=read_only)
+
+
+# ---------------------------------------------------------------- video files
+
+
+@cli.group()
+def videos():
+    """Real HVU video files: find them whatever their names, check them, prepare them for training.
+
+    \b
+    Examples:
+      hvuaudit videos scan ~/hvu/videos --probe
+      hvuaudit videos coverage --by action
+      hvuaudit videos problems --kind broken
+      hvuaudit videos forget ~/hvu/old_downloads
+    """
+
+
+COVERAGE_GROUPS = ("subset", "action", "scene")
+# How many of the least covered actions and scenes `videos scan` prints (`videos coverage` lists all).
+SHOWN_GROUPS = 10
+SHOWN_PROBLEMS = 20
+
+
+@videos.command("scan")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="DIR...")
+@click.option(
+    "--name-template",
+    default=None,
+    help="Also match the names this template gives (a preset or a format string, as for `split`).",
+)
+@click.option(
+    "--probe", is_flag=True, help="Open every file not probed yet with PyAV (needs the [train] extra)."
+)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Probe threads.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@db_option
+def videos_scan(dirs, name_template, probe, workers, fmt, db):
+    """Match the video files under DIR... to the store's clips and record them in the store.
+
+    Every naming scheme of the download tools is tried (docs/videos.md); a rescan updates what
+    changed only. Prints what was found, the coverage per subset (and the least covered actions
+    and scenes), and the files and clips that need a look.
+
+    \b
+    Examples:
+      hvuaudit videos scan ~/hvu/videos
+      hvuaudit videos scan ~/hvu/train ~/hvu/val --probe --workers 4
+      hvuaudit videos scan ~/hvu/clips --name-template '{youtube_id}/{start10}.mp4' --format json
+    """
+    from hvuaudit.store import open_store
+    from hvuaudit.videos.scan import coverage, scan_videos, summarize, video_problems
+
+    with open_store(db, read_only=False) as con:
+        with file_progress("scanning") as advance:
+            report = scan_videos(con, dirs, name_template=name_template, on_file=advance)
+        probed = None
+        if probe:
+            from hvuaudit.videos.probe import probe_videos
+
+            try:
+                import av  # noqa: F401  (the probe needs PyAV; say so before any file is opened)
+            except ModuleNotFoundError as exc:
+                raise missing_extra(exc, "videos scan --probe") or exc from exc
+            with file_progress("probing") as advance:
+                probed = probe_videos(
+                    con,
+                    roots=report.roots,
+                    workers=workers,
+                    log=lambda message: click.echo(message, err=True),
+                    on_file=advance,
+                )
+            report = summarize(con, report)  # the probe found broken and short files: count again
+        problems = video_problems(con, report.roots)
+        tables = {by: coverage(con, by) for by in COVERAGE_GROUPS}
+    summary = report.as_json()
+    if probed is not None:
+        summary["probe"] = {
+            "files": probed.files,
+            "broken": probed.broken,
+            "files_per_second": round(probed.rate, 1),
+        }
+    if fmt == "json":
+        emit_json(
+            {
+                "scan": summary,
+                "coverage": {by: frame.to_dicts() for by, frame in tables.items()},
+                "problems": problems.to_dicts(),
+            }
+        )
+        return
+    _print_scan(summary, tables, problems)
+
+
+def _print_scan(summary: dict, tables: dict, problems) -> None:
+    import polars as pl
+
+    changes = summary["changes"]
+    skipped = [f"{summary['other_files']:,} other files left alone"]
+    if summary["linked_folders"]:
+        skipped.append(f"{summary['linked_folders']:,} link(s) to folders not followed")
+    if summary["prepared_folders"]:
+        skipped.append(f"{len(summary['prepared_folders'])} `videos prepare` folder(s) skipped")
+    facts = {
+        "video files": f"{summary['video_files']:,} ({'; '.join(skipped)})",
+        "since the last scan": ", ".join(f"{n:,} {change}" for change, n in changes.items()),
+        "matched to a clip": (
+            f"{summary['matched_files']:,} files ({summary['unmatched_files']:,} match no clip)"
+        ),
+        "files per scheme": ", ".join(f"{scheme} {n:,}" for scheme, n in summary["by_scheme"].items())
+        or "none",
+        "clips with a file": f"{summary['clips_with_file']:,} of {summary['clips']:,}",
+        "clips with a usable file": f"{summary['usable_clips']:,}",
+    }
+    if summary["name_template"]:
+        facts["--name-template"] = summary["name_template"]
+    if "probe" in summary:
+        probe = summary["probe"]
+        facts["probed now"] = (
+            f"{probe['files']:,} files ({probe['broken']:,} broken), {probe['files_per_second']:,} files/s"
+        )
+    emit_table(
+        pl.DataFrame({"fact": list(facts), "value": list(facts.values())}), "table", title="videos scan"
+    )
+    emit_table(tables["subset"], "table", title="coverage per subset")
+    for by in ("action", "scene"):
+        least = tables[by].sort(["share_usable", "clips"], descending=[False, True]).head(SHOWN_GROUPS)
+        emit_table(least, "table", title=f"least covered {by}s (all: hvuaudit videos coverage --by {by})")
+    if problems.height:
+        if problems["root"].n_unique() == 1:  # one folder: its name is in the title, the paths are under it
+            problems = problems.drop("root")
+        emit_table(
+            problems.head(SHOWN_PROBLEMS),
+            "table",
+            title=f"{problems.height:,} case(s) to look at"
+            + (
+                f", the first {SHOWN_PROBLEMS} (all: hvuaudit videos problems)"
+                if problems.height > SHOWN_PROBLEMS
+                else ""
+            ),
+        )
+
+
+@contextmanager
+def file_progress(label: str) -> Iterator[Callable[[int], None]]:
+    """A counting progress bar on stderr when it is a terminal (its total is unknown until the end)."""
+    from rich.console import Console
+    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda n: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn(label),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.advance(task, n)
+
+
+@videos.command("forget")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="DIR...")
+@db_option
+def videos_forget(dirs, db):
+    """Remove what `videos scan` recorded for folders (gone, moved, or scanned by mistake).
+
+    The files themselves are not touched.
+
+    \b
+    Example:
+      hvuaudit videos forget ~/hvu/old_downloads
+    """
+    from hvuaudit.store import open_store
+    from hvuaudit.videos.scan import forget_roots
+
+    with open_store(db, read_only=False) as con:
+        left = forget_roots(con, dirs)
+    click.echo(f"forgot {len(dirs)} folder(s); {left} scanned folder(s) left", err=True)
+
+
+@videos.command("coverage")
+@click.option("--by", type=click.Choice(COVERAGE_GROUPS), default="subset", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@db_option
+def videos_coverage(by, fmt, output, db):
+    """How many clips have a (usable) video file, per subset, action or scene.
+
+    \b
+    Example:
+      hvuaudit videos coverage --by action --format csv --output coverage.csv
+    """
+    from hvuaudit.store import open_store
+    from hvuaudit.videos.scan import coverage, has_scans
+
+    with open_store(db, read_only=True) as con:
+        if not has_scans(con):
+            raise InputError(
+                "this store has no scanned video files", hint="run `hvuaudit videos scan DIR` first"
+            )
+        frame = coverage(con, by)
+    emit_table(frame, fmt, output, title=f"coverage per {by}")
+
+
+@videos.command("problems")
+@click.option(
+    "--kind",
+    type=click.Choice(["unmatched", "two files", "two clips", "broken", "too short"]),
+    default=None,
+    help="Only this kind [default: all].",
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@db_option
+def videos_problems(kind, fmt, output, db):
+    """Files that match no clip, clips with two files, names that fit two clips, broken and short files.
+
+    \b
+    Example:
+      hvuaudit videos problems --kind broken --format csv --output broken.csv
+    """
+    import polars as pl
+
+    from hvuaudit.store import open_store
+    from hvuaudit.videos.scan import has_scans, video_problems
+
+    with open_store(db, read_only=True) as con:
+        if not has_scans(con):
+            raise InputError(
+                "this store has no scanned video files", hint="run `hvuaudit videos scan DIR` first"
+            )
+        frame = video_problems(con)
+    if kind is not None:
+        frame = frame.filter(pl.col("kind") == kind)
+    emit_table(frame, fmt, output, title="videos to look at")
+
+
+@videos.command("prepare")
+@click.argument("split_dir", type=click.Path(file_okay=False, path_type=Path), metavar="SPLIT_DIR")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to fill."
+)
+@click.option("--short-side", type=int, default=128, show_default=True, help="Pixels of the short side.")
+@click.option("--fps", type=float, default=None, help="Frame rate of the output [default: the source's].")
+@click.option("--gop", type=int, default=16, show_default=True, help="Frames between keyframes.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Encoding processes (0: this one).",
+)
+@click.option(
+    "--videos", default=None, metavar="DIR", help="The downloads [default: the split's videos folder]."
+)
+@click.option("--name-template", default=None, help="How the downloads are named [default: the split's].")
+def videos_prepare(split_dir, out, short_side, fps, gop, workers, videos, name_template):
+    """Re-encode every clip of a split for training: cut to its times, scaled, frequent keyframes.
+
+    Writes OUT/<clip_id>.mp4 and OUT/videos.json; `hvuaudit train --split SPLIT_DIR --videos OUT`
+    then reads them. Rerun the same command to resume; failed clips are listed in
+    OUT/prepare_problems.csv and skipped.
+
+    \b
+    Example:
+      hvuaudit videos prepare out/si2 --out ~/hvu/prepared --short-side 128 --gop 16 --workers 4
+    """
+    from hvuaudit.videos.prepare import PrepareSettings, prepare_split
+
+    try:
+        import av  # noqa: F401  (the encoder runs in worker processes; say what is missing first)
+    except ModuleNotFoundError as exc:
+        raise missing_extra(exc, "videos prepare") or exc from exc
+    with counted_progress("preparing") as (advance, set_total):
+        report = prepare_split(
+            split_dir,
+            out,
+            settings=PrepareSettings(short_side=short_side, fps=fps, gop=gop),
+            videos=videos,
+            name_template=name_template,
+            workers=workers,
+            on_clip=advance,
+            on_total=set_total,
+        )
+    click.echo(
+        f"{report.out}: {report.prepared:,} clip(s) prepared, {report.reused:,} already there, "
+        f"{len(report.failed):,} failed (of {report.clips:,})",
+        err=True,
+    )
+    for clip_id, source, problem in report.failed[:SHOWN_PROBLEMS]:
+        click.echo(f"  failed: {clip_id} ({source}): {problem}", err=True)
+    if len(report.failed) > SHOWN_PROBLEMS:
+        click.echo(f"  … all {len(report.failed):,} in {report.out / 'prepare_problems.csv'}", err=True)
+    click.echo(str(report.out))
+
+
+@contextmanager
+def counted_progress(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """A progress bar with a total (set once known) on stderr when it is a terminal."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield (lambda n: None), (lambda n: None)
+        return
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield (lambda n: bar.advance(task, n)), (lambda n: bar.update(task, total=n))
 
 
 # ---------------------------------------------------------------- synthetic data

@@ -10,6 +10,7 @@ split from the store and checks the invariants. No per-clip Python loops.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ import polars as pl
 from hvuaudit import __version__
 from hvuaudit.errors import InputError, StoreError
 from hvuaudit.store import require_clips, run_query, store_path, store_sources, transaction
+from hvuaudit.videos.scan import has_scans, refresh_usable
 from hvucontracts import splitfolder
 from hvucontracts.files import (
     check_replaceable,
@@ -31,7 +33,15 @@ from hvucontracts.files import (
     write_bytes_atomically,
     write_owner_marker,
 )
-from hvucontracts.splitfolder import SPLIT_KIND, csv_bytes, eval_set_file, json_bytes, load_split
+from hvucontracts.splitfolder import (
+    SELECT_FRACTION,
+    SPLIT_KIND,
+    SplitFolder,
+    csv_bytes,
+    eval_set_file,
+    json_bytes,
+    load_split,
+)
 
 VARIANTS = {"default": "default", "1": "si1", "si1": "si1", "2": "si2", "si2": "si2"}
 
@@ -53,6 +63,9 @@ class SplitParams:
     ] = ()  # extra evaluation sets: whole store subsets, written as eval_<name>.csv
     strict: bool = False  # no validation clip carries any scene tag seen with its action in training
     max_train_scenes: int | None = None  # SI-2: at most this many (action, scene) pairs in training
+    select_fraction: float = SELECT_FRACTION  # of each action's training clips, held out as select.csv
+    select_seed: int = 0
+    require_videos: bool = False  # only clips with a usable scanned video file (`hvuaudit videos scan`)
 
     def normalised(self) -> SplitParams:
         variant = VARIANTS.get(str(self.variant).lower())
@@ -82,6 +95,12 @@ class SplitParams:
             raise InputError(f"--val-fraction must be strictly between 0 and 1 (got {val_fraction})")
         if self.min_videos < 1:
             raise InputError(f"--min-videos must be at least 1 (got {self.min_videos})")
+        if not 0.0 <= self.select_fraction < 1.0:
+            raise InputError(
+                f"--select-fraction must be in [0, 1) (got {self.select_fraction})",
+                hint=f"a share of each action's training clips, e.g. {SELECT_FRACTION}; 0 writes no "
+                "select.csv, and the trainer then selects on val",
+            )
         videos = str(Path(self.videos).resolve()) if self.videos else None
         template = self.name_template or (splitfolder.DEFAULT_TEMPLATE if videos else None)
         eval_subsets = tuple(self.eval_subsets)
@@ -101,6 +120,9 @@ class SplitParams:
             eval_subsets,
             bool(self.strict),
             self.max_train_scenes,
+            float(self.select_fraction),
+            int(self.select_seed),
+            bool(self.require_videos),
         )
 
 
@@ -112,6 +134,7 @@ class SplitResult:
     labels: dict[str, list[str]]
     report: dict = field(default_factory=dict)
     extra: dict[str, pl.DataFrame] = field(default_factory=dict)  # extra evaluation sets by name
+    select: pl.DataFrame | None = None  # the selection set (None with --select-fraction 0)
 
 
 @dataclass(frozen=True)
@@ -161,8 +184,23 @@ def _primary_override(params: SplitParams) -> pl.DataFrame:
 
 def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitResult:
     """Apply the split rules; nothing is written anywhere."""
+    explicit_template = params.name_template  # None: a scanned store's own files (SCANNED) are used
     params = params.normalised()
     require_clips(con, params.subset)
+    scanned = has_scans(con)
+    if params.require_videos and not scanned:
+        raise InputError(
+            "--require-videos: this store knows no video files",
+            hint="run `hvuaudit videos scan DIR --probe` on the folder of the downloaded clips first",
+        )
+    # what the clips of each side would have been without --require-videos: what missing files cost
+    unrequired = (
+        build_split(con, replace(params, require_videos=False)).report["videos"]
+        if params.require_videos
+        else None
+    )
+    if scanned:
+        refresh_usable(con)
     override = _primary_override(params)
     rule = "file" if override.height else params.primary_action
     con.register("primary_override", override)
@@ -172,6 +210,9 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
         )
         if rule == "file":
             _check_override_matches(con, override, Path(params.primary_action))
+        no_video = (
+            int(run_query(con, "internal/split_require_videos")["clips"][0]) if params.require_videos else 0
+        )
         if params.variant == "default":
             subsets = set(run_query(con, "internal/split_subsets")["subset"])
             if subsets != {"train", "val"}:
@@ -215,6 +256,7 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
                 hint="drop --strict, or lower --min-videos",
             )
         rows = pl.concat([train, val])
+    train, select = _hold_out_selection(con, train, params)
     labels = {
         "action": sorted(set(rows["action"])),
         "scene": sorted({s for tags in rows["scenes"] for s in tags.split("|") if s}),
@@ -222,6 +264,11 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
     }
     counts = candidates.row(0, named=True)
     report = _report(train, val, params)
+    report["select"] = {
+        "fraction": params.select_fraction,
+        "seed": params.select_seed,
+        **(_side(select) if select is not None else {"clips": 0, "actions": 0, "pairs": 0}),
+    }
     report["strict"] = strict_report or {"enabled": False}
     report["left_out"] = {
         "no_action": counts["no_action"],
@@ -232,9 +279,128 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
         "single_pair_clips": left_out["single_pair_clips"],
     }
     report["candidate_clips"] = counts["clips"]
+    report["left_out"]["no_video"] = no_video
     extra = _extra_eval_sets(con, params, labels["action"])
+    if params.require_videos:  # the extra evaluation sets too hold only clips with a usable file
+        usable = run_query(con, "internal/split_video_paths")["clip_id"].to_list()
+        extra = {name: frame.filter(pl.col("clip_id").is_in(usable)) for name, frame in extra.items()}
     report["eval_sets"] = {name: frame.height for name, frame in extra.items()}
-    return SplitResult(params, train, val, labels, report, extra)
+    result = SplitResult(params, train, val, labels, report, extra, select)
+    if scanned:
+        _attach_videos(con, result, explicit_template)
+    report["videos"] = _video_coverage(result, scanned=scanned, unrequired=unrequired)
+    return result
+
+
+def _attach_videos(
+    con: duckdb.DuckDBPyConnection, result: SplitResult, explicit_template: str | None
+) -> None:
+    """Give every set the columns ``video`` (the clip's scanned file, relative to the split's videos folder)
+    and ``video_whole``; set that folder (``--videos``, else the scanned folders' common parent) and, unless
+    ``--name-template`` chose another, the template :data:`~hvucontracts.splitfolder.SCANNED`."""
+    frames = {"train": result.train, "val": result.val, **result.extra}
+    if result.select is not None:
+        frames["select"] = result.select
+    ids = set().union(*(set(frame["clip_id"]) for frame in frames.values()))
+    files = run_query(con, "internal/split_video_paths").filter(pl.col("clip_id").is_in(list(ids)))
+    base = result.params.videos or (os.path.commonpath(sorted(set(files["root"]))) if files.height else None)
+    if base is None:
+        return
+    located = _located(files, Path(base))
+
+    def attach(frame: pl.DataFrame) -> pl.DataFrame:
+        return (
+            frame.drop("video", "video_whole", strict=False)
+            .join(located, on="clip_id", how="left")
+            .with_columns(pl.col("video").fill_null(""), pl.col("video_whole").fill_null(""))
+        )
+
+    result.train, result.val = attach(result.train), attach(result.val)
+    result.extra = {name: attach(frame) for name, frame in result.extra.items()}
+    if result.select is not None:
+        result.select = attach(result.select)
+    result.params = replace(
+        result.params, videos=str(base), name_template=explicit_template or splitfolder.SCANNED
+    )
+
+
+def _located(files: pl.DataFrame, base: Path) -> pl.DataFrame:
+    """clip_id, video (relative to ``base``) and video_whole ("1"/"0") of split_video_paths.sql's rows."""
+    return files.select(
+        "clip_id",
+        pl.struct("root", "path")
+        .map_elements(lambda f: _relative(Path(f["root"]) / f["path"], base), return_dtype=pl.String)
+        .alias("video"),
+        pl.when(pl.col("whole_video")).then(pl.lit("1")).otherwise(pl.lit("0")).alias("video_whole"),
+    )
+
+
+def _changed_videos(con: duckdb.DuckDBPyConnection, folder: SplitFolder, base: Path) -> int:
+    """How many rows of a scanned split name another file (or none) than the store's scan now gives."""
+    if not has_scans(con):
+        return sum(frame.height for frame in folder.sets.values())
+    refresh_usable(con)
+    now = _located(run_query(con, "internal/split_video_paths"), base)
+    changed = 0
+    for frame in folder.sets.values():
+        joined = frame.select("clip_id", "video", "video_whole").join(
+            now, on="clip_id", how="left", suffix="_now"
+        )
+        changed += joined.filter(
+            (pl.col("video") != pl.col("video_now").fill_null(""))
+            | (pl.col("video_whole") != pl.col("video_whole_now").fill_null(""))
+        ).height
+    return changed
+
+
+def _relative(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` with '/', or absolute when it lies elsewhere."""
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _video_coverage(result: SplitResult, *, scanned: bool, unrequired: dict | None) -> dict:
+    """Per side, clips and clips with a scanned file; with --require-videos, the same for the split that
+    would have been built without it (what the missing files took away)."""
+    sides = {"train": result.train, "select": result.select, "val": result.val, **result.extra}
+    coverage: dict = {"scanned": scanned, "required": result.params.require_videos}
+    for name, frame in sides.items():
+        if frame is None:
+            continue
+        with_video = int((frame["video"] != "").sum()) if "video" in frame.columns else 0
+        coverage[name] = {"clips": frame.height, "with_video": with_video}
+    if unrequired is not None:
+        coverage["without_require_videos"] = {k: v for k, v in unrequired.items() if isinstance(v, dict)}
+    return coverage
+
+
+def _hold_out_selection(
+    con: duckdb.DuckDBPyConnection, train: pl.DataFrame, params: SplitParams
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Training clips without the selection set, and the selection set (None when the fraction is 0)."""
+    if params.select_fraction == 0.0:
+        return train, None
+    con.register("split_train_frame", train.select("clip_id", "action", "scene"))
+    try:
+        chosen = run_query(
+            con, "internal/split_select", fraction=params.select_fraction, seed=params.select_seed
+        )
+    finally:
+        con.unregister("split_train_frame")
+    if chosen.height == 0:
+        raise InputError(
+            f"--select-fraction {params.select_fraction} selects no clip: no action has a training pair "
+            "with a clip to spare (each pair keeps one clip in training)",
+            hint=(
+                "raise --select-fraction, lower --min-videos, "
+                if params.min_videos > 1
+                else "raise --select-fraction, "
+            )
+            + "or pass --select-fraction 0 (the trainer then selects on val, the test pairs)",
+        )
+    return train.join(chosen, on="clip_id", how="anti"), train.join(chosen, on="clip_id", how="semi")
 
 
 def _extra_eval_sets(
@@ -411,14 +577,15 @@ def _share(count: int, total: int) -> dict:
     return {"clips": count, "share": round(count / total, 6) if total else 0.0}
 
 
-def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict:
-    def side(frame: pl.DataFrame) -> dict:
-        return {
-            "clips": frame.height,
-            "actions": frame["action"].n_unique(),
-            "pairs": frame.select("action", "scene").n_unique(),
-        }
+def _side(frame: pl.DataFrame) -> dict:
+    return {
+        "clips": frame.height,
+        "actions": frame["action"].n_unique(),
+        "pairs": frame.select("action", "scene").n_unique(),
+    }
 
+
+def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict:
     scenes_per_action = train.filter(pl.col("scene") != "").group_by("action").agg(pl.col("scene").n_unique())
     # polars types a reduction as any Python literal; these columns are numeric, so it is a float
     median_scenes = (
@@ -452,8 +619,8 @@ def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict
         entropy = float(-(joint["len"] / total * (joint["len"] / joint["n_scene"]).log(2)).sum())
     scenes = scenes_per_action["scene"] if scenes_per_action.height else pl.Series([0])
     return {
-        "train": side(train),
-        "val": side(val),
+        "train": _side(train),
+        "val": _side(val),
         "median_scenes_per_action_train": median_scenes,
         "train_scenes_per_action": {
             "q1": float(cast(float, scenes.quantile(0.25, "linear"))),
@@ -466,7 +633,7 @@ def _report(train: pl.DataFrame, val: pl.DataFrame, params: SplitParams) -> dict
         "any_tag_leakage": _share(int(seen_with_action(val, train).sum()), val.height),
         # the validation clip's chosen scene seen among any tags of the action's training clips
         "chosen_scene_seen_in_training": _share(_chosen_seen(train, val), val.height),
-        "conditional_entropy_action_given_scene_bits": round(entropy, 6),
+        "conditional_entropy_action_given_scene_bits": round(entropy, 6) + 0.0,  # never -0.0
     }
 
 
@@ -515,6 +682,7 @@ def split_files(con: duckdb.DuckDBPyConnection, result: SplitResult, name: str) 
         "labels": {k: len(v) for k, v in result.labels.items()},
         "source": {"sources": [asdict(s) for s in store_sources(con)], "tool": f"hvuaudit {__version__}"},
         "eval_sets": {"val": splitfolder.VAL_CSV, **{name: eval_set_file(name) for name in result.extra}},
+        "select_set": splitfolder.SELECT_CSV if result.select is not None else None,
     }
     if result.params.videos:
         manifest["videos"] = {"dir": result.params.videos, "name_template": result.params.name_template}
@@ -523,6 +691,7 @@ def split_files(con: duckdb.DuckDBPyConnection, result: SplitResult, name: str) 
         splitfolder.TRAIN_CSV: csv_bytes(result.train),
         splitfolder.VAL_CSV: csv_bytes(result.val),
         splitfolder.LABELS: json_bytes(result.labels),
+        **({splitfolder.SELECT_CSV: csv_bytes(result.select)} if result.select is not None else {}),
         **{eval_set_file(name): csv_bytes(frame) for name, frame in result.extra.items()},
     }
 
@@ -541,8 +710,9 @@ def export_split(
     remove_stale_staging(out)
     name = out.name
     files = split_files(con, result, name)
+    sides = {"train": result.train, "val": result.val, splitfolder.SELECT: result.select}
     members = pl.concat(
-        [result.train.with_columns(side=pl.lit("train")), result.val.with_columns(side=pl.lit("val"))]
+        [frame.with_columns(side=pl.lit(side)) for side, frame in sides.items() if frame is not None]
     )
     con.register("split_members_frame", members.select("clip_id", "side", "action", "scene"))
     staging = make_staging_dir(out)
@@ -576,12 +746,43 @@ def export_split(
 
 
 def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
-    """Check the seven invariants of a split folder against the store it was built from."""
+    """Check the eight invariants of a split folder against the store it was built from.
+
+    Checks 1 to 5 read the training side as train.csv with select.csv (the split rules place both);
+    check 7 reads train.csv alone, the clips that are trained on.
+    """
     folder_read = load_split(folder)
-    manifest, train, val = folder_read.manifest, folder_read.sets["train"], folder_read.sets["val"]
+    manifest, val = folder_read.manifest, folder_read.sets["val"]
+    trained = folder_read.sets["train"]
+    select = folder_read.sets.get(splitfolder.SELECT, trained.clear())
+    train = pl.concat([trained, select])
+    # folders written before select.csv existed record no fraction: they held nothing out
+    videos = splitfolder.recorded_videos(manifest)
     params = SplitParams(
-        **{**manifest["params"], "eval_subsets": tuple(manifest["params"].get("eval_subsets", ()))}
+        **{
+            "select_fraction": 0.0,
+            **manifest["params"],
+            "eval_subsets": tuple(manifest["params"].get("eval_subsets", ())),
+            "videos": videos.get("dir"),
+            "name_template": videos.get("name_template"),
+        }
     )
+    if videos.get("name_template") == splitfolder.SCANNED:
+        # the split recorded the files of a scan; rebuilding it from another scan state proves nothing
+        changed = _changed_videos(con, folder_read, Path(videos["dir"]))
+        if changed:
+            return VerifyReport(
+                ok=False,
+                checks=[
+                    (
+                        "0. the clips' video files are those the split recorded",
+                        False,
+                        f"{changed} row(s) name another file, or none, than the store's scan now does (a "
+                        "rescan, a probe or `videos forget` since the split was built): rebuild the split "
+                        "with `hvuaudit split`",
+                    )
+                ],
+            )
     scene_invariant = manifest["variant"] in ("si1", "si2")
     checks: list[tuple[str, bool, str]] = []
 
@@ -609,9 +810,8 @@ def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
     if strict:
         # --strict drops clips from the ordered split (so sizes may no longer be ordered); it never moves one
         ordered = build_split(con, replace(params, strict=False))
-        moved = (set(train["clip_id"]) - set(ordered.train["clip_id"])) | (
-            set(val["clip_id"]) - set(ordered.val["clip_id"])
-        )
+        ordered_train = set(ordered.train["clip_id"]) | set(_clip_ids(ordered.select))
+        moved = (set(train["clip_id"]) - ordered_train) | (set(val["clip_id"]) - set(ordered.val["clip_id"]))
         order_ok = not moved
         detail = (
             "ok (strict: only drops clips of the ordered split)"
@@ -643,7 +843,7 @@ def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
     both = pl.concat([train["clip_id"], val["clip_id"]])
     duplicates = both.len() - both.n_unique()
     rebuilt = build_split(con, params)
-    expected = set(rebuilt.train["clip_id"]) | set(rebuilt.val["clip_id"])
+    expected = set(rebuilt.train["clip_id"]) | set(rebuilt.val["clip_id"]) | set(_clip_ids(rebuilt.select))
     lost = expected - set(both)
     extra = set(both) - expected
     checks.append(
@@ -682,7 +882,7 @@ def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
     )
 
     # The any-tag rule: what --strict promises; for other splits the count is reported, not enforced.
-    leaks = int(seen_with_action(val, train).sum())
+    leaks = int(seen_with_action(val, trained).sum())
     share = f" ({leaks / val.height:.1%} of val)" if val.height else ""
     checks.append(
         (
@@ -693,7 +893,29 @@ def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
             else f"{leaks} val clip(s){share}" + ("" if strict else "; allowed: not --strict"),
         )
     )
+
+    # The selection set: held out of training, never the test pairs' clips, and only of training pairs.
+    select_ids = set(select["clip_id"])
+    overlap = len(select_ids & (set(trained["clip_id"]) | set(val["clip_id"])))
+    train_pairs = set(zip(trained["action"], trained["scene"], strict=True))
+    foreign = sum(
+        (action, scene) not in train_pairs
+        for action, scene in zip(select["action"], select["scene"], strict=True)
+    )
+    checks.append(
+        (
+            "8. select.csv: no clip of train or val, every pair a training pair",
+            overlap == 0 and foreign == 0,
+            ("ok" if select.height else "ok (no select.csv: selection reads val)")
+            if overlap == 0 and foreign == 0
+            else f"{overlap} clip(s) also in train or val, {foreign} clip(s) of a pair not in train.csv",
+        )
+    )
     return VerifyReport(ok=all(ok for _, ok, _ in checks), checks=checks)
+
+
+def _clip_ids(frame: pl.DataFrame | None) -> list[str]:
+    return [] if frame is None else frame["clip_id"].to_list()
 
 
 def list_splits(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -138,6 +138,7 @@ def open_store(
             con.execute("SET lock_configuration = true")
         if not read_only:
             con.execute(load_sql("internal/schema"))
+            _upgrade_tables(con)
             create_views(con)
             run_query(con, "internal/set_meta", key="views_sha256", value=views_fingerprint())
             run_query(con, "internal/set_meta", key="duckdb_version", value=duckdb.__version__)
@@ -147,6 +148,14 @@ def open_store(
         con.close()
         raise
     return con
+
+
+def _upgrade_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild what ``CREATE TABLE IF NOT EXISTS`` cannot change in a store made by an older hvuaudit."""
+    sides = run_query(con, "internal/split_sides_constraint")["expression"].to_list()
+    if sides and "'select'" not in sides[0]:
+        with transaction(con):
+            run_query(con, "internal/upgrade_split_sides")
 
 
 def store_writer_version(db: Path) -> str | None:

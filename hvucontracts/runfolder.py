@@ -6,7 +6,9 @@ its JSON files live here, once. A run folder holds:
 
 * ``config.json``: every resolved setting of the run (``trainer.config.TrainConfig``),
   with the split's variant and label counts;
-* ``metrics.jsonl``: one JSON line per finished epoch (train and val metrics);
+* ``metrics.jsonl``: one JSON line per finished epoch: ``train`` metrics, ``selection_set`` (the set
+  that model selection read: ``select``, else ``val``) and that set's metrics under its name
+  (:func:`selection_metrics`);
 * ``checkpoint.pt`` (the last epoch) and ``best.pt`` (the best on the selection set),
   written atomically and checked by their zip CRC-32 on load;
 * ``eval.json`` and ``features.npz``: what ``hvuaudit eval`` measured and saved;
@@ -55,6 +57,14 @@ CHECKPOINTS = {"best": BEST, "last": CHECKPOINT}  # `hvuaudit eval --checkpoint`
 
 class RunFileError(InputError):
     """A run-folder file that exists but cannot be read or has the wrong shape (exit 3)."""
+
+
+def selection_metrics(line: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The selection set of one metrics.jsonl line and its metrics (lines from before select.csv: val)."""
+    name = line.get("selection_set", "val")
+    if not isinstance(name, str) or not isinstance(line.get(name), dict):
+        raise RunFileError(f"a {METRICS} line names selection set {name!r} but holds no metrics for it")
+    return name, line[name]
 
 
 def is_run_folder(path: Path) -> bool:

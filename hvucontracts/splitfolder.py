@@ -13,6 +13,9 @@ A split folder holds:
   known, ``videos`` (``dir`` and ``name_template``);
 * ``train.csv``, ``val.csv`` and any ``eval_NAME.csv``: one row per clip with the
   columns :data:`COLUMNS` (tags joined with ``|``);
+* ``select.csv`` when the manifest's ``select_set`` names it: the selection set, clips of
+  training pairs held out of ``train.csv``, on which the trainer picks ``best.pt``, steps
+  its plateau schedule and stops early (:attr:`SplitFolder.selection_set`);
 * ``labels.json``: the label order of each head (:data:`LABEL_KEYS`);
 * ``.hvuaudit-owned.json``: the ownership marker (:mod:`hvucontracts.files`).
 
@@ -24,6 +27,7 @@ Never imports ``hvuaudit`` or ``trainer``.
 from __future__ import annotations
 
 import json
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,17 +43,32 @@ MANIFEST = "manifest.json"
 LABELS = "labels.json"
 TRAIN_CSV = "train.csv"
 VAL_CSV = "val.csv"
+SELECT_CSV = "select.csv"
+SELECT = "select"  # the selection set's name among the sets
+# `hvuaudit split --select-fraction` default: the share of each action's training clips held out as
+# select.csv (docs/splits.md, "The selection set", says why 0.1).
+SELECT_FRACTION = 0.1
+SIDES = ("train", SELECT, "val")  # the sides of a split, in the order reports list them
 COLUMNS = ("clip_id", "youtube_id", "time_start", "time_end", "action", "scene", "scenes", "objects")
+# Written when the store knows the clips' files (`hvuaudit videos scan`): the file, relative to the manifest's
+# videos.dir (absolute when it lies elsewhere; '' when the clip has none), and "1" when that file is the
+# whole YouTube video, to be cut at time_start/time_end. Read as '' from folders without them.
+VIDEO_COLUMNS = ("video", "video_whole")
 LABEL_KEYS = ("action", "scene", "object")
 REBUILD = "rebuild the split folder with `hvuaudit split`"
 
-# --name-template presets, written in the language of a custom template (str.format fields).
+# --name-template presets, written in the language of a custom template (str.format fields). They are the
+# names the download tools write: mmaction2's tools/data/hvu/download.py (`int(t * 10)`, '%06d'), and
+# HVU-Downloader's HVU_download.py ('%06d' % t truncates the seconds, and the trimmed clip is
+# `<name>_.mp4`, the untrimmed download being deleted).
 NAME_TEMPLATES = {
     "mmaction": "{youtube_id}_{start10:06d}_{end10:06d}.mp4",
-    "downloader": "{youtube_id}_{start_s:06d}_{end_s:06d}.mp4",
+    "downloader": "{youtube_id}_{start_s:06d}_{end_s:06d}_.mp4",
     "raw": "{youtube_id}_{time_start}_{time_end}.mp4",
 }
 DEFAULT_TEMPLATE = "mmaction"
+# The name "template" of a split built from a scanned store: each row's file is its `video` column.
+SCANNED = "scanned"
 TEMPLATE_FIELDS = (
     "youtube_id",
     "clip_id",
@@ -81,25 +100,52 @@ def template_fields(row: dict[str, Any]) -> dict[str, Any]:
         "action": row["action"],
         "time_start": start,
         "time_end": end,
-        "start10": int(round(start * 10)),
-        "end10": int(round(end * 10)),
-        "start_s": int(round(start)),
-        "end_s": int(round(end)),
+        # truncated, as the download tools do (int() and '%06d' drop the fraction): 41.5 s is 000041
+        "start10": int(start * 10),
+        "end10": int(end * 10),
+        "start_s": int(start),
+        "end_s": int(end),
     }
 
 
 def clip_filename(row: dict[str, Any], template: str) -> str:
-    """The file name of one split row (a preset name or a format string)."""
+    """The file name of one split row: its recorded file (:data:`SCANNED`), a preset, or a format string."""
+    if template == SCANNED:
+        return str(row.get("video") or "")
     return NAME_TEMPLATES.get(template, template).format(**template_fields(row))
+
+
+# The fields that tell one clip of a video from another: a template without any names one file per video.
+CLIP_FIELDS = frozenset(TEMPLATE_FIELDS) - {"youtube_id", "action"}
+
+
+def template_field_names(template: str) -> set[str]:
+    """The fields a preset or format string uses (``{start10:06d}`` counts as ``start10``)."""
+    return {
+        name for _, name, _, _ in string.Formatter().parse(NAME_TEMPLATES.get(template, template)) if name
+    }
+
+
+def clip_window(row: dict[str, Any], template: str) -> tuple[float, float] | None:
+    """(time_start, time_end) when the row's file is the whole YouTube video, which the decoder must cut;
+    None when the file is the clip itself."""
+    if template == SCANNED:
+        whole = str(row.get("video_whole") or "") == "1"
+    else:
+        whole = not (template_field_names(template) & CLIP_FIELDS)
+    return (float(row["time_start"]), float(row["time_end"])) if whole else None
 
 
 def check_template(template: str) -> None:
     """Reject a custom template that cannot format a row."""
+    if template == SCANNED:
+        return
     example = {"youtube_id": "abc", "clip_id": "c", "action": "a", "time_start": 1.5, "time_end": 3.0}
     fmt = NAME_TEMPLATES.get(template, template)
     if "{" not in fmt:
         raise VideosError(
-            f"--name-template {template!r} is neither a preset ({', '.join(NAME_TEMPLATES)}) nor a format "
+            f"--name-template {template!r} is neither a preset ({', '.join([*NAME_TEMPLATES, SCANNED])}) nor "
+            "a format "
             "string with fields such as {youtube_id}"
         )
     try:
@@ -117,9 +163,16 @@ def recorded_videos(manifest: dict[str, Any]) -> dict[str, Any]:
     return videos if isinstance(videos, dict) else {}
 
 
-def resolve_name_template(cli_value: str | None, manifest: dict[str, Any]) -> str:
-    """``--name-template``, else the manifest's ``videos.name_template``, else mmaction."""
-    template = cli_value or recorded_videos(manifest).get("name_template") or DEFAULT_TEMPLATE
+def resolve_name_template(
+    cli_value: str | None, manifest: dict[str, Any], videos_dir: Path | str | None = None
+) -> str:
+    """``--name-template``, else the template a prepared videos folder declares (``videos prepare``),
+    else the manifest's ``videos.name_template`` (:data:`SCANNED` for a split of a scanned store), else
+    mmaction."""
+    from hvucontracts.videofolder import folder_template
+
+    prepared = folder_template(videos_dir) if videos_dir is not None else None
+    template = cli_value or prepared or recorded_videos(manifest).get("name_template") or DEFAULT_TEMPLATE
     check_template(template)
     return template
 
@@ -131,8 +184,13 @@ def json_bytes(document: Any) -> bytes:
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:
-    """One set of the split as CSV, with exactly the columns of :data:`COLUMNS`."""
-    return frame.select(COLUMNS).write_csv().encode("utf-8")
+    """One set of the split as CSV: the columns of :data:`COLUMNS`, then :data:`VIDEO_COLUMNS` when the
+    frame has them."""
+    return (
+        frame.select([*COLUMNS, *[c for c in VIDEO_COLUMNS if c in frame.columns]])
+        .write_csv()
+        .encode("utf-8")
+    )
 
 
 def eval_set_file(name: str) -> str:
@@ -152,6 +210,26 @@ class SplitFolder:
     """"train", "val" and every extra evaluation set, with the columns of COLUMNS."""
     eval_sets: tuple[str, ...]
     """Names of the evaluation sets, "val" first."""
+
+    @property
+    def selection_set(self) -> str:
+        """The set that model selection reads: "select" when the folder has one, else "val".
+
+        "val" is the test pairs of a Scene-Invariant split; selecting on it is what older folders
+        (and ``--select-fraction 0``) leave as the only choice, and the trainer and ``eval`` warn.
+        """
+        return SELECT if SELECT in self.sets else "val"
+
+    def selection_warning(self) -> str | None:
+        """What ``train`` and ``eval`` print when model selection reads the test pairs, else None."""
+        if self.selection_set != "val":
+            return None
+        return (
+            f"warning: {self.dir} has no {SELECT_CSV}, so best.pt, the plateau schedule and early stopping "
+            f"read {VAL_CSV}, the set that is scored: its scores are optimistic. Rebuild the split with "
+            f"`hvuaudit split` (--select-fraction {SELECT_FRACTION} by default) for a selection set of "
+            "training pairs"
+        )
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -200,7 +278,9 @@ def read_split_csv(path: Path, labels: dict[str, list[str]]) -> pl.DataFrame:
             f"{path}: lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)} "
             "(rebuild the split with `hvuaudit split`)"
         )
-    df = df.select(COLUMNS).with_columns(pl.col(c).fill_null("") for c in COLUMNS)
+    present = [c for c in VIDEO_COLUMNS if c in df.columns]
+    df = df.select([*COLUMNS, *present]).with_columns(pl.col(c).fill_null("") for c in [*COLUMNS, *present])
+    df = df.with_columns(pl.lit("").alias(c) for c in VIDEO_COLUMNS if c not in present)
     for col in ("time_start", "time_end"):
         cast = df[col].cast(pl.Float64, strict=False)
         bad = cast.is_null().arg_true()
@@ -231,14 +311,22 @@ def read_manifest(root: Path) -> dict[str, Any]:
 
 
 def set_files(root: Path, manifest: dict[str, Any]) -> dict[str, str]:
-    """Set name → CSV file: train, val, then the manifest's extra evaluation sets (all inside ``root``)."""
+    """Set name → CSV file: train, val, select (when the manifest names it), then the extra evaluation
+    sets (all inside ``root``)."""
     files = {"train": TRAIN_CSV, "val": VAL_CSV}
+    select = manifest.get("select_set")
+    if select is not None:
+        if select != SELECT_CSV:
+            raise SplitFolderError(
+                f"{root / MANIFEST}: 'select_set' is {select!r}; it can only be {SELECT_CSV!r} ({REBUILD})"
+            )
+        files[SELECT] = SELECT_CSV
     extra = manifest.get("eval_sets") or {}
     if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
         raise SplitFolderError(f"{root / MANIFEST}: 'eval_sets' must map set names to CSV file names")
     for name, file in extra.items():
-        if name == "train":
-            raise SplitFolderError(f"{root / MANIFEST}: 'train' cannot be an evaluation set name")
+        if name in ("train", SELECT):
+            raise SplitFolderError(f"{root / MANIFEST}: {name!r} cannot be an evaluation set name")
         if Path(file).is_absolute() or (root / file).resolve().parent != root.resolve():
             raise SplitFolderError(
                 f"{root / MANIFEST}: eval_sets entry {name!r} points to {file!r}, outside the split "
@@ -260,8 +348,8 @@ def load_split(path: str | Path) -> SplitFolder:
     labels = check_labels(root / LABELS, _read_json(root / LABELS, "it holds the label order"))
     files = set_files(root, manifest)
     sets = {name: read_split_csv(root / file, labels) for name, file in files.items()}
-    for name in ("train", "val"):
-        if sets[name].height == 0:
+    for name in ("train", "val", SELECT):
+        if name in sets and sets[name].height == 0:
             raise SplitFolderError(
                 f"{root / files[name]}: has no rows; rebuild the split with `hvuaudit split`"
             )
@@ -270,5 +358,5 @@ def load_split(path: str | Path) -> SplitFolder:
         manifest=manifest,
         labels=labels,
         sets=sets,
-        eval_sets=("val", *[n for n in files if n not in ("train", "val")]),
+        eval_sets=("val", *[n for n in files if n not in ("train", "val", SELECT)]),
     )

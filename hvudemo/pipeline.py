@@ -285,7 +285,8 @@ def _split(out: Path, settings: DemoSettings, seed: int, benchmark: dict, log: L
             facts[name] = {"dir": str(folder), "counts": result.report, "val_fraction": params.val_fraction}
             extra = ", ".join(f"{k} {v:,}" for k, v in result.report["eval_sets"].items())
             log(
-                f"    seed {seed}: {name}: {result.train.height:,} train / {result.val.height:,} val clips "
+                f"    seed {seed}: {name}: {result.train.height:,} train / "
+                f"{result.report['select']['clips']:,} select / {result.val.height:,} val clips "
                 f"({result.report['train']['pairs']} / {result.report['val']['pairs']} action:scene pairs), "
                 f"eval sets {extra}; verify: {len(checks.checks)}/{len(checks.checks)} PASS"
             )
@@ -486,7 +487,7 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
         optimizer="adam",
         schedule="onecycle",
         max_lr=job.max_lr,
-        patience=0,  # no early stopping: SI-2's val set is the test set, so it must not pick anything
+        patience=0,  # every run trains its full epochs, so that runs compare at the same length
         threads=1,
         workers=0,
         clip_len=8,
@@ -511,8 +512,9 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
             write_json_atomically(Path(job.analysis), {"diverged": str(exc)})
             return {"diverged": str(exc)}
     train_seconds = time.perf_counter() - started
-    # the last epoch, not best.pt: best.pt is chosen on val, which here is the scene-invariant test set
-    doc = evaluate_run(run, checkpoint="last", device="cpu", workers=0, threads=1, log=log)
+    # best.pt: the epoch with the best accuracy on select.csv, training pairs held out by the split; the
+    # scene-invariant test pairs (val) and the indist and uniform sets are read here only
+    doc = evaluate_run(run, checkpoint="best", device="cpu", workers=0, threads=1, log=log)
     analysis = probe_features(run / runfolder.FEATURES, set_name="uniform", seed=job.seed)
     write_json_atomically(Path(job.analysis), analysis)
     return {

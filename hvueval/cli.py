@@ -102,6 +102,16 @@ def tsne(
     click.echo(str(path))
 
 
+CHECKPOINT = click.option(
+    "--checkpoint",
+    default="best",
+    show_default=True,
+    metavar="best|last|PATH",
+    help="best.pt (chosen on the split's selection set), checkpoint.pt (the last epoch) or a checkpoint "
+    "file.",
+)
+
+
 @click.command(context_settings=CONTEXT)
 @RUNS
 @click.option(
@@ -119,7 +129,7 @@ def tsne(
     show_default=True,
     help="Explain the class each run predicts, or the clip's true class.",
 )
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@CHECKPOINT
 @click.option("--videos", metavar="DIR", help="[default: $HVUAUDIT_VIDEOS, the run's, the manifest's]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option(
@@ -171,7 +181,7 @@ def explain(
 
 @click.command("eval", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("run_dir", metavar="RUN")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@CHECKPOINT
 @click.option("--videos", metavar="DIR", help="[default: $HVUAUDIT_VIDEOS, the run's, the manifest's]")
 @click.option("--sets", metavar="A,B", help="Evaluation sets [default: all of the split's, val first].")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)

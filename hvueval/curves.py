@@ -41,14 +41,21 @@ def read_epochs(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _series(lines: list[dict[str, Any]], side: str, key: str) -> tuple[list[int], list[float]]:
-    """(epochs, values) of ``line[side][key]`` where it is a number (heads a run lacks are null)."""
+    """(epochs, values) of ``key`` in the train metrics (``side`` "train") or the selection set's (the
+    set model selection read: select, else val), where it is a number (heads a run lacks are null)."""
     epochs, values = [], []
     for line in lines:
-        value = (line.get(side) or {}).get(key)
+        metrics = line.get("train") if side == "train" else runfolder.selection_metrics(line)[1]
+        value = (metrics or {}).get(key)
         if isinstance(value, int | float) and math.isfinite(value):
             epochs.append(int(line["epoch"]))
             values.append(float(value))
     return epochs, values
+
+
+def _selection_name(lines: list[dict[str, Any]]) -> str:
+    """The name of the set that a run selected on, for the legend ("select", or "val")."""
+    return runfolder.selection_metrics(lines[0])[0] if lines else "val"
 
 
 def _phase_changes(lines: list[dict[str, Any]]) -> list[tuple[float, str]]:
@@ -82,12 +89,13 @@ def _mark_phases(ax: Any, lines: list[dict[str, Any]]) -> None:
 
 
 def draw_accuracy_curves(runs: list[tuple[Path, list[dict[str, Any]]]]) -> Figure:
-    """Fig. 4: action and scene-head accuracy per epoch (train solid, val dashed), one panel per run."""
+    """Fig. 4: action and scene-head accuracy per epoch (train solid, selection set dashed), a panel per
+    run."""
     fig, axes = _curve_axes(len(runs), "Action accuracy and scene-head accuracy per epoch (Fig. 4)")
     for ax, (run_dir, lines) in zip(axes, runs, strict=True):
         config = runfolder.read_config_or_empty(run_dir)
         for head, colour in CURVE_HEADS:
-            for side, style in (("train", "-"), ("val", "--")):
+            for side, style in (("train", "-"), (_selection_name(lines), "--")):
                 epochs, values = _series(lines, side, f"{head}_acc")
                 if epochs:
                     ax.plot(
@@ -105,13 +113,13 @@ def draw_accuracy_curves(runs: list[tuple[Path, list[dict[str, Any]]]]) -> Figur
 
 
 def draw_loss_curves(runs: list[tuple[Path, list[dict[str, Any]]]]) -> Figure:
-    """Raw (unweighted) loss of each head per epoch (train solid, val dashed), one panel per run."""
+    """Raw (unweighted) loss of each head per epoch (train solid, selection set dashed), one panel per run."""
     fig, axes = _curve_axes(len(runs), "Loss of each head per epoch (raw, before the λ/γ weights)")
     for ax, (run_dir, lines) in zip(axes, runs, strict=True):
         config = runfolder.read_config_or_empty(run_dir)
         values_seen: list[float] = []
         for key, head, colour in LOSS_HEADS:
-            for side, style in (("train", "-"), ("val", "--")):
+            for side, style in (("train", "-"), (_selection_name(lines), "--")):
                 epochs, values = _series(lines, side, key)
                 if epochs:
                     ax.plot(

@@ -24,6 +24,7 @@ import torch
 from hvucontracts import runfolder
 from hvucontracts.files import write_atomically, write_json_atomically
 from hvucontracts.splitfolder import DEFAULT_TEMPLATE, SplitFolder, load_split
+from hvucontracts.videofolder import folder_template
 from hvueval.dcorr import distance_correlation_stats
 from hvueval.errors import EvalError, MissingArtifactError
 from trainer.config import TrainConfig
@@ -48,21 +49,52 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def load_run_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[AMTModel, dict[str, Any]]:
-    """The model of a run, rebuilt from ``best.pt`` or ``checkpoint.pt`` alone (on CPU)."""
-    if checkpoint not in runfolder.CHECKPOINTS:
-        raise EvalError(f"--checkpoint {checkpoint!r}: choose best or last")
-    run_dir = runfolder.require_run_dir(run_dir)
-    path = run_dir / runfolder.CHECKPOINTS[checkpoint]
+def checkpoint_file(run_dir: Path, checkpoint: str) -> Path:
+    """The file of ``--checkpoint``: best (best.pt), last (checkpoint.pt) or the path of a checkpoint file."""
+    if checkpoint in runfolder.CHECKPOINTS:
+        path = run_dir / runfolder.CHECKPOINTS[checkpoint]
+        if not path.is_file():
+            raise MissingArtifactError(
+                f"{path}: missing, so {run_dir} has no {checkpoint} checkpoint; "
+                f"train it with `hvuaudit train --out {run_dir}` (or --resume it)"
+            )
+        return path
+    path = Path(checkpoint)
     if not path.is_file():
-        raise MissingArtifactError(
-            f"{path}: missing, so {run_dir} has no {checkpoint} checkpoint; "
-            f"train it with `hvuaudit train --out {run_dir}` (or --resume it)"
+        raise EvalError(
+            f"--checkpoint {checkpoint!r}: not best, last or an existing checkpoint file",
+            hint=f"best is {runfolder.BEST} (chosen on the selection set), last is {runfolder.CHECKPOINT}",
         )
-    ckpt = load_checkpoint(path)
+    return path
+
+
+def load_run_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[AMTModel, dict[str, Any]]:
+    """The model of a run, rebuilt from ``best.pt``, ``checkpoint.pt`` or a checkpoint file alone (on CPU)."""
+    run_dir = runfolder.require_run_dir(run_dir)
+    ckpt = load_checkpoint(checkpoint_file(run_dir, checkpoint))
     model = build_model(ModelConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     return model, ckpt
+
+
+def provenance(checkpoint: str, ckpt: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """What produced the scores of eval.json, and what report keeps apart: the checkpoint, the set that
+    selected it, the starting weights, the backbone and the split's kind."""
+    config = ckpt["config"]
+    selection = config.get("selection_set", "val")  # runs from before select.csv selected on val
+    pretrained = config.get("pretrained")
+    recorded = config.get("pretraining")
+    return {
+        "checkpoint": checkpoint if checkpoint in runfolder.CHECKPOINTS else str(Path(checkpoint).resolve()),
+        "checkpoint_epoch": ckpt["state"]["epoch"],
+        "selection_set": selection,
+        # best.pt scored on the set that chose it is optimistic
+        "selection_scored": selection in names and checkpoint != "last",
+        "pretraining": recorded if recorded or not pretrained else {"source": pretrained, "sha256": None},
+        "backbone": config["backbone"],
+        "variant": ckpt["split"].get("variant"),
+        "strict": bool(ckpt["split"].get("strict", False)),
+    }
 
 
 def topk_accuracy(logits: np.ndarray, target: np.ndarray, k: int) -> float | None:
@@ -182,11 +214,13 @@ def evaluate_run(
     if split.manifest != ckpt["split"]:
         log(f"warning: {split.dir}/manifest.json changed since {run_dir} was trained")
     names = sets or list(split.eval_sets)
-    if checkpoint == "best" and "val" in names:
-        # best.pt was selected on val's accuracy, so val's numbers for it are optimistic.
+    scored_as = provenance(checkpoint, ckpt, names)
+    if scored_as["selection_set"] == "val":
+        log(split.selection_warning() or f"warning: {run_dir} was trained selecting on val, the test pairs")
+    if scored_as["selection_scored"]:
         log(
-            "warning: best.pt was chosen on the val set, so its val scores are optimistic; "
-            "use --checkpoint last (or another eval set) for an unbiased estimate"
+            f"warning: {checkpoint} was chosen on the {scored_as['selection_set']} set, so its scores there "
+            "are optimistic; use --checkpoint last for an unbiased estimate on it"
         )
     unknown = [n for n in names if n not in split.sets or n == "train"]
     if unknown:
@@ -195,7 +229,8 @@ def evaluate_run(
             f"choose from {', '.join(split.eval_sets)}"
         )
     videos_dir, _ = resolve_videos_dir(videos, split.manifest, recorded=ckpt["config"].get("videos_dir"))
-    template = cfg.name_template or DEFAULT_TEMPLATE
+    # a prepared folder given as --videos names its clips its own way
+    template = folder_template(videos_dir) or cfg.name_template or DEFAULT_TEMPLATE
 
     if threads:
         torch.set_num_threads(threads)
@@ -291,8 +326,7 @@ def evaluate_run(
     doc: dict[str, Any] = {
         "format": runfolder.EVAL_FORMAT,
         "run": str(run_dir),
-        "checkpoint": checkpoint,
-        "checkpoint_epoch": ckpt["state"]["epoch"],
+        **scored_as,
         "sets": results,
         **{key: main[key] for key in TOP_LEVEL},
         "features": runfolder.FEATURES,

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 from hvucontracts.splitfolder import DEFAULT_TEMPLATE, SplitFolder, load_split
+from hvucontracts.videofolder import folder_template
 from hvueval.errors import EvalError
 from hvueval.evaluate import load_run_model
 from hvueval.plotting import (
@@ -132,7 +133,7 @@ def load_explainable_run(
         config=config,
         split=split,
         videos_dir=videos_dir,
-        template=config.name_template or DEFAULT_TEMPLATE,
+        template=folder_template(videos_dir) or config.name_template or DEFAULT_TEMPLATE,
         device=dev,
     )
 

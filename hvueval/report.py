@@ -2,9 +2,11 @@
 
 split folder → trainer → run folder (config.json) → ``hvuaudit eval`` (eval.json) → **report**.
 
-One row per model setting (method, backbone, task roles, λ, γ, adversary); for each split
-variant present, the action accuracy and dcorr² of its runs, as mean ± std over the seeds.
-Runs without an evaluation are listed as not evaluated, never dropped silently.
+One row per model setting (method, backbone, task roles, λ, γ, adversary) and per way it was
+scored (the checkpoint, the set that selected it, the starting weights, a strict split or not:
+runs that differ in any of these are never averaged); for each split variant present, in the
+paper's order Default, SI-1, SI-2, the action accuracy and dcorr² of its runs, as mean ± std
+over the seeds. Runs without an evaluation are listed as not evaluated, never dropped silently.
 
 It reads JSON only: no torch, no numpy, and never ``hvuaudit``.
 """
@@ -15,7 +17,7 @@ import csv
 import io
 import json
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ METHOD_NAMES = {  # the paper's names, in the paper's row order
     "amt": "AMT",
     "pretrain-adv": "Pretrain-adv",
 }
-VARIANT_NAMES = {"si1": "SI-1", "si2": "SI-2", "default": "Default"}  # column order as in the paper
+VARIANT_NAMES = {"default": "Default", "si1": "SI-1", "si2": "SI-2"}  # column order as in the paper
 ROLE_MARKS = {"learn": "⊕", "auxiliary": "⊕", "adversarial": "⊖", None: "–"}
 FORMATS = ("markdown", "csv", "json")
 
@@ -61,6 +63,11 @@ class Setting:
     scene_weight: float | None  # λ, signed as in config.json
     object_weight: float | None  # γ
     adversary: str | None  # "grl" or "negative" (+ "+dann" when |λ| is ramped), when some head is adversarial
+    # How the runs were scored: runs that differ in any of these are separate rows, never averaged.
+    checkpoint: str | None = None  # eval.json's: best, last or a file; None when not evaluated
+    selection_set: str = "val"  # the set that chose best.pt, the plateau steps and the early stop
+    pretraining: str = "none"  # "none", or the starting weights' sha256 (their source when it is unknown)
+    strict: bool = False  # the split was built with --strict
 
     def sort_key(self) -> tuple:
         """Paper order of methods, then backbone, roles and weights (None sorts first)."""
@@ -73,6 +80,10 @@ class Setting:
                 for value in (self.scene_role, self.object_role, self.adversary)
             ),
             *((value is not None, value or 0.0) for value in (self.scene_weight, self.object_weight)),
+            self.checkpoint or "",
+            self.selection_set,
+            self.pretraining,
+            self.strict,
         )
 
     @property
@@ -133,6 +144,7 @@ def read_run(folder: Path, eval_set: str = "val") -> Run:
                 f"{config_path}: tasks.{task} is {roles[task]!r}; expected auxiliary, adversarial or null"
             )
     has_adversary = "adversarial" in roles.values()
+    scores, missing_reason, evaluation = _read_scores(folder / EVAL, eval_set)
     setting = Setting(
         method_rank=list(METHOD_NAMES).index(method) if method in METHOD_NAMES else len(METHOD_NAMES),
         method=method,
@@ -142,8 +154,12 @@ def read_run(folder: Path, eval_set: str = "val") -> Run:
         scene_weight=_weight(config, config_path, "lambda") if roles["scene"] else None,
         object_weight=_weight(config, config_path, "gamma") if roles["object"] else None,
         adversary=_adversary_label(config, config_path) if has_adversary else None,
+        checkpoint=evaluation.get("checkpoint") if scores is not None else None,
+        # runs trained before select.csv existed record no selection set: they selected on val
+        selection_set=str(evaluation.get("selection_set") or config.get("selection_set") or "val"),
+        pretraining=_pretraining_label(config),
+        strict=bool((config.get("split") or {}).get("strict", False)),
     )
-    scores, missing_reason = _read_scores(folder / EVAL, eval_set)
     return Run(
         folder=folder,
         setting=setting,
@@ -162,25 +178,36 @@ def _weight(config: dict[str, Any], path: Path, key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _read_scores(eval_path: Path, eval_set: str) -> tuple[dict[str, Any] | None, str]:
+def _pretraining_label(config: dict[str, Any]) -> str:
+    """ "none", or the sha256 of the starting weights (their source, for runs that did not record it)."""
+    record = config.get("pretraining")
+    if isinstance(record, dict) and record.get("sha256"):
+        return f"sha256:{record['sha256']}"
+    pretrained = config.get("pretrained")
+    return str(pretrained) if pretrained else "none"
+
+
+def _read_scores(eval_path: Path, eval_set: str) -> tuple[dict[str, Any] | None, str, dict[str, Any]]:
+    """``eval_set``'s scores (None, and why, when there are none) and the whole eval.json ({} without one)."""
     if not eval_path.is_file():
-        return None, "no eval.json"
+        return None, "no eval.json", {}
     evaluation = read_json_object(eval_path)
     if "sets" in evaluation:
         sets = evaluation["sets"]
         if eval_set not in sets:
-            return None, f"eval.json has no set '{eval_set}' (it has: {', '.join(sets) or 'none'})"
+            has = ", ".join(sets) or "none"
+            return None, f"eval.json has no set '{eval_set}' (it has: {has})", evaluation
         scores = sets[eval_set]
     elif eval_set == "val":  # the top-level copies are the val set's
         scores = evaluation
     else:
-        return None, f"eval.json has no 'sets', so no set '{eval_set}'"
+        return None, f"eval.json has no 'sets', so no set '{eval_set}'", evaluation
     top1 = scores.get("top1")
     if top1 is None:  # hvuaudit eval writes null for a set without clips
-        return None, f"eval.json has no top-1 accuracy for set '{eval_set}' (no clips?)"
+        return None, f"eval.json has no top-1 accuracy for set '{eval_set}' (no clips?)", evaluation
     if not isinstance(top1, int | float) or not 0 <= top1 <= 1:
         raise EvalError(f"{eval_path}: top1 of set '{eval_set}' is {top1!r}; expected a fraction in [0, 1]")
-    return scores, ""
+    return scores, "", evaluation
 
 
 # --- building the table -------------------------------------------------------------------
@@ -192,8 +219,17 @@ def build_report(folders: list[Path], eval_set: str = "val") -> Report:
     cells: dict[Setting, dict[str, Cell]] = {}
     seen: dict[tuple[Setting, str, int], Path] = {}
     notes = []
+    scored_settings = {run.setting for run in runs if run.scores is not None}
     for run in runs:
-        cell = cells.setdefault(run.setting, {}).setdefault(run.variant, Cell())
+        setting = run.setting
+        if run.scores is None:
+            # no checkpoint was scored: the run joins the first row of its model setting, else its own row
+            setting = min(
+                (s for s in scored_settings if replace(s, checkpoint=None) == setting),
+                key=Setting.sort_key,
+                default=setting,
+            )
+        cell = cells.setdefault(setting, {}).setdefault(run.variant, Cell())
         if run.scores is None:
             cell.not_evaluated.append(str(run.folder))
             continue
@@ -249,6 +285,24 @@ def _number(value: float | None) -> str:
     return "–" if value is None else f"{value:g}"
 
 
+SETTING_HEADER = (
+    "Method",
+    "Backbone",
+    "Tasks (A S O)",
+    "λ",
+    "γ",
+    "Adversary",
+    "Checkpoint",
+    "Selected on",
+    "Pretrained",
+    "Strict",
+)
+
+
+def _short_pretraining(label: str) -> str:
+    return label[: len("sha256:") + 12] if label.startswith("sha256:") else label
+
+
 def _setting_columns(setting: Setting) -> list[str]:
     return [
         METHOD_NAMES.get(setting.method, setting.method),
@@ -257,6 +311,10 @@ def _setting_columns(setting: Setting) -> list[str]:
         _number(setting.scene_weight),
         _number(setting.object_weight),
         setting.adversary or "–",
+        setting.checkpoint or "–",
+        setting.selection_set,
+        _short_pretraining(setting.pretraining),
+        "yes" if setting.strict else "no",
     ]
 
 
@@ -269,11 +327,12 @@ def _aggregate(values: list[float], scale: float, decimals: int) -> str:
 
 
 def _render_markdown(report: Report) -> str:
-    header = ["Method", "Backbone", "Tasks (A S O)", "λ", "γ", "Adversary"]
+    header = list(SETTING_HEADER)
     for variant in report.variants:
         name = VARIANT_NAMES.get(variant, variant)
         header += [f"{name} Acc", f"{name} dcorr²"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 6 + "---:|" * 2 * len(report.variants)]
+    rule = "|" + "---|" * len(SETTING_HEADER) + "---:|" * 2 * len(report.variants)
+    lines = ["| " + " | ".join(header) + " |", rule]
     for setting, cells in report.rows:
         row = _setting_columns(setting)
         for variant in report.variants:
@@ -290,8 +349,17 @@ def _render_markdown(report: Report) -> str:
         f"Acc: top-1 action accuracy (%) on the {report.eval_set} set. dcorr²: squared distance correlation "
         "between features and scene (V-statistic; 0 = no scene information, lower is better). "
         "Mean ± std over seeds, number of seeds in parentheses. "
-        "Tasks: ⊕ learned, ⊖ adversarial, – absent, for action, scene and object.",
+        "Tasks: ⊕ learned, ⊖ adversarial, – absent, for action, scene and object. "
+        "Checkpoint: the one scored (best: best.pt, chosen on the 'Selected on' set). Pretrained: the "
+        "starting weights' sha256, or none. Runs that differ in any column left of the scores are "
+        "separate rows.",
     ]
+    if any(setting.selection_set == report.eval_set for setting, _ in report.rows):
+        lines += [
+            "",
+            f"Rows selected on {report.eval_set}, the set scored here: their checkpoint, learning-rate drops "
+            "and early stop read the clips they are scored on, so their accuracy is optimistic.",
+        ]
     if report.not_evaluated:
         lines += ["", "Not evaluated:"]
         for run in report.not_evaluated:
@@ -321,6 +389,7 @@ def _cell_numbers(cell: Cell | None) -> dict[str, Any]:
 def _render_csv(report: Report) -> str:
     numbers = list(_cell_numbers(None))
     header = ["method", "backbone", "scene", "object", "lambda", "gamma", "adversary"]
+    header += ["checkpoint", "selection_set", "pretraining", "strict"]
     header += [f"{variant}_{name}" for variant in report.variants for name in numbers]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -334,6 +403,10 @@ def _render_csv(report: Report) -> str:
             setting.scene_weight,
             setting.object_weight,
             setting.adversary,
+            setting.checkpoint,
+            setting.selection_set,
+            setting.pretraining,
+            setting.strict,
         ]
         for variant in report.variants:
             row += list(_cell_numbers(cells.get(variant)).values())
@@ -352,6 +425,10 @@ def _as_json(report: Report) -> dict[str, Any]:
                 "lambda": setting.scene_weight,
                 "gamma": setting.object_weight,
                 "adversary": setting.adversary,
+                "checkpoint": setting.checkpoint,
+                "selection_set": setting.selection_set,
+                "pretraining": setting.pretraining,
+                "strict": setting.strict,
                 "variants": {
                     variant: {
                         **_cell_numbers(cell),

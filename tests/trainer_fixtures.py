@@ -80,16 +80,22 @@ def make_split(
     *,
     n_train: int = 24,
     n_val: int = 12,
+    n_select: int = 6,
     extra_sets: dict[str, int] | None = None,
     record_videos: bool = False,
     n_frames: int = 8,
 ) -> tuple[Path, Path]:
-    """A split folder ``root/split`` and its videos ``root/videos`` (mmaction names)."""
+    """A split folder ``root/split`` and its videos ``root/videos`` (mmaction names).
+
+    ``n_select`` clips form select.csv, the selection set (0: none, as in folders from before it existed).
+    """
     split_dir, videos_dir = root / "split", root / "videos"
     split_dir.mkdir(parents=True)
     videos_dir.mkdir(parents=True)
     sets = {"train": make_rows("t", n_train, seed=1), "val": make_rows("v", n_val, seed=2)}
     files = {"train": "train.csv", "val": "val.csv"}
+    if n_select:
+        sets["select"], files["select"] = make_rows("s", n_select, seed=9), "select.csv"
     for k, (name, n) in enumerate((extra_sets or {}).items()):
         sets[name] = make_rows(f"e{k}", n, seed=3 + k)
         files[name] = f"eval_{name}.csv"
@@ -111,6 +117,8 @@ def make_split(
     }
     if record_videos:
         manifest["videos"] = {"dir": str(videos_dir), "name_template": "mmaction"}
+    if n_select:
+        manifest["select_set"] = "select.csv"
     if extra_sets:
         manifest["eval_sets"] = {"val": "val.csv", **{n: files[n] for n in extra_sets}}
     (split_dir / "manifest.json").write_text(json.dumps(manifest))

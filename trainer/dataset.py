@@ -80,6 +80,7 @@ class ClipDataset(Dataset):
                 frame_stride=s.frame_stride,
                 short_side=short,
                 rng=rng,
+                window=self.table.window[i] if self.table.window else None,
             )
             if crop and rng is not None:  # crop implies rng is not None
                 video = random_resized_crop(frames, s.size, rng, min_scale=s.min_crop_scale)

@@ -24,14 +24,17 @@ def decode_clip(
     frame_stride: int,
     short_side: tuple[int, int],
     rng: np.random.Generator | None,
+    window: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """``clip_len`` RGB frames, ``frame_stride`` apart, scaled so the short side lies in ``short_side``.
 
     ``short_side = (lo, hi)``: frames whose short side is below ``lo`` are scaled up
     to ``lo``, above ``hi`` down to ``hi``; in between they keep their size.
 
-    ``rng`` picks a random start (training); ``None`` takes the centre clip. Seeks
-    near the start instead of decoding from the beginning, and converts every
+    ``rng`` picks a random start (training); ``None`` takes the centre clip. ``window``
+    (start, end) in seconds restricts both to that span of a longer file (a whole YouTube
+    video holding the clip). Seeks near the start instead of decoding from the beginning, and
+    converts every
     frame with one reused :class:`VideoReformatter`. Short videos repeat their
     last frame. Returns (t, h, w, 3) uint8.
     """
@@ -44,11 +47,22 @@ def decode_clip(
         n_frames = stream.frames
         if not n_frames and stream.duration and fps and time_base:
             n_frames = int(round(stream.duration * time_base * fps))
+        offset = 0  # the window's first frame
+        if window is not None:
+            if not fps:
+                raise ValueError(f"{path}: no frame rate, so the clip's times cannot be cut from it")
+            offset = int(round(window[0] * fps))
+            n_frames = max(1, int(round((window[1] - window[0]) * fps)))
         span = (clip_len - 1) * frame_stride + 1
         first = 0
         if n_frames > span:
             first = int(rng.integers(0, n_frames - span + 1)) if rng is not None else (n_frames - span) // 2
+        first += offset
+        # within a window, frames past its end are never read: the last one repeats, as for a short file
+        last_allowed = offset + n_frames - 1 if window is not None else None
         wanted = [first + i * frame_stride for i in range(clip_len)]
+        if last_allowed is not None:
+            wanted = [min(idx, max(first, last_allowed)) for idx in wanted]
         wanted_set = set(wanted)
         can_time = fps > 0 and time_base > 0
         if first > 0 and can_time:

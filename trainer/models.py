@@ -17,6 +17,7 @@ Never imports ``hvuaudit`` and never downloads anything unless asked to with
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -336,6 +337,23 @@ def guess_backbone(state: Mapping[str, torch.Tensor]) -> str | None:
         if shapes == wanted:
             return name
     return None
+
+
+def pretraining_record(pretrained: str | None) -> dict[str, str] | None:
+    """What config.json and eval.json say about the starting weights: None (trained from scratch), or the
+    weights' source (a resolved path, or torchvision's URL) and the sha256 of their file."""
+    if pretrained is None:
+        return None
+    if pretrained == "kinetics400":
+        from torchvision.models.video import R3D_18_Weights
+
+        source = R3D_18_Weights.KINETICS400_V1.url
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(source).name  # where torch.hub caches it
+    else:
+        path = Path(pretrained).resolve()
+        source = str(path)
+    with path.open("rb") as handle:
+        return {"source": source, "sha256": hashlib.file_digest(handle, "sha256").hexdigest()}
 
 
 def load_pretrained(model: AMTModel, pretrained: str) -> PretrainedReport:

@@ -47,7 +47,7 @@ from trainer.distributed import DistContext, context_from_env, init_distributed,
 from trainer.engine import evaluate, train_one_epoch
 from trainer.errors import ConflictError, MissingArtifactError, TrainerError
 from trainer.losses import Objective
-from trainer.models import BACKBONES, ModelConfig, build_model, load_pretrained
+from trainer.models import BACKBONES, ModelConfig, build_model, load_pretrained, pretraining_record
 from trainer.utils import (
     code_version,
     load_checkpoint,
@@ -211,12 +211,13 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
 
 
 def epoch_summary(line: dict[str, Any], epochs: int) -> str:
-    t, v = line["train"], line["val"]
+    t = line["train"]
+    selection, v = runfolder.selection_metrics(line)
     parts = [
         f"epoch {line['epoch']}/{epochs}",
         f"loss {_fmt(t['loss'])} (action {_fmt(t['loss_action'])}, scene {_fmt(t['loss_scene'])}, "
         f"object {_fmt(t['loss_object'])})",
-        f"action acc {_fmt(t['action_acc'])} train / {_fmt(v['action_acc'])} val",
+        f"action acc {_fmt(t['action_acc'])} train / {_fmt(v['action_acc'])} {selection}",
         f"scene acc {_fmt(v['scene_acc'])}",
         f"object mAP {_fmt(v['object_map'])}",
         f"lr {line['lr']:.2e}",
@@ -280,7 +281,8 @@ class TrainResult:
     run_dir: Path
     epochs_done: int
     best_epoch: int
-    best_val_acc: float
+    best_selection_acc: float
+    """The best action accuracy on the selection set (select, else val)."""
     stopped_early: bool
 
 
@@ -315,7 +317,11 @@ def check_inputs(
     if not cfg.split_dir:
         raise ConfigError("--split DIR is required: the folder written by `hvuaudit split`")
     split = load_split(cfg.split_dir)
-    cfg = replace(cfg, name_template=resolve_name_template(cfg.name_template, split.manifest))
+    if warning := split.selection_warning():
+        log(warning)
+    videos_dir, videos_source = resolve_videos_dir(cfg.videos, split.manifest)
+    # a prepared folder (`hvuaudit videos prepare`) names its clips its own way
+    cfg = replace(cfg, name_template=resolve_name_template(cfg.name_template, split.manifest, videos_dir))
     if cfg.out is None:
         if resume:
             raise ConfigError("--resume needs --out runs/NAME: the run folder to continue")
@@ -323,7 +329,6 @@ def check_inputs(
     assert cfg.out is not None  # --out, else default_out
     out = Path(cfg.out)
     ckpt = _check_resume(out, cfg, split) if resume else None
-    videos_dir, videos_source = resolve_videos_dir(cfg.videos, split.manifest)
     device = resolve_device(cfg.device)
     assert cfg.head_hidden is not None  # resolve_config fills it in
     model_config = ModelConfig(
@@ -414,7 +419,7 @@ class _Run:
     mean: torch.Tensor
     std: torch.Tensor
     train_loader: Any
-    val_loader: Any
+    selection_loader: Any  # the selection set (split.selection_set): best.pt, plateau, early stopping
     optimizer: torch.optim.Optimizer
     scheduler: Any
     step_scheduler: Any  # the scheduler stepped every batch (onecycle), else None
@@ -423,7 +428,7 @@ class _Run:
     state: dict[str, Any] = field(
         default_factory=lambda: {
             "epoch": 0,
-            "best_val_acc": -1.0,
+            "best_selection_acc": -1.0,
             "best_epoch": 0,
             "bad_epochs": 0,
             "first_scene_loss": None,
@@ -457,9 +462,10 @@ def _usable_tables(checked: CheckedInputs, dist_ctx: DistContext, log: Log) -> d
     share)."""
     cfg, split, out, videos_dir = checked.cfg, checked.split, checked.out, checked.videos_dir
     assert cfg.name_template is not None  # check_inputs resolves it from the split manifest
+    # the training and selection sets only: val and the eval sets are checked, and scored, by `eval`
     tables = {
         name: build_table(split.sets[name], split.labels, videos_dir, cfg.name_template)
-        for name in ("train", "val")
+        for name in ("train", split.selection_set)
     }
     share = preflight(tables, threads=max(1, cfg.workers), rank=dist_ctx.rank, world_size=dist_ctx.world_size)
     checks = merge_preflight(dist_ctx.all_gather(share), tables) if dist_ctx.enabled else share
@@ -534,7 +540,9 @@ def _set_up(checked: CheckedInputs, dist_ctx: DistContext, *, resume: bool, forc
             find_unused_parameters=cfg.method == "pretrain-adv",
         )
     spec = BACKBONES[cfg.backbone]
-    train_loader, val_loader = _loaders(cfg, tables, model_config, device, dist_ctx)
+    train_loader, selection_loader = _loaders(
+        cfg, tables, checked.split.selection_set, model_config, device, dist_ctx
+    )
     optimizer, scheduler, step_scheduler = _optimizer(cfg, model, len(train_loader), dist_ctx, log)
     assert cfg.lambda_ is not None and cfg.gamma is not None  # resolve_config fills in the weights
     return _Run(
@@ -554,7 +562,7 @@ def _set_up(checked: CheckedInputs, dist_ctx: DistContext, *, resume: bool, forc
         mean=torch.tensor(spec.mean, device=device),
         std=torch.tensor(spec.std, device=device),
         train_loader=train_loader,
-        val_loader=val_loader,
+        selection_loader=selection_loader,
         optimizer=optimizer,
         scheduler=scheduler,
         step_scheduler=step_scheduler,
@@ -566,6 +574,7 @@ def _set_up(checked: CheckedInputs, dist_ctx: DistContext, *, resume: bool, forc
 def _loaders(
     cfg: TrainConfig,
     tables: dict[str, Any],
+    selection_set: str,
     model_config: ModelConfig,
     device: torch.device,
     dist_ctx: DistContext,
@@ -581,7 +590,9 @@ def _loaders(
     train_ds = ClipDataset(
         tables["train"], n_scenes=n_sc, n_objects=n_ob, settings=clip_settings, train=True, seed=cfg.seed
     )
-    val_ds = ClipDataset(tables["val"], n_scenes=n_sc, n_objects=n_ob, settings=clip_settings, train=False)
+    selection_ds = ClipDataset(
+        tables[selection_set], n_scenes=n_sc, n_objects=n_ob, settings=clip_settings, train=False
+    )
     loader_options: dict[str, Any] = dict(
         workers=cfg.workers,
         seed=cfg.seed,
@@ -599,8 +610,10 @@ def _loaders(
         **loader_options,
     )
     assert cfg.eval_batch_size is not None  # resolve_config defaults it to batch_size
-    val_loader = make_loader(val_ds, batch_size=cfg.eval_batch_size, shuffle=False, **loader_options)
-    return train_loader, val_loader
+    selection_loader = make_loader(
+        selection_ds, batch_size=cfg.eval_batch_size, shuffle=False, **loader_options
+    )
+    return train_loader, selection_loader
 
 
 def _optimizer(
@@ -640,7 +653,10 @@ def _restore(run: _Run, ckpt: dict[str, Any], log: Log) -> None:
     run.optimizer.load_state_dict(ckpt["optimizer"])
     run.scheduler.load_state_dict(ckpt["scheduler"])
     run.scaler.load_state_dict(ckpt["scaler"])
-    run.state.update(ckpt["state"])
+    state = dict(ckpt["state"])
+    if "best_val_acc" in state:  # a checkpoint written before the selection set had its own name
+        state["best_selection_acc"] = state.pop("best_val_acc")
+    run.state.update(state)
     set_rng_state(ckpt["rng"])
     if run.dist_ctx.is_main:
         _truncate_metrics(run.metrics_path, run.state["epoch"], log)
@@ -654,6 +670,13 @@ def _run_config(checked: CheckedInputs, run: _Run) -> dict[str, Any]:
         "tasks": cfg.tasks,
         "split": checked.split.manifest,
         "split_dir": str(checked.split.dir),
+        "selection_set": checked.split.selection_set,
+        # a resumed run keeps the record of the weights it started from (the file may have moved since)
+        "pretraining": (
+            checked.checkpoint["config"].get("pretraining")
+            if checked.checkpoint is not None
+            else pretraining_record(cfg.pretrained)
+        ),
         "labels": checked.split.labels,
         "videos_dir": str(checked.videos_dir.resolve()),
         "videos_source": checked.videos_source,
@@ -684,7 +707,7 @@ def _loop(run: _Run, *, stop_after: int | None, log: Log) -> TrainResult:
         run_dir=run.out,
         epochs_done=state["epoch"],
         best_epoch=state["best_epoch"],
-        best_val_acc=state["best_val_acc"],
+        best_selection_acc=state["best_selection_acc"],
         stopped_early=stopped_early,
     )
 
@@ -697,7 +720,7 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
     scene_on = pretrain is None or epoch <= pretrain
     # pretrain-adv: the scene head is removed and fine-tuning starts, with a fresh best
     if pretrain is not None and epoch == pretrain + 1:
-        state.update(best_val_acc=-1.0, best_epoch=0, bad_epochs=0)
+        state.update(best_selection_acc=-1.0, best_epoch=0, bad_epochs=0)
     ramp_epochs = pretrain if pretrain is not None else cfg.epochs
     steps_per_epoch = run.steps_per_epoch
     run.train_loader.sampler.set_epoch(epoch)
@@ -722,10 +745,11 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
     )
     lambda_eff = train_metrics.pop("lambda_eff")
     dist_ctx.broadcast_buffers(run.model)  # validate with rank 0's BatchNorm statistics
-    val_metrics = evaluate(
+    selection = run.split.selection_set
+    selection_metrics = evaluate(
         run.model,
         run.objective,
-        run.val_loader,
+        run.selection_loader,
         run.device,
         mean=run.mean,
         std=run.std,
@@ -733,11 +757,11 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
         amp_dtype=run.amp_dtype,
         memory_format=run.memory_format,
         dist_ctx=dist_ctx,
-        on_step=progress.task(f"epoch {epoch} val", len(run.val_loader)),
+        on_step=progress.task(f"epoch {epoch} {selection}", len(run.selection_loader)),
     ).metrics
-    val_acc = val_metrics["action_acc"] or 0.0
+    selection_acc = selection_metrics["action_acc"] or 0.0
     if run.step_scheduler is None:
-        run.scheduler.step(val_acc)
+        run.scheduler.step(selection_acc)
     line: dict[str, Any] = {
         "epoch": epoch,
         "lr": run.optimizer.param_groups[0]["lr"],
@@ -745,7 +769,8 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
         "lambda_eff": lambda_eff,
         "phase": ("pretrain" if scene_on else "finetune") if pretrain is not None else "train",
         "train": train_metrics,
-        "val": val_metrics,
+        "selection_set": selection,
+        selection: selection_metrics,
     }
     loss_scene = train_metrics["loss_scene"]
     if loss_scene is not None and cfg.scene_role == "adversarial":
@@ -757,9 +782,9 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
                 f"with --adversary {cfg.adversary} the scene head is learning to be wrong rather than "
                 "the features losing scene information (see the trainer docs, docs/trainer.md)"
             )
-    improved = val_acc > state["best_val_acc"]
+    improved = selection_acc > state["best_selection_acc"]
     if improved:
-        state.update(best_val_acc=val_acc, best_epoch=epoch, bad_epochs=0)
+        state.update(best_selection_acc=selection_acc, best_epoch=epoch, bad_epochs=0)
     else:
         state["bad_epochs"] += 1
     in_pretrain = pretrain is not None and epoch <= pretrain
@@ -774,5 +799,5 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
             save_atomic(payload, run.out / runfolder.BEST)
     log(epoch_summary(line, cfg.epochs))
     if stopped_early:
-        log(f"stopped early: no better val accuracy for {cfg.patience} epochs (--patience)")
+        log(f"stopped early: no better {selection} accuracy for {cfg.patience} epochs (--patience)")
     return stopped_early

@@ -25,7 +25,7 @@ import polars as pl
 
 from hvucontracts import runfolder
 from hvucontracts.files import write_atomically, write_json_atomically
-from hvucontracts.splitfolder import VideosError, clip_filename, recorded_videos
+from hvucontracts.splitfolder import VideosError, clip_filename, clip_window, recorded_videos
 from trainer.errors import TrainerError
 
 VIDEOS_ENV = "HVUAUDIT_VIDEOS"
@@ -83,6 +83,8 @@ class ClipTable:
     object_idx: list[np.ndarray]
     scene: list[str]  # the one chosen scene ('' when none)
     scenes: list[str]  # '|'-joined scene tags
+    # (start, end) seconds to cut from a file that is the whole YouTube video; None when it is the clip
+    window: list[tuple[float, float] | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.clip_id)
@@ -97,6 +99,7 @@ class ClipTable:
             object_idx=[self.object_idx[i] for i in idx],
             scene=[self.scene[i] for i in idx],
             scenes=[self.scenes[i] for i in idx],
+            window=[self.window[i] for i in idx],
         )
 
 
@@ -105,7 +108,8 @@ def _tag_indices(joined: str, index: dict[str, int]) -> np.ndarray:
 
 
 def build_table(df: pl.DataFrame, labels: dict[str, list[str]], videos_dir: Path, template: str) -> ClipTable:
-    """Encode a split CSV: label indices and the path of each clip's file."""
+    """Encode a split CSV: label indices, the path of each clip's file, and the times to cut from a whole
+    video (:func:`hvucontracts.splitfolder.clip_window`)."""
     action_index = {a: i for i, a in enumerate(labels["action"])}
     scene_index = {s: i for i, s in enumerate(labels["scene"])}
     object_index = {o: i for i, o in enumerate(labels["object"])}
@@ -118,6 +122,7 @@ def build_table(df: pl.DataFrame, labels: dict[str, list[str]], videos_dir: Path
         object_idx=[_tag_indices(r["objects"], object_index) for r in rows],
         scene=[r["scene"] for r in rows],
         scenes=[r["scenes"] for r in rows],
+        window=[clip_window(r, template) for r in rows],
     )
 
 

@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS annotation_events (
 CREATE TABLE IF NOT EXISTS split_members (
     split   VARCHAR NOT NULL,
     clip_id VARCHAR NOT NULL,
-    side    VARCHAR NOT NULL CHECK (side IN ('train', 'val')),
+    side    VARCHAR NOT NULL CHECK (side IN ('train', 'select', 'val')),
     action  VARCHAR NOT NULL,
     scene   VARCHAR NOT NULL
 );
@@ -84,6 +84,39 @@ CREATE TABLE IF NOT EXISTS splits (
     out_dir    VARCHAR NOT NULL,
     manifest   JSON NOT NULL,
     created_at TIMESTAMP NOT NULL
+);
+-- Video files found by `hvuaudit videos scan` (docs/videos.md). One row per file under a scanned folder
+-- (root, absolute; path, relative to it, '/'-separated). A rescan keeps the probe of an unchanged file
+-- (same size and mtime) and forgets it for a changed one. problem: NULL, or why the file cannot be used
+-- (an empty file at scan time; cannot be opened, no video stream, no frame after --probe).
+CREATE TABLE IF NOT EXISTS video_files (
+    root       VARCHAR NOT NULL,
+    path       VARCHAR NOT NULL,
+    size       BIGINT NOT NULL,
+    mtime      DOUBLE NOT NULL,
+    scanned_at TIMESTAMP NOT NULL,
+    probed_at  TIMESTAMP,
+    duration   DOUBLE,
+    fps        DOUBLE,
+    frames     BIGINT,
+    width      INTEGER,
+    height     INTEGER,
+    problem    VARCHAR
+);
+-- The folders `videos scan` was given, with the --name-template that a rescan without one reuses.
+CREATE TABLE IF NOT EXISTS video_roots (
+    root          VARCHAR NOT NULL,
+    name_template VARCHAR,
+    scanned_at    TIMESTAMP NOT NULL
+);
+-- Which clip each file is, and under which naming scheme (a whole video by YouTube id serves every clip of
+-- that video, cut at the clip's times: whole_video).
+CREATE TABLE IF NOT EXISTS clip_videos (
+    clip_key    INTEGER NOT NULL,
+    root        VARCHAR NOT NULL,
+    path        VARCHAR NOT NULL,
+    scheme      VARCHAR NOT NULL,
+    whole_video BOOLEAN NOT NULL
 );
 -- Facts about the store itself. 'views_sha256': the views.sql its views were last made from.
 CREATE TABLE IF NOT EXISTS store_meta (

@@ -70,18 +70,27 @@ def _pairs(frame: pl.DataFrame) -> dict[tuple[str, str], int]:
     return {(a, s): n for a, s, n in frame.group_by("action", "scene").len().iter_rows()}
 
 
+def _training_side(result) -> pl.DataFrame:
+    """What the split rules placed in training: train.csv and the selection set held out of it."""
+    selected = [] if result.select is None else [result.select]
+    return pl.concat([result.train, *selected])
+
+
 def test_si1_exact_assignment(split_store):
     with open_store(split_store) as con:
         result = build_split(con, SplitParams(variant="1", min_videos=5, val_fraction=0.2))
     assert _pairs(result.val) == {("run", "beach"): 2, ("swim", "lake"): 1}
-    assert _pairs(result.train) == {
+    # round(0.1 × 8) = 1 run clip and round(0.1 × 7) = 1 swim clip are held out for selection
+    assert result.select["action"].sort().to_list() == ["run", "swim"]
+    assert set(_pairs(result.select)) <= set(_pairs(result.train))
+    assert _pairs(_training_side(result)) == {
         ("run", "park"): 5,
         ("run", "street"): 3,
         ("swim", "pool"): 5,
         ("swim", "sea"): 2,
     }
     # The pool|lake clip takes pool: the most frequent scene of swim.
-    mixed = result.train.filter(pl.col("scenes") == "pool|lake")
+    mixed = _training_side(result).filter(pl.col("scenes") == "pool|lake")
     assert mixed["scene"].to_list() == ["pool"]
     left = result.report["left_out"]
     assert (
@@ -103,7 +112,7 @@ def test_si2_exact_assignment(split_store):
         result = build_split(con, SplitParams(variant="2", min_videos=5, val_fraction=0.2))
     # swim pairs: pool 4, lake 2 (incl. the pool|lake clip: lake is rarer within swim), sea 2;
     # lake and sea tie on size and popularity, so the name decides: lake goes to train first.
-    assert _pairs(result.train) == {
+    assert _pairs(_training_side(result)) == {
         ("run", "park"): 5,
         ("run", "street"): 3,
         ("swim", "pool"): 4,
@@ -111,7 +120,8 @@ def test_si2_exact_assignment(split_store):
     }
     assert _pairs(result.val) == {("run", "beach"): 2, ("swim", "sea"): 2}
     assert result.report["scene_only_baseline"] == 0.0
-    assert result.report["train"] == {"clips": 14, "actions": 2, "pairs": 4}
+    assert result.report["train"] == {"clips": 12, "actions": 2, "pairs": 4}
+    assert result.report["select"] == {"fraction": 0.1, "seed": 0, "clips": 2, "actions": 2, "pairs": 2}
 
 
 def test_primary_action_rules(tiny_store, tmp_path):
@@ -123,7 +133,10 @@ def test_primary_action_rules(tiny_store, tmp_path):
     chosen = {}
     with open_store(tiny_store) as con:
         for rule in ("rarest", "first", str(override)):
-            build_split(con, SplitParams(variant="1", min_videos=1, val_fraction=0.5, primary_action=rule))
+            params = SplitParams(
+                variant="1", min_videos=1, val_fraction=0.5, primary_action=rule, select_fraction=0
+            )
+            build_split(con, params)
             # split_clips is step 1's table: every candidate clip with its primary action
             chosen[rule] = dict(con.execute("SELECT clip_id, action FROM split_clips").fetchall())
     assert chosen["rarest"][clip] == "skiing"
@@ -144,7 +157,11 @@ def test_default_split_uses_store_subsets(tmp_path):
     db = tmp_path / "d.duckdb"
     ingest([tmp_path / "HVU_Train_x.csv", tmp_path / "HVU_Val_x.csv"], tmp_path / "cats.csv", db=db)
     with open_store(db) as con:
-        result = build_split(con, SplitParams(variant="default", min_videos=1))
+        # every training pair has one clip, so none can be held out for selection
+        with pytest.raises(InputError, match="selects no clip"):
+            build_split(con, SplitParams(variant="default", min_videos=1))
+        result = build_split(con, SplitParams(variant="default", min_videos=1, select_fraction=0))
+    assert result.select is None
     assert result.train["youtube_id"].to_list() == ["a", "b", "c", "g"]
     assert sorted(result.val["youtube_id"]) == ["d", "e", "f"]
     assert result.val.filter(pl.col("youtube_id") == "e")["scene"].to_list() == [""]  # scene-less clips kept
@@ -166,7 +183,7 @@ def test_export_is_atomic_deterministic_and_saved(split_store, tmp_path):
         saved = con.execute(
             "SELECT side, count(*) FROM split_members WHERE split = 'si2' GROUP BY 1 ORDER BY 1"
         ).fetchall()
-    assert saved == [("train", 14), ("val", 4)]
+    assert saved == [("select", 2), ("train", 12), ("val", 4)]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
     folder = load_split(out)
     manifest, train, labels = folder.manifest, folder.sets["train"], folder.labels
@@ -182,7 +199,10 @@ def test_export_is_atomic_deterministic_and_saved(split_store, tmp_path):
         "scene",
         "scenes",
         "objects",
+        "video",  # read as '' from a split of a store without scanned videos
+        "video_whole",
     ]
+    assert set(train["video"]) == {""} and "video" not in (out / "train.csv").read_text().splitlines()[0]
     assert labels["action"] == ["run", "swim"]
 
 
@@ -288,7 +308,7 @@ def test_split_cli_json_report_and_videos_entry(split_store, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["videos"] == {"dir": str(videos.resolve()), "name_template": "raw"}
     verify = CliRunner().invoke(cli, ["split", "verify", str(out), "--db", str(split_store)])
-    assert verify.exit_code == 0 and verify.output.count("PASS") == 7
+    assert verify.exit_code == 0 and verify.output.count("PASS") == 8
     listed = CliRunner().invoke(cli, ["split", "list", "--format", "json", "--db", str(split_store)])
     assert [r["split"] for r in json.loads(listed.output)] == ["si2"]
 
@@ -348,8 +368,33 @@ def test_export_does_not_need_the_connection_that_built_the_split(split_store, t
     with open_store(split_store, read_only=False) as con:  # a fresh connection: no temp tables from the build
         export_split(con, result, tmp_path / "si1")
         assert con.execute("SELECT count(*) FROM split_members").fetchall() == [
-            (result.train.height + result.val.height,)
+            (result.train.height + result.val.height + result.select.height,)
         ]
+
+
+def test_a_store_from_before_select_csv_takes_a_split_with_a_selection_set(split_store, tmp_path):
+    """An older store's split_members allows the sides train and val only; a read-write open rebuilds it for
+    three, keeping the splits it already holds."""
+    with open_store(split_store, read_only=False) as con:
+        export_split(
+            con, build_split(con, SplitParams(variant="1", min_videos=5, select_fraction=0)), tmp_path / "old"
+        )
+        con.execute(
+            "CREATE TABLE two_sides (split VARCHAR NOT NULL, clip_id VARCHAR NOT NULL, "
+            "side VARCHAR NOT NULL CHECK (side IN ('train', 'val')), action VARCHAR NOT NULL, "
+            "scene VARCHAR NOT NULL)"
+        )
+        con.execute("INSERT INTO two_sides SELECT * FROM split_members")
+        con.execute("DROP TABLE split_members")
+        con.execute("ALTER TABLE two_sides RENAME TO split_members")
+    with open_store(split_store, read_only=False) as con:
+        export_split(con, build_split(con, SplitParams(variant="2", min_videos=5)), tmp_path / "new")
+        sides = con.execute(
+            "SELECT split, side, count(*) FROM split_members GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    assert sides == [
+        ("new", "select", 2), ("new", "train", 12), ("new", "val", 4), ("old", "train", 15), ("old", "val", 3)
+    ]  # fmt: skip
 
 
 def test_a_folder_the_exporter_writes_is_what_the_trainer_reads(split_store, tmp_path):
@@ -363,7 +408,7 @@ def test_a_folder_the_exporter_writes_is_what_the_trainer_reads(split_store, tmp
     videos = tmp_path / "videos"
     with open_store(split_store, read_only=False) as con:
         result = build_split(con, SplitParams(variant="2", min_videos=5, videos=str(videos)))
-        rows = pl.concat([result.train, result.val]).to_dicts()
+        rows = pl.concat([result.train, result.val, result.select]).to_dicts()
         videos.mkdir()
         for row in rows:
             write_clip(videos / clip_filename(row, "mmaction"), n_frames=4, size=16)

@@ -39,7 +39,12 @@ def test_the_quick_report_states_the_numbers_of_results_json(summary):
         "### Set `uniform` (uniform: every scene equally often with every action)",
         "| table of uniform |",
         "](figures/curves.png)",
-        "hvuaudit eval runs/amt --checkpoint last\n```\n",
+        "hvuaudit eval runs/amt --checkpoint best\n```\n",
+        # the selection set: its size, and that nothing is chosen on the sets that are scored
+        f"{summary['splits']['0']['si2']['select']['clips']:,} more clips of the same pairs held out as the "
+        "**selection set** (`select.csv`",
+        "Every run is evaluated with `best.pt`, the epoch with the best action accuracy on the selection set",
+        "--select-fraction 0.1 --subset train",
     ):
         assert needle in text, needle
     assert "A check failed" not in text and "## Sensitivity" not in text

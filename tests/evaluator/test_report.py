@@ -96,18 +96,23 @@ def _report(*args: str):
 
 
 EXPECTED_MARKDOWN = """\
-| Method | Backbone | Tasks (A S O) | λ | γ | Adversary | SI-1 Acc | SI-1 dcorr² | SI-2 Acc | SI-2 dcorr² | Default Acc | Default dcorr² |
-|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|
-| Baseline | r3d18 | ⊕ – – | – | – | – |  |  | 52.0 ± 2.0 (3) | 0.3200 ± 0.0200 (3) | 70.0 (1) | 0.4000 (1) |
-| Baseline | tiny | ⊕ – – | – | – | – |  |  | 30.0 (1) | – |  |  |
-| MTL | r3d18 | ⊕ ⊕ – | 0.5 | – | – | 60.0 (1) | 0.5000 (1) |  |  |  |  |
-| AMT w/o object | r3d18 | ⊕ ⊖ – | -0.3 | – | negative |  |  | not evaluated | not evaluated |  |  |
-| AMT | r3d18 | ⊕ ⊖ ⊕ | -1 | 0.5 | grl |  |  | 20.0 (1) | 0.0500 (1) |  |  |
-| AMT | r3d18 | ⊕ ⊖ ⊕ | -0.3 | 0.5 | grl |  |  | 56.0 ± 1.4 (2) | 0.1100 ± 0.0141 (2) |  |  |
+| Method | Backbone | Tasks (A S O) | λ | γ | Adversary | Checkpoint | Selected on | Pretrained | Strict | Default Acc | Default dcorr² | SI-1 Acc | SI-1 dcorr² | SI-2 Acc | SI-2 dcorr² |
+|---|---|---|---|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|
+| Baseline | r3d18 | ⊕ – – | – | – | – | best | val | none | no | 70.0 (1) | 0.4000 (1) |  |  | 52.0 ± 2.0 (3) | 0.3200 ± 0.0200 (3) |
+| Baseline | tiny | ⊕ – – | – | – | – | best | val | none | no |  |  |  |  | 30.0 (1) | – |
+| MTL | r3d18 | ⊕ ⊕ – | 0.5 | – | – | best | val | none | no |  |  | 60.0 (1) | 0.5000 (1) |  |  |
+| AMT w/o object | r3d18 | ⊕ ⊖ – | -0.3 | – | negative | – | val | none | no |  |  |  |  | not evaluated | not evaluated |
+| AMT | r3d18 | ⊕ ⊖ ⊕ | -1 | 0.5 | grl | best | val | none | no |  |  |  |  | 20.0 (1) | 0.0500 (1) |
+| AMT | r3d18 | ⊕ ⊖ ⊕ | -0.3 | 0.5 | grl | best | val | none | no |  |  |  |  | 56.0 ± 1.4 (2) | 0.1100 ± 0.0141 (2) |
 
-Acc: top-1 action accuracy (%) on the val set. dcorr²: squared distance correlation between features and scene \
-(V-statistic; 0 = no scene information, lower is better). Mean ± std over seeds, number of seeds in parentheses. \
-Tasks: ⊕ learned, ⊖ adversarial, – absent, for action, scene and object.
+Acc: top-1 action accuracy (%) on the val set. dcorr²: squared distance correlation between features and \
+scene (V-statistic; 0 = no scene information, lower is better). Mean ± std over seeds, number of seeds in \
+parentheses. Tasks: ⊕ learned, ⊖ adversarial, – absent, for action, scene and object. Checkpoint: the one \
+scored (best: best.pt, chosen on the 'Selected on' set). Pretrained: the starting weights' sha256, or \
+none. Runs that differ in any column left of the scores are separate rows.
+
+Rows selected on val, the set scored here: their checkpoint, learning-rate drops and early stop \
+read the clips they are scored on, so their accuracy is optimistic.
 
 Not evaluated:
 - runs/amt_no_object (AMT w/o object, r3d18, SI-2, seed 0): no eval.json
@@ -152,7 +157,7 @@ def test_json_lists_runs_and_unevaluated_ones(runs):
     result = _report("runs", "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["set"] == "val" and report["variants"] == ["si1", "si2", "default"]
+    assert report["set"] == "val" and report["variants"] == ["default", "si1", "si2"]
     amt = report["rows"][-1]
     assert amt["tasks"] == {"action": "learn", "scene": "adversarial", "object": "auxiliary"}
     cell = amt["variants"]["si2"]
@@ -169,7 +174,10 @@ def test_another_eval_set(runs):
     result = _report("runs", "--set", "test")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[4] == "| MTL | r3d18 | ⊕ ⊕ – | 0.5 | – | – | 58.0 (1) | 0.5200 (1) |  |  |  |  |"
+    assert (
+        lines[4]
+        == "| MTL | r3d18 | ⊕ ⊕ – | 0.5 | – | – | best | val | none | no |  |  | 58.0 (1) | 0.5200 (1) |  |  |"
+    )
     assert "on the test set" in result.stdout
     assert "- runs/amt_s0 (AMT, r3d18, SI-2, seed 0): eval.json has no set 'test' (it has: val)" in lines
 
@@ -262,3 +270,63 @@ def test_ramped_and_constant_adversaries_are_different_rows(tmp_path):
     assert len(rows) == 2  # not averaged together
     assert "| grl | " in rows[0] + rows[1] and "| grl+dann | " in rows[0] + rows[1]
     assert any("| grl+dann |" in r and "90.0 (1)" in r for r in rows)
+
+
+def _amt_run(
+    root: Path, name: str, *, seed: int, top1: float, checkpoint: str = "best", **config_extra
+) -> Path:
+    """An AMT run on SI-2 scored with ``checkpoint``; ``config_extra`` is merged into its config.json."""
+    amt = {"method": "amt", "variant": "si2", "scene": "adversarial", "object_role": "auxiliary"}
+    folder = _write_run(root, name, seed=seed, weights=(-0.3, 0.5), val={"top1": top1, "dcorr2": 0.1}, **amt)
+    config = json.loads((folder / "config.json").read_text())
+    split = {**config["split"], **config_extra.pop("split", {})}
+    (folder / "config.json").write_text(json.dumps({**config, **config_extra, "split": split}))
+    evaluation = json.loads((folder / "eval.json").read_text())
+    (folder / "eval.json").write_text(json.dumps({**evaluation, "checkpoint": checkpoint}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("field", "first", "second"),
+    [
+        ("checkpoint", {"checkpoint": "best"}, {"checkpoint": "last"}),
+        ("selection set", {"selection_set": "select"}, {"selection_set": "val"}),
+        (
+            "pretraining",
+            {},
+            {
+                "pretrained": "/w/r3d18_K.pth",
+                "pretraining": {"source": "/w/r3d18_K.pth", "sha256": "ab" * 32},
+            },
+        ),
+        ("strict", {"split": {"strict": True}}, {"split": {"strict": False}}),
+    ],
+)
+def test_runs_scored_differently_are_never_averaged(tmp_path, field, first, second):
+    """Two seeds of one model setting that differ in how they were scored are two rows, each of one seed."""
+    one = _amt_run(tmp_path, "one", seed=0, top1=0.40, **first)
+    two = _amt_run(tmp_path, "two", seed=1, top1=0.80, **second)
+    result = _report(str(one), str(two), "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert len(rows) == 2, field
+    means = sorted(row["variants"]["si2"]["acc_mean"] for row in rows)
+    assert means == [pytest.approx(0.40), pytest.approx(0.80)]
+    assert all(row["variants"]["si2"]["seeds"] in ([0], [1]) for row in rows)
+    # and the same two runs scored alike are one row of two seeds: the field alone splits them
+    alike = _amt_run(tmp_path, "alike", seed=1, top1=0.80, **first)
+    merged = json.loads(_report(str(one), str(alike), "--format", "json").stdout)["rows"]
+    assert len(merged) == 1 and merged[0]["variants"]["si2"]["acc_mean"] == pytest.approx(0.60)
+
+
+def test_the_markdown_names_how_each_row_was_scored(tmp_path):
+    sha = "0123456789abcdef" * 4
+    _amt_run(
+        tmp_path, "pre", seed=0, top1=0.5, checkpoint="last", selection_set="select",
+        pretrained="/w/r3d18_K.pth", pretraining={"source": "/w/r3d18_K.pth", "sha256": sha},
+        split={"strict": True},
+    )  # fmt: skip
+    result = _report(str(tmp_path / "pre"))
+    row = result.stdout.splitlines()[2]
+    assert "| last | select | sha256:0123456789ab | yes |" in row
+    assert "Rows selected on val" not in result.stdout  # selected on select.csv, scored on val

@@ -230,7 +230,19 @@ def test_a_full_disk_during_split_export(small_disk, tiny_store):
     out = small_disk / "si2"
     before = fingerprint(tiny_store)
     _fill(small_disk, 2 * 1024)
-    failed = run("split", "--variant", "2", "--min-videos", "1", "--out", out, "--db", tiny_store)
+    failed = run(
+        "split",
+        "--variant",
+        "2",
+        "--min-videos",
+        "1",
+        "--select-fraction",
+        "0",
+        "--out",
+        out,
+        "--db",
+        tiny_store,
+    )
     assert failed.returncode == 7, failed.stderr
     assert "Traceback" not in failed.stderr
     assert not out.exists()

@@ -6,6 +6,7 @@ torch.compile on CUDA) are checked by bench/gpu_check.py on a machine with a GPU
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -152,7 +153,11 @@ def test_pretrained_through_the_cli_prints_what_it_loaded(split, r3d10_checkpoin
     assert f"loaded 72 backbone tensors from {r3d10_checkpoint} (arch resnet-10)" in result.stderr
     assert "its 700-class classifier was replaced by the action head" in result.stderr
     assert "missing: none" in result.stderr and "unexpected (left out): fc.weight, fc.bias" in result.stderr
-    assert json.loads((out / "config.json").read_text())["model"]["backbone"] == "r3d10"
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["backbone"] == "r3d10"
+    # the starting weights are named by content, so a moved or replaced file cannot pass for them
+    digest = hashlib.sha256(Path(r3d10_checkpoint).read_bytes()).hexdigest()
+    assert config["pretraining"] == {"source": str(Path(r3d10_checkpoint).resolve()), "sha256": digest}
 
 
 def test_a_checkpoint_of_another_depth_is_refused(split, r3d10_checkpoint, tmp_path):
@@ -383,8 +388,12 @@ def test_two_processes_finish_an_epoch_and_only_rank_0_writes(ddp_runs):
     assert config["world_size"] == 2 and config["lr"] == 0.01
     assert lines[0]["lr"] == pytest.approx(0.02)  # linear scaling: --lr × 2 processes
     assert "global batch 16; learning rate 0.01 × 2 = 0.02" in first.stderr
-    # 24 training clips: 12 per process, one batch of 8 each (drop_last); all 12 val clips, 6 each
-    assert lines[0]["train"]["n"] == 16 and lines[0]["val"]["n"] == 12
+    # 24 training clips: 12 per process, one batch of 8 each (drop_last); all 6 selection clips, 3 each
+    assert (
+        lines[0]["train"]["n"] == 16
+        and lines[0]["selection_set"] == "select"
+        and lines[0]["select"]["n"] == 6
+    )
 
 
 @pytest.mark.slow  # two torchrun processes: about 25 s for the shared runs
@@ -392,15 +401,16 @@ def test_ddp_metrics_are_those_of_all_clips(ddp_runs):
     run = ddp_runs["root"] / "whole"
     assert ddp_runs["whole"].returncode == 0, ddp_runs["whole"].stderr
     result = CliRunner().invoke(
-        cli, ["eval", str(run), "--checkpoint", "last", "--workers", "0", "--sets", "val"]
+        cli, ["eval", str(run), "--checkpoint", "last", "--workers", "0", "--sets", "select"]
     )
     assert result.exit_code == 0, result.output
     features = np.load(run / "features.npz")
-    correct = features["val_pred"] == features["val_action"]  # one process, every val clip, last weights
+    # one process, every selection clip, last weights
+    correct = features["select_pred"] == features["select_action"]
     last = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
-    assert last["val"]["n"] == len(correct) == 12
-    assert last["val"]["action_acc"] == pytest.approx(correct.mean())  # not one process's 6 clips
-    assert json.loads((run / "eval.json").read_text())["top1"] == pytest.approx(last["val"]["action_acc"])
+    assert last["select"]["n"] == len(correct) == 6
+    assert last["select"]["action_acc"] == pytest.approx(correct.mean())  # not one process's 3 clips
+    assert json.loads((run / "eval.json").read_text())["top1"] == pytest.approx(last["select"]["action_acc"])
 
 
 @pytest.mark.slow  # two torchrun processes: about 25 s for the shared runs

@@ -101,15 +101,19 @@ ROW = {"youtube_id": "abc", "clip_id": "c1", "action": "jump", "time_start": 40.
 
 def test_name_template_presets():
     assert clip_filename(ROW, "mmaction") == "abc_000405_000425.mp4"
+    # HVU-Downloader: '%06d' % 40.5 truncates, and the trimmed clip carries a trailing underscore
+    assert clip_filename(ROW, "downloader") == "abc_000040_000042_.mp4"
     assert (
-        clip_filename({**ROW, "time_start": 40.0, "time_end": 42.0}, "downloader") == "abc_000040_000042.mp4"
+        clip_filename({**ROW, "time_start": 41.5, "time_end": 43.5}, "downloader") == "abc_000041_000043_.mp4"
     )
+    # mmaction2 truncates tenths too: int(2.35 * 10) is 23, where round() gives 24
+    assert clip_filename({**ROW, "time_start": 2.35, "time_end": 4.35}, "mmaction") == "abc_000023_000043.mp4"
     assert clip_filename(ROW, "raw") == "abc_40.5_42.5.mp4"
     assert clip_filename({**ROW, "time_start": 1.0, "time_end": 3.0}, "raw") == "abc_1.0_3.0.mp4"
 
 
 def test_custom_name_template_and_its_errors():
-    assert clip_filename(ROW, "{action}/{youtube_id}_{start_s}.mkv") == "jump/abc_40.mkv"
+    assert clip_filename(ROW, "{action}/{youtube_id}_{start_s}.mkv") == "jump/abc_40.mkv"  # 40.5 truncated
     with pytest.raises(VideosError, match="does not work .*KeyError.*its fields are"):
         check_template("{video}.mp4")
     with pytest.raises(VideosError, match="neither a preset"):

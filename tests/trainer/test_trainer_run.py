@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ from click.testing import CliRunner
 
 from hvuaudit.cli import cli
 from hvucontracts import splitfolder
-from tests.trainer_fixtures import TINY_ARGS, make_split, write_tasks
+from tests.trainer_fixtures import TINY_ARGS, make_split, write_csv, write_tasks
 from trainer import videos as trainer_videos
 from trainer.engine import train_one_epoch
 from trainer.errors import DivergedError
@@ -121,11 +123,12 @@ def test_each_method_trains_a_run_folder(split, tmp_path, method, extra, tasks):
     lines = read_metrics(out)
     assert [line["epoch"] for line in lines] == [1, 2]
     for line in lines:
-        assert METRIC_KEYS <= set(line["train"]) and METRIC_KEYS <= set(line["val"])
+        assert line["selection_set"] == "select" and "val" not in line  # val is scored by eval only
+        assert METRIC_KEYS <= set(line["train"]) and METRIC_KEYS <= set(line["select"])
         assert {"lr", "seconds"} <= set(line)
     has_scene = tasks["scene"] is not None and method != "pretrain-adv"
-    assert (lines[1]["val"]["scene_acc"] is not None) == has_scene
-    assert (lines[1]["val"]["object_map"] is not None) == (tasks["object"] is not None)
+    assert (lines[1]["select"]["scene_acc"] is not None) == has_scene
+    assert (lines[1]["select"]["object_map"] is not None) == (tasks["object"] is not None)
     if method == "pretrain-adv":
         assert [line["phase"] for line in lines] == ["pretrain", "finetune"]
         assert lines[0]["train"]["loss_scene"] is not None and lines[1]["train"]["loss_scene"] is None
@@ -241,8 +244,9 @@ def test_no_videos_directory_names_all_three_ways(tmp_path):
 def test_preflight_writes_the_missing_list_and_stops(split, tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
-    originals = sorted(p for p in split[1].iterdir() if p.name[0] in "tv")  # train + val clips
-    for p in originals[:20]:  # 20 of the 36
+    # the pre-flight checks the clips that training reads: train and select (val is checked by eval)
+    originals = sorted(p for p in split[1].iterdir() if p.name[0] in "ts")
+    for p in originals[:20]:  # 20 of the 30
         (videos / p.name).write_bytes(p.read_bytes())
     out = tmp_path / "run"
     result = train_cli(split[0], out, "--videos", videos)
@@ -250,7 +254,7 @@ def test_preflight_writes_the_missing_list_and_stops(split, tmp_path):
     problems = (out / "preflight_problems.csv").read_text().splitlines()
     assert problems[0] == "set,clip_id,path,problem"
     assert all(line.endswith(",missing") for line in problems[1:])
-    assert len(problems) - 1 == 36 - 20  # train + val rows without a file
+    assert len(problems) - 1 == 30 - 20  # train + select rows without a file
     assert not (out / "checkpoint.pt").exists()
 
 
@@ -314,8 +318,6 @@ def test_eval_writes_eval_json_and_features(amt_run):
     for key in ("top1", "top5", "mean_class_acc", "dcorr2", "dcorr2_u", "dcorr_n"):
         assert doc[key] == val[key]
     assert val["n"] == 12 and val["dcorr_n"] == 12 and set(val["per_class"]) == {"jump", "run", "swim"}
-    # one evaluation path: the same accuracy as the last epoch's validation
-    assert val["top1"] == pytest.approx(read_metrics(amt_run)[-1]["val"]["action_acc"])
     assert val["seen_n"] + val["unseen_n"] == 12
     features = np.load(amt_run / "features.npz")
     assert features["val_features"].shape == (12, 32) and features["val_features"].dtype == np.float32
@@ -323,6 +325,15 @@ def test_eval_writes_eval_json_and_features(amt_run):
     assert features["val_action"].dtype == np.int64 and features["val_scene"][0] != ""
     assert val["dcorr_labels"] == "scene"
     assert 0.0 <= val["dcorr2"] <= 1.0 and val["dcorr2_u"] is not None  # measured by hvueval/dcorr.py
+    # what produced the scores
+    assert (doc["selection_set"], doc["selection_scored"], doc["backbone"]) == ("select", False, "tiny")
+    assert doc["pretraining"] is None and doc["strict"] is False and doc["variant"] == "si2"
+    # one evaluation path: eval scores select.csv as the last epoch's selection did
+    args = ("--workers", "0", "--checkpoint", "last", "--sets", "select", "--format", "json")
+    selected = invoke("eval", amt_run, *args)
+    assert selected.exit_code == 0, selected.output
+    top1 = json.loads(selected.stdout)["sets"]["select"]["top1"]
+    assert top1 == pytest.approx(read_metrics(amt_run)[-1]["select"]["action_acc"])
 
 
 def test_eval_json_output_and_errors(amt_run, tmp_path):
@@ -454,3 +465,79 @@ def test_train_out_that_is_a_file_is_a_message(split, tmp_path):
     result = train_cli(split[0], not_a_folder, "--epochs", "1")
     assert result.exit_code == 5 and "is not a folder" in result.stderr
     assert not_a_folder.read_text() == "mine"
+
+
+# --------------------------------------------------------------------------- selection set
+def _relabel_val(split_dir: Path) -> None:
+    """Give every val.csv clip another action, scene and objects: the test pairs' labels, all changed."""
+    path = split_dir / "val.csv"
+    rows = list(csv.DictReader(path.open(newline="")))
+    actions = ["jump", "run", "swim"]
+    for row in rows:
+        row["action"] = actions[(actions.index(row["action"]) + 1) % 3]
+        row["scene"] = row["scenes"] = "gym"
+        row["objects"] = ""
+    write_csv(path, rows)
+
+
+def test_selection_never_reads_val_csv(tmp_path):
+    """With select.csv, best.pt, the learning-rate history and the early stop are the same whatever val.csv
+    says: the trainer selects on select.csv alone."""
+    built, _ = make_split(tmp_path / "data", record_videos=True)
+    relabelled = tmp_path / "relabelled"
+    shutil.copytree(
+        built, relabelled
+    )  # the same clip files (the encoder's bytes vary from one write to the next)
+    _relabel_val(relabelled)
+    runs = {}
+    for name, split_dir in (("as_built", built), ("relabelled", relabelled)):
+        out = tmp_path / name
+        # plateau with patience 0 and early stopping after 2: both read the selection set every epoch
+        args = ("--epochs", "4", "--lr-patience", "0", "--patience", "2", "--lr", "0.05")
+        result = train_cli(split_dir, out, "--method", "amt", *args)
+        assert result.exit_code == 0, result.output
+        assert "has no select.csv" not in result.stderr
+        runs[name] = out
+    lines = {name: read_metrics(out) for name, out in runs.items()}
+    assert [(m["epoch"], m["lr"]) for m in lines["as_built"]] == [
+        (m["epoch"], m["lr"]) for m in lines["relabelled"]
+    ]
+    assert [m["select"]["action_acc"] for m in lines["as_built"]] == [
+        m["select"]["action_acc"] for m in lines["relabelled"]
+    ]
+    best = {name: torch.load(out / "best.pt", weights_only=False) for name, out in runs.items()}
+    assert best["as_built"]["state"] == best["relabelled"]["state"]
+    for key, tensor in best["as_built"]["model"].items():
+        assert torch.equal(tensor, best["relabelled"]["model"][key]), key
+    config = json.loads((runs["as_built"] / "config.json").read_text())
+    assert config["selection_set"] == "select" and config["pretraining"] is None
+
+
+def test_a_split_without_select_csv_selects_on_val_and_says_so(tmp_path):
+    split_dir, _ = make_split(tmp_path, record_videos=True, n_select=0)
+    out = tmp_path / "run"
+    result = train_cli(split_dir, out, "--method", "baseline", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert f"warning: {split_dir.resolve()} has no select.csv, so best.pt" in result.stderr
+    assert "action acc" in result.stderr and " val  " in result.stderr  # the epoch line names the set
+    assert read_metrics(out)[0]["selection_set"] == "val"
+    assert json.loads((out / "config.json").read_text())["selection_set"] == "val"
+    evaluated = invoke("eval", out, "--workers", "0")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "has no select.csv" in evaluated.stderr
+    assert "best was chosen on the val set, so its scores there are optimistic" in evaluated.stderr
+    doc = json.loads((out / "eval.json").read_text())
+    assert (doc["checkpoint"], doc["selection_set"], doc["selection_scored"]) == ("best", "val", True)
+
+
+def test_eval_scores_a_checkpoint_file_and_records_its_path(amt_run, tmp_path):
+    copy = tmp_path / "epoch2.pt"
+    copy.write_bytes((amt_run / "checkpoint.pt").read_bytes())
+    result = invoke(
+        "eval", amt_run, "--workers", "0", "--checkpoint", copy, "--sets", "val", "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["checkpoint"] == str(copy.resolve()) and doc["checkpoint_epoch"] == 2
+    missing = invoke("eval", amt_run, "--checkpoint", tmp_path / "nope.pt")
+    assert missing.exit_code == 3 and "not best, last or an existing checkpoint file" in missing.stderr

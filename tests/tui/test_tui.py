@@ -26,7 +26,7 @@ from hvuaudit.ingest import ingest
 
 pytest.importorskip("textual")
 
-from textual.widgets import Button, DataTable, Input, Static  # noqa: E402
+from textual.widgets import Button, Checkbox, DataTable, Input, Static  # noqa: E402
 
 from hvuaudit.tui.app import HvuauditApp, make_app  # noqa: E402
 from hvuaudit.tui.screens.annotate import AnnotateScreen  # noqa: E402
@@ -764,6 +764,7 @@ async def test_every_key_typed_into_a_field_arrives_before_the_function_key(stor
         await press(pilot, "5")
         screen = app.screen
         screen.query_one("#min-videos", Input).value = "3"
+        screen.query_one("#select-fraction", Input).value = "0.4"  # the tiny store has few clips to spare
         field = screen.query_one("#out", Input)
         screen.set_focus(field)
         field.value = ""
@@ -785,7 +786,8 @@ async def test_split_preview_then_export_and_verify(store, tmp_path):
     from hvuaudit.splits import SplitParams, build_split
     from hvuaudit.store import open_store
 
-    params = SplitParams(variant="si2", min_videos=3, val_fraction=0.3)
+    # a tiny store: at 0.1 no action has a training clip to spare, so the test asks for 0.4
+    params = SplitParams(variant="si2", min_videos=3, val_fraction=0.3, select_fraction=0.4)
     with open_store(store, read_only=True) as con:
         expected = build_split(con, params).report
 
@@ -798,12 +800,14 @@ async def test_split_preview_then_export_and_verify(store, tmp_path):
         assert isinstance(screen, SplitsScreen)
         screen.query_one("#min-videos", Input).value = "3"
         screen.query_one("#val-fraction", Input).value = "0.3"
+        screen.query_one("#select-fraction", Input).value = "0.4"
         screen.query_one("#out", Input).value = str(out)
         await press(pilot, "f5")
         preview = screen.query_one("#preview-table", FrameTable)
         sides = {row["side"]: row for row in preview.frame.iter_rows(named=True)}
         assert sides["train"]["clips"] == expected["train"]["clips"]
         assert sides["val"]["clips"] == expected["val"]["clips"]
+        assert sides["select"]["clips"] == expected["select"]["clips"] > 0
         text = screen_text(app)
         assert "Preview of si2" in text and "scene-only baseline" in text
         assert not out.exists()  # nothing written by a preview
@@ -811,7 +815,8 @@ async def test_split_preview_then_export_and_verify(store, tmp_path):
         await press(pilot, "f6")
         assert (out / "manifest.json").is_file() and (out / "train.csv").is_file()
         checks = screen.query_one("#verify-table", FrameTable).frame
-        assert checks.height == 7 and set(checks["ok"]) == {"ok"}
+        assert checks.height == 8 and set(checks["ok"]) == {"ok"}
+        assert (out / "select.csv").is_file()
         assert screen.query_one("#saved", FrameTable).row_count == 1
 
         # exporting again asks before replacing the folder
@@ -824,7 +829,39 @@ async def test_split_preview_then_export_and_verify(store, tmp_path):
         members = con.execute("SELECT count(*) FROM split_members WHERE split = 'si2'").fetchone()[0]
     finally:
         con.close()
-    assert members == expected["train"]["clips"] + expected["val"]["clips"]
+    assert members == expected["train"]["clips"] + expected["select"]["clips"] + expected["val"]["clips"]
+
+
+@pilot_test
+async def test_the_split_form_takes_strict_max_train_scenes_and_the_selection_share(store):
+    from hvuaudit.splits import SplitParams, build_split
+    from hvuaudit.store import open_store
+
+    params = SplitParams(variant="si2", min_videos=3, max_train_scenes=1, strict=True, select_fraction=0)
+    with open_store(store, read_only=True) as con:
+        expected = build_split(con, params).report
+    app = make_app(store, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "5")
+        screen = app.screen
+        screen.query_one("#min-videos", Input).value = "3"
+        screen.query_one("#val-fraction", Input).value = ""  # empty: the default (no share limit with K)
+        screen.query_one("#max-train-scenes", Input).value = "1"
+        screen.query_one("#strict", Checkbox).value = True
+        screen.query_one("#select-fraction", Input).value = "0"
+        assert screen.form_params().normalised() == params.normalised()
+        await press(pilot, "f5")
+        sides = {
+            row["side"]: row
+            for row in screen.query_one("#preview-table", FrameTable).frame.iter_rows(named=True)
+        }
+        assert (sides["train"]["clips"], sides["select"]["clips"], sides["val"]["clips"]) == (
+            expected["train"]["clips"],
+            0,
+            expected["val"]["clips"],
+        )
+        assert "strict: dropped train / val clips" in screen_text(app)
 
 
 @pilot_test
@@ -838,7 +875,7 @@ async def test_split_errors_are_notifications_with_a_hint(store):
         await press(pilot, "f5")
         errors = [message for severity, message in notes if severity == "error"]
         assert errors and "leaves no action" in errors[0] and "lower --min-videos" in errors[0]
-        app.screen.query_one("#val-fraction", Input).value = ""
+        app.screen.query_one("#val-fraction", Input).value = "x"
         await press(pilot, "f5")
         assert any("validation fraction must be a number" in m for s, m in notes if s == "error")
         # in a text field digits are text; esc leaves the field and 1 switches screens again
@@ -869,6 +906,7 @@ async def test_read_only_disables_annotation_and_export_and_says_why(store, tmp_
         assert splits.query_one("#export", Button).disabled
         assert "Export is disabled" in screen_text(app)
         splits.query_one("#min-videos", Input).value = "3"
+        splits.query_one("#select-fraction", Input).value = "0.4"  # the tiny store has few clips to spare
         splits.query_one("#out", Input).value = str(tmp_path / "never")
         await press(pilot, "f5")  # a preview needs no write access
         assert "Preview of si2" in widget_text(splits.query_one("#preview-title"))

@@ -1,7 +1,8 @@
 """Splits: a form for the split parameters, a preview before anything is written, export and verify.
 
-Calls :func:`hvuaudit.splits.build_split` (preview: counts, scene-only baseline,
-H(action|scene), what was left out), :func:`~hvuaudit.splits.export_split`
+Calls :func:`hvuaudit.splits.build_split` (preview: clips per side, train, select and
+val, scene-only baselines, the any-tag leakage, what --strict dropped, H(action|scene),
+what was left out), :func:`~hvuaudit.splits.export_split`
 (needs a read-write store), :func:`~hvuaudit.splits.verify_split` and
 :func:`~hvuaudit.splits.list_splits`. With ``--read-only`` export is disabled
 and the screen says why; preview and verify still work.
@@ -28,6 +29,7 @@ from hvuaudit.tui.screens.modals import ConfirmModal
 from hvuaudit.tui.session import READ_ONLY_REASON
 from hvuaudit.tui.widgets import FrameTable
 from hvuaudit.tui.widgets.frame_table import format_cell
+from hvucontracts.splitfolder import SELECT_FRACTION, SIDES
 
 VARIANT_CHOICES = [
     ("SI-2 (val: each action's rare scenes)", "si2"),
@@ -89,12 +91,20 @@ class SplitsScreen(CoreScreen):
         yield Header()
         with Horizontal(id="splits"):
             with VerticalScroll(id="split-form", classes="pane"):
+                # first, so that a read-only session says why export is off before the form scrolls
+                yield Static("", id="export-reason", classes="reason")
                 yield Label("Variant")
                 yield Select(VARIANT_CHOICES, value="si2", allow_blank=False, id="variant", compact=True)
                 yield Label("Min videos per action")
                 yield Input("124", type="integer", id="min-videos", compact=True)
                 yield Label("Validation fraction (0–1)")
                 yield Input("0.2", type="number", id="val-fraction", compact=True)
+                yield Label("Max train scenes per action (SI-2)")
+                yield Input(placeholder="e.g. 3", type="integer", id="max-train-scenes", compact=True)
+                yield Checkbox("Strict: every scene tag apart", id="strict")
+                yield Checkbox("Only clips with a video file", id="require-videos")
+                yield Label("Selection set share (0: none)")
+                yield Input(str(SELECT_FRACTION), type="number", id="select-fraction", compact=True)
                 yield Label("Primary action of a clip")
                 yield Select(PRIMARY_CHOICES, value="rarest", allow_blank=False, id="primary", compact=True)
                 yield Input(
@@ -112,7 +122,6 @@ class SplitsScreen(CoreScreen):
                     yield Button("Preview F5", id="preview", variant="primary")
                     yield Button("Export F6", id="export", variant="success")
                     yield Button("Verify F7", id="verify")
-                yield Static("", id="export-reason", classes="reason")
             with Vertical(id="split-results", classes="pane"):
                 yield Static(
                     "Fill the form and press F5 (or enter in a field) for a preview. "
@@ -150,8 +159,10 @@ class SplitsScreen(CoreScreen):
         """The SplitParams the form describes; InputError when a field cannot be read."""
         from hvuaudit.splits import SplitParams
 
-        def number(field_id: str, kind: type, label: str) -> Any:
+        def number(field_id: str, kind: type, label: str, *, optional: bool = False) -> Any:
             text = self.query_one(f"#{field_id}", Input).value.strip()
+            if optional and not text:
+                return None
             try:
                 return kind(text)
             except ValueError:
@@ -168,7 +179,11 @@ class SplitsScreen(CoreScreen):
         return SplitParams(
             variant=str(self.query_one("#variant", Select).value),
             min_videos=number("min-videos", int, "min videos"),
-            val_fraction=number("val-fraction", float, "the validation fraction"),
+            val_fraction=number("val-fraction", float, "the validation fraction", optional=True),
+            max_train_scenes=number("max-train-scenes", int, "max training scenes", optional=True),
+            strict=self.query_one("#strict", Checkbox).value,
+            require_videos=self.query_one("#require-videos", Checkbox).value,
+            select_fraction=number("select-fraction", float, "the selection fraction"),
             primary_action=str(primary),
             subset=subset,
         )
@@ -355,7 +370,12 @@ class SplitsScreen(CoreScreen):
             event.splits.with_columns(pl.col("created_at").cast(pl.String).str.slice(0, 19))
             if "created_at" in event.splits.columns
             else event.splits,
-            labels={"train_clips": "train", "val_clips": "val", "out_dir": "folder"},
+            labels={
+                "train_clips": "train",
+                "select_clips": "select",
+                "val_clips": "val",
+                "out_dir": "folder",
+            },
         )
         table.border_subtitle = f"{event.splits.height} saved"
 
@@ -365,7 +385,7 @@ class SplitsScreen(CoreScreen):
         sides = pl.DataFrame(
             [
                 {"side": side, **{k: report.get(side, {}).get(k) for k in ("clips", "actions", "pairs")}}
-                for side in ("train", "val")
+                for side in SIDES
             ],
             schema={"side": pl.String, "clips": pl.Int64, "actions": pl.Int64, "pairs": pl.Int64},
         )
@@ -393,6 +413,21 @@ class SplitsScreen(CoreScreen):
             details.add_row(
                 "val clips sharing a scene tag with train", f"{leak['clips']:,} ({leak['share']:.1%})"
             )
+        strict = report.get("strict") or {}
+        if strict.get("enabled"):
+            details.add_row(
+                "strict: dropped train / val clips, actions",
+                f"{strict['dropped_train_clips']:,} / {strict['dropped_val_clips']:,}, "
+                f"{len(strict['dropped_actions'])}",
+            )
+        videos = report.get("videos") or {}
+        if videos.get("scanned"):
+            for side in SIDES:
+                if side in videos:
+                    details.add_row(
+                        f"{side} clips with a video file",
+                        f"{videos[side]['with_video']:,} of {videos[side]['clips']:,}",
+                    )
         for reason, count in (report.get("left_out") or {}).items():
             details.add_row(f"left out: {reason.replace('_', ' ')}", format_cell(count))
         self.query_one("#preview-details", Static).update(details)
