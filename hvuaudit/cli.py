@@ -736,6 +736,17 @@ def _print_split_report(report: dict, fmt: str) -> None:
         ),
         "scene-only baseline accuracy (val), chosen scene": report["scene_only_baseline"],
         "scene-only baseline accuracy (val), every scene tag": report["scene_only_baseline_all_tags"],
+        "selection set (select.csv)": (
+            f"{report['select']['fraction']:g} of each action's training clips, "
+            f"seed {report['select']['seed']}"
+            + (
+                f"; {report['select']['actions_without_clips']} action(s) without a selection clip"
+                if report["select"].get("actions_without_clips")
+                else ""
+            )
+            if report["select"]["fraction"]
+            else "none (--select-fraction 0): the trainer selects on val, the test pairs"
+        ),
         "strict": (
             f"dropped {strict['dropped_train_clips']:,} train and {strict['dropped_val_clips']:,} val clips, "
             f"{len(strict['dropped_actions'])} action(s)"

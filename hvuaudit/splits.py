@@ -269,6 +269,10 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
         "seed": params.select_seed,
         **(_side(select) if select is not None else {"clips": 0, "actions": 0, "pairs": 0}),
     }
+    # actions whose round(fraction × clips) is 0, or whose pairs have no clip to spare
+    report["select"]["actions_without_clips"] = (
+        report["train"]["actions"] - report["select"]["actions"] if select is not None else 0
+    )
     report["strict"] = strict_report or {"enabled": False}
     report["left_out"] = {
         "no_action": counts["no_action"],
@@ -390,6 +394,14 @@ def _hold_out_selection(
     finally:
         con.unregister("split_train_frame")
     if chosen.height == 0:
+        largest = int(train.group_by("action").len()["len"].max() or 0)  # type: ignore[arg-type]
+        if int(params.select_fraction * largest + 0.5) < 1:  # DuckDB's round: halves away from zero
+            raise InputError(
+                f"--select-fraction {params.select_fraction} is too small: it rounds to no clip even for the "
+                f"largest action ({largest} training clips)",
+                hint=f"use at least {0.5 / largest:.3g}, or --select-fraction 0 (the trainer then selects on "
+                "val, the test pairs)",
+            )
         raise InputError(
             f"--select-fraction {params.select_fraction} selects no clip: no action has a training pair "
             "with a clip to spare (each pair keeps one clip in training)",
@@ -876,9 +888,18 @@ def verify_split(con: duckdb.DuckDBPyConnection, folder: Path) -> VerifyReport:
     )
 
     files = split_files(con, rebuilt, manifest.get("name", Path(folder).name))
-    same = all((Path(folder) / n).read_bytes() == files[n] for n in files if n != splitfolder.MANIFEST)
+    differ = [
+        n
+        for n in files
+        if n != splitfolder.MANIFEST
+        and (not (Path(folder) / n).is_file() or (Path(folder) / n).read_bytes() != files[n])
+    ]
     checks.append(
-        ("6. rebuilding gives byte-identical files", same, "ok" if same else "train/val/labels differ")
+        (
+            "6. rebuilding gives byte-identical files",
+            not differ,
+            f"{', '.join(differ)} differ" if differ else "ok",
+        )
     )
 
     # The any-tag rule: what --strict promises; for other splits the count is reported, not enforced.

@@ -224,6 +224,12 @@ class SplitFolder:
         """What ``train`` and ``eval`` print when model selection reads the test pairs, else None."""
         if self.selection_set != "val":
             return None
+        if (self.dir / SELECT_CSV).is_file():
+            return (
+                f"warning: {self.dir / MANIFEST} does not name its {SELECT_CSV} (select_set), so best.pt, "
+                f"the plateau schedule and early stopping read {VAL_CSV}, the set that is scored; rebuild "
+                "the split with `hvuaudit split`"
+            )
         return (
             f"warning: {self.dir} has no {SELECT_CSV}, so best.pt, the plateau schedule and early stopping "
             f"read {VAL_CSV}, the set that is scored: its scores are optimistic. Rebuild the split with "

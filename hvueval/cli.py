@@ -45,7 +45,7 @@ def plot() -> None:
     help="Accuracy figure; the per-head losses go next to it as NAME_losses.png.",
 )
 def curves(run_dirs: tuple[Path, ...], output: Path) -> None:
-    """Action and scene-head accuracy per epoch, train and val, one panel per run (Fig. 4).
+    """Action and scene-head accuracy per epoch, train and the selection set, one panel per run (Fig. 4).
 
     Read from each RUN/metrics.jsonl. A second figure, NAME_losses.png, shows the raw loss of
     every head. Prints the two paths.

@@ -23,7 +23,7 @@ import torch
 
 from hvucontracts import runfolder
 from hvucontracts.files import write_atomically, write_json_atomically
-from hvucontracts.splitfolder import DEFAULT_TEMPLATE, SplitFolder, load_split
+from hvucontracts.splitfolder import DEFAULT_TEMPLATE, SELECT, SplitFolder, load_split
 from hvucontracts.videofolder import folder_template
 from hvueval.dcorr import distance_correlation_stats
 from hvueval.errors import EvalError, MissingArtifactError
@@ -49,6 +49,18 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def checkpoint_name(run_dir: Path, checkpoint: str) -> str:
+    """``--checkpoint`` as best or last when it is the path of the run's own best.pt or checkpoint.pt."""
+    if checkpoint in runfolder.CHECKPOINTS:
+        return checkpoint
+    given = Path(checkpoint)
+    for name, file in runfolder.CHECKPOINTS.items():
+        own = run_dir / file
+        if given.is_file() and own.is_file() and given.resolve() == own.resolve():
+            return name
+    return checkpoint
+
+
 def checkpoint_file(run_dir: Path, checkpoint: str) -> Path:
     """The file of ``--checkpoint``: best (best.pt), last (checkpoint.pt) or the path of a checkpoint file."""
     if checkpoint in runfolder.CHECKPOINTS:
@@ -69,12 +81,32 @@ def checkpoint_file(run_dir: Path, checkpoint: str) -> Path:
 
 
 def load_run_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[AMTModel, dict[str, Any]]:
-    """The model of a run, rebuilt from ``best.pt``, ``checkpoint.pt`` or a checkpoint file alone (on CPU)."""
+    """The model of a run, rebuilt from ``best.pt``, ``checkpoint.pt`` or a checkpoint file alone (on CPU).
+
+    A checkpoint file must come from this run (the same ``created_at`` in its config as the run's
+    config.json): its scores are written into the run folder, and the report files them under the run's
+    settings."""
     run_dir = runfolder.require_run_dir(run_dir)
-    ckpt = load_checkpoint(checkpoint_file(run_dir, checkpoint))
+    path = checkpoint_file(run_dir, checkpoint)
+    ckpt = load_checkpoint(path)
+    if checkpoint not in runfolder.CHECKPOINTS:
+        mine = runfolder.read_config_or_empty(run_dir).get("created_at")
+        theirs = ckpt["config"].get("created_at")
+        if mine is None or theirs != mine:
+            raise EvalError(
+                f"--checkpoint {path}: a checkpoint of another run (started {theirs}, {run_dir} {mine}); its "
+                f"scores would be filed under {run_dir}'s settings",
+                hint=f"evaluate it in its own run folder, or copy it into {run_dir} only if it is this run's",
+            )
     model = build_model(ModelConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     return model, ckpt
+
+
+def selection_steered_last(config: dict[str, Any]) -> bool:
+    """Whether the last epoch too depends on the selection set: a plateau schedule steps on it, and an early
+    stop ends the run on it."""
+    return config.get("schedule", "plateau") == "plateau" or bool(config.get("patience", 5))
 
 
 def provenance(checkpoint: str, ckpt: dict[str, Any], names: list[str]) -> dict[str, Any]:
@@ -88,8 +120,8 @@ def provenance(checkpoint: str, ckpt: dict[str, Any], names: list[str]) -> dict[
         "checkpoint": checkpoint if checkpoint in runfolder.CHECKPOINTS else str(Path(checkpoint).resolve()),
         "checkpoint_epoch": ckpt["state"]["epoch"],
         "selection_set": selection,
-        # best.pt scored on the set that chose it is optimistic
-        "selection_scored": selection in names and checkpoint != "last",
+        # scored on the set that chose best.pt, or that stepped the schedule or stopped the run: optimistic
+        "selection_scored": selection in names and (checkpoint != "last" or selection_steered_last(config)),
         "pretraining": recorded if recorded or not pretrained else {"source": pretrained, "sha256": None},
         "backbone": config["backbone"],
         "variant": ckpt["split"].get("variant"),
@@ -214,19 +246,31 @@ def evaluate_run(
     if split.manifest != ckpt["split"]:
         log(f"warning: {split.dir}/manifest.json changed since {run_dir} was trained")
     names = sets or list(split.eval_sets)
-    scored_as = provenance(checkpoint, ckpt, names)
-    if scored_as["selection_set"] == "val":
-        log(split.selection_warning() or f"warning: {run_dir} was trained selecting on val, the test pairs")
-    if scored_as["selection_scored"]:
-        log(
-            f"warning: {checkpoint} was chosen on the {scored_as['selection_set']} set, so its scores there "
-            "are optimistic; use --checkpoint last for an unbiased estimate on it"
-        )
     unknown = [n for n in names if n not in split.sets or n == "train"]
     if unknown:
+        choices = [*split.eval_sets, *([SELECT] if SELECT in split.sets else [])]
         raise EvalError(
             f"--sets: {', '.join(unknown)} is not an evaluation set of {split.dir}; "
-            f"choose from {', '.join(split.eval_sets)}"
+            f"choose from {', '.join(choices)}"
+        )
+    checkpoint = checkpoint_name(run_dir, checkpoint)
+    scored_as = provenance(checkpoint, ckpt, names)
+    if scored_as["selection_set"] == "val":
+        log(
+            f"warning: {run_dir} was trained selecting on val, the test pairs (its split had no select.csv); "
+            "eval.json records it"
+        )
+    if scored_as["selection_scored"]:
+        selection = scored_as["selection_set"]
+        log(
+            f"warning: {selection} chose this run's best.pt, learning-rate drops or early stop, so its "
+            f"scores on {selection} are optimistic"
+            + (
+                "; a split with select.csv (`hvuaudit split`, --select-fraction) gives val scores that are "
+                "not"
+                if selection == "val"
+                else ""
+            )
         )
     videos_dir, _ = resolve_videos_dir(videos, split.manifest, recorded=ckpt["config"].get("videos_dir"))
     # a prepared folder given as --videos names its clips its own way

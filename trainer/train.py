@@ -671,9 +671,11 @@ def _run_config(checked: CheckedInputs, run: _Run) -> dict[str, Any]:
         "split": checked.split.manifest,
         "split_dir": str(checked.split.dir),
         "selection_set": checked.split.selection_set,
-        # a resumed run keeps the record of the weights it started from (the file may have moved since)
+        # a resumed run keeps the record of the weights it started from (the file may have moved since);
+        # a checkpoint from before the record existed names them by --pretrained alone
         "pretraining": (
             checked.checkpoint["config"].get("pretraining")
+            or ({"source": cfg.pretrained, "sha256": None} if cfg.pretrained else None)
             if checked.checkpoint is not None
             else pretraining_record(cfg.pretrained)
         ),

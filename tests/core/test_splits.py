@@ -121,7 +121,9 @@ def test_si2_exact_assignment(split_store):
     assert _pairs(result.val) == {("run", "beach"): 2, ("swim", "sea"): 2}
     assert result.report["scene_only_baseline"] == 0.0
     assert result.report["train"] == {"clips": 12, "actions": 2, "pairs": 4}
-    assert result.report["select"] == {"fraction": 0.1, "seed": 0, "clips": 2, "actions": 2, "pairs": 2}
+    assert result.report["select"] == {
+        "fraction": 0.1, "seed": 0, "clips": 2, "actions": 2, "pairs": 2, "actions_without_clips": 0
+    }  # fmt: skip
 
 
 def test_primary_action_rules(tiny_store, tmp_path):
@@ -157,9 +159,11 @@ def test_default_split_uses_store_subsets(tmp_path):
     db = tmp_path / "d.duckdb"
     ingest([tmp_path / "HVU_Train_x.csv", tmp_path / "HVU_Val_x.csv"], tmp_path / "cats.csv", db=db)
     with open_store(db) as con:
-        # every training pair has one clip, so none can be held out for selection
-        with pytest.raises(InputError, match="selects no clip"):
+        # round(0.1 × 3) is 0 for every action; and at 0.5 every training pair has one clip, none to spare
+        with pytest.raises(InputError, match="is too small: it rounds to no clip"):
             build_split(con, SplitParams(variant="default", min_videos=1))
+        with pytest.raises(InputError, match="selects no clip"):
+            build_split(con, SplitParams(variant="default", min_videos=1, select_fraction=0.5))
         result = build_split(con, SplitParams(variant="default", min_videos=1, select_fraction=0))
     assert result.select is None
     assert result.train["youtube_id"].to_list() == ["a", "b", "c", "g"]
@@ -223,6 +227,8 @@ def test_verify_passes_and_catches_tampering(split_store, tmp_path):
         "1. no (action, scene) pair on both sides" in failed
         and "4. every eligible clip exactly once" in failed
     )
+    details = {name: detail for name, _, detail in report.checks}
+    assert details["6. rebuilding gives byte-identical files"] == "train.csv differ"  # names the file changed
 
 
 @pytest.mark.parametrize("variant", ["1", "2"])

@@ -524,8 +524,8 @@ def test_a_split_without_select_csv_selects_on_val_and_says_so(tmp_path):
     assert json.loads((out / "config.json").read_text())["selection_set"] == "val"
     evaluated = invoke("eval", out, "--workers", "0")
     assert evaluated.exit_code == 0, evaluated.output
-    assert "has no select.csv" in evaluated.stderr
-    assert "best was chosen on the val set, so its scores there are optimistic" in evaluated.stderr
+    assert "was trained selecting on val, the test pairs" in evaluated.stderr
+    assert "val chose this run's best.pt, learning-rate drops or early stop" in evaluated.stderr
     doc = json.loads((out / "eval.json").read_text())
     assert (doc["checkpoint"], doc["selection_set"], doc["selection_scored"]) == ("best", "val", True)
 
@@ -541,3 +541,49 @@ def test_eval_scores_a_checkpoint_file_and_records_its_path(amt_run, tmp_path):
     assert doc["checkpoint"] == str(copy.resolve()) and doc["checkpoint_epoch"] == 2
     missing = invoke("eval", amt_run, "--checkpoint", tmp_path / "nope.pt")
     assert missing.exit_code == 3 and "not best, last or an existing checkpoint file" in missing.stderr
+
+
+def test_eval_refuses_another_runs_checkpoint_and_knows_its_own_files(split, amt_run, tmp_path):
+    other = tmp_path / "other"
+    assert train_cli(split[0], other, "--method", "baseline", "--epochs", "1").exit_code == 0
+    foreign = invoke("eval", other, "--workers", "0", "--checkpoint", amt_run / "best.pt")
+    assert foreign.exit_code == 3 and "a checkpoint of another run" in foreign.stderr
+    assert not (other / "eval.json").exists()
+    # the run's own best.pt given as a path is `best`; scored on select, it is optimistic
+    own = invoke(
+        "eval",
+        other,
+        "--workers",
+        "0",
+        "--checkpoint",
+        other / "best.pt",
+        "--sets",
+        "select",
+        "--format",
+        "json",
+    )
+    assert own.exit_code == 0, own.output
+    doc = json.loads(own.stdout)
+    assert (doc["checkpoint"], doc["selection_scored"]) == ("best", True)
+    # the last epoch was steered by select too (a plateau schedule, early stopping)
+    last = json.loads(
+        invoke(
+            "eval", other, "--workers", "0", "--checkpoint", "last", "--sets", "select", "--format", "json"
+        ).stdout
+    )
+    assert last["selection_scored"] is True
+    assert (
+        "chose this run's best.pt, learning-rate drops or early stop"
+        in invoke("eval", other, "--workers", "0", "--checkpoint", "last", "--sets", "select").stderr
+    )
+    unknown = invoke("eval", other, "--sets", "nope")
+    assert unknown.exit_code == 3 and "choose from val, uniform, select" in unknown.stderr
+
+
+def test_a_select_csv_the_manifest_does_not_name_is_said_so(tmp_path):
+    split_dir, _ = make_split(tmp_path, n_select=6)
+    manifest = json.loads((split_dir / "manifest.json").read_text())
+    del manifest["select_set"]
+    (split_dir / "manifest.json").write_text(json.dumps(manifest))
+    warning = splitfolder.load_split(split_dir).selection_warning()
+    assert warning is not None and "does not name its select.csv" in warning
