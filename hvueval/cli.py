@@ -249,12 +249,31 @@ def eval_command(
     type=click.Path(exists=True, dir_okay=False),
     help="CSV with a header and one label per row, in the features' row order; 'a|b' cells are multi-hot.",
 )
-@click.option("--label-column", default="scene", show_default=True, help="Column of --labels to use.")
+@click.option(
+    "--label-column",
+    default="scene",
+    show_default=True,
+    help="Column of --labels to use (continuous: one or more, a,b,c).",
+)
+@click.option(
+    "--y-kind",
+    type=click.Choice(["categorical", "continuous"]),
+    default=None,
+    help="categorical: each value a class ('a|b' multi-hot); continuous: real values, Euclidean distances "
+    "as dcor [default: categorical, and real numbers that are not whole are refused].",
+)
 @click.option(
     "--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
 @click.option("--device", default="cpu", show_default=True, help="cpu, or cuda[:N] to compute on a GPU.")
-def dcorr(features_path: str, labels_path: str, label_column: str, output_format: str, device: str) -> None:
+def dcorr(
+    features_path: str,
+    labels_path: str,
+    label_column: str,
+    y_kind: str | None,
+    output_format: str,
+    device: str,
+) -> None:
     """Exact squared distance correlation (V and U statistics) between features and labels.
 
     0 means the features carry no information about the labels. Computed blockwise: memory
@@ -264,6 +283,7 @@ def dcorr(features_path: str, labels_path: str, label_column: str, output_format
     Example:
       hvuaudit dcorr --features runs/amt/features.npy --labels val_scenes.csv --format json
       hvuaudit dcorr --features feats.parquet --labels val.csv --label-column scenes
+      hvuaudit dcorr --features feats.npy --labels depth.csv --label-column depth --y-kind continuous
     """
     import json
     from pathlib import Path
@@ -271,7 +291,7 @@ def dcorr(features_path: str, labels_path: str, label_column: str, output_format
     from hvueval.dcorr import read_and_measure
 
     result = read_and_measure(
-        Path(features_path), Path(labels_path), label_column=label_column, device=device
+        Path(features_path), Path(labels_path), label_column=label_column, device=device, y_kind=y_kind
     )
     if output_format == "json":
         payload = {

@@ -75,6 +75,9 @@ class _DistanceSums:
     totals: float  # T_a·T_b
 
 
+Y_KINDS = ("categorical", "continuous")
+
+
 def distance_correlation_sqr(
     features: Any,
     labels: Any,
@@ -82,14 +85,17 @@ def distance_correlation_sqr(
     unbiased: bool = False,
     tile: int | None = None,
     device: str = "cpu",
+    y_kind: str | None = None,
 ) -> float:
     """Squared distance correlation between (n, d) features and labels.
 
     ``labels`` is a 1-D array of class ids (ints or strings, treated as one-hot) or an (n, k)
-    0/1 multi-hot array. ``unbiased=False`` gives the V-statistic (``dcor.distance_correlation_sqr``),
-    ``True`` the U-statistic (``dcor.u_distance_correlation_sqr``). See :func:`distance_correlation_stats`.
+    0/1 multi-hot array; with ``y_kind="continuous"`` it is (n,) or (n, k) real values, compared
+    by Euclidean distance as ``dcor`` does. ``unbiased=False`` gives the V-statistic
+    (``dcor.distance_correlation_sqr``), ``True`` the U-statistic (``dcor.u_distance_correlation_sqr``).
+    See :func:`distance_correlation_stats`.
     """
-    result = distance_correlation_stats(features, labels, tile=tile, device=device)
+    result = distance_correlation_stats(features, labels, tile=tile, device=device, y_kind=y_kind)
     return result.dcorr2_u if unbiased else result.dcorr2
 
 
@@ -100,12 +106,16 @@ def distance_correlation_stats(
     tile: int | None = None,
     device: str = "cpu",
     backend: Backend = "auto",
+    y_kind: str | None = None,
 ) -> DcorrResult:
     """V- and U-statistic dcorr² of features vs labels in one blockwise pass.
 
     Args:
         features: (n, d) numpy array, or a torch tensor (a CUDA tensor runs on its GPU).
-        labels: (n,) class ids, or (n, k) 0/1 multi-hot. Rows in the same order as ``features``.
+        labels: (n,) class ids, or (n, k) 0/1 multi-hot; with ``y_kind="continuous"``, (n,) or
+            (n, k) real values. Rows in the same order as ``features``.
+        y_kind: "categorical", "continuous", or None: class ids and 0/1 multi-hot are categorical, and
+            real values that are not whole numbers are refused rather than guessed at.
         tile: side of the distance tiles; default 1024 on CPU, 4096 on CUDA.
         device: "cpu" or a CUDA device ("cuda", "cuda:1"); ignored when ``features`` is a CUDA tensor.
         backend: "auto" (numpy on CPU, torch on CUDA), or force "numpy" / "torch" (benchmarks).
@@ -126,7 +136,12 @@ def distance_correlation_stats(
 
     points = _as_feature_matrix(features)  # (n, d), any float dtype, possibly on a GPU
     n = points.shape[0]
-    label_codes, multi_hot = _encode_labels(labels, n)
+    if y_kind not in (None, *Y_KINDS):
+        raise EvalError(f"y_kind {y_kind!r}: choose categorical or continuous")
+    continuous = _continuous_labels(labels, n) if y_kind == "continuous" else None
+    label_codes, multi_hot = (
+        (np.empty(0, np.int64), None) if continuous is not None else _encode_labels(labels, n, y_kind)
+    )
     tile = tile or (CPU_TILE if device == "cpu" else CUDA_TILE)
     if tile < 1:
         raise EvalError(f"tile must be a positive number of rows, got {tile}")
@@ -136,11 +151,16 @@ def distance_correlation_stats(
     # Sorting by class makes each class a contiguous run of rows, so the same-class pairs of a
     # tile are a few rectangles near its diagonal: no (tile, tile) label mask is ever built.
     # The rows are sorted while they are centred, so no second copy of the features is made.
-    order = None if multi_hot is not None else np.argsort(label_codes, kind="stable")  # (n,)
+    order = (
+        None if multi_hot is not None or continuous is not None else np.argsort(label_codes, kind="stable")
+    )
     with ops.exact_matmul():
         unit_points = ops.centred_unit_rms(points, order)  # (n, d) tile dtype; None if all rows are equal
-        if unit_points is None:
+        unit_labels = ops.centred_unit_rms(continuous, None) if continuous is not None else None
+        if unit_points is None or (continuous is not None and unit_labels is None):
             dcorr2 = dcorr2_u = 0.0
+        elif unit_labels is not None:
+            dcorr2, dcorr2_u = _dcorr_distances(ops, unit_points, unit_labels)
         elif multi_hot is not None:
             dcorr2, dcorr2_u = _dcorr_multi_hot(ops, unit_points, multi_hot)
         else:
@@ -201,15 +221,50 @@ def _as_feature_matrix(features: Any) -> Any:
     return points
 
 
-def _encode_labels(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _continuous_labels(labels: Any, n: int) -> np.ndarray:
+    """(n, k) float64 real-valued labels (a 1-D array is one column); finite numbers only."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(labels, torch.Tensor):
+        labels = labels.cpu().numpy()
+    try:
+        values = np.asarray(labels, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise EvalError(
+            f"continuous labels must be numbers ({exc}); names are categorical labels (--y-kind categorical)"
+        ) from exc
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[0] != n:
+        raise EvalError(
+            f"continuous labels must be (n,) or (n, k) with n = {n} rows, got shape {values.shape}"
+        )
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        raise EvalError(
+            f"continuous labels are missing or not finite in {bad.sum()} of {n} rows (first rows: "
+            f"{', '.join(map(str, np.flatnonzero(bad)[:5]))}); drop those rows from features and labels"
+        )
+    return values
+
+
+def _encode_labels(labels: Any, n: int, y_kind: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Return (class codes 0..k-1, None) for one-hot labels, or (empty, (n, k) 0/1) for multi-hot.
 
     A 2-D array whose rows each hold exactly one 1 is one-hot in disguise and takes the fast path.
+    Without ``y_kind``, real values that are not whole numbers are refused: treating each distinct value
+    as a class is rarely what was meant, and ``dcor`` would read them as distances.
     """
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(labels, torch.Tensor):
         labels = labels.cpu().numpy()
     values = np.asarray(labels)
+    if y_kind is None and _looks_continuous(values):
+        raise EvalError(
+            "the labels are real numbers that are not whole numbers, so they may be continuous; say which "
+            "they are",
+            hint="--y-kind continuous (Euclidean distances, as dcor) or --y-kind categorical (each value a "
+            "class); from Python, y_kind='continuous' or 'categorical'",
+        )
     if values.shape[0] != n:
         raise EvalError(
             f"features have {n} rows but labels have {values.shape[0]}; they must match row for row"
@@ -228,12 +283,30 @@ def _encode_labels(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray | None]:
         raise EvalError(f"labels must be (n,) class ids or (n, k) multi-hot, got shape {values.shape}")
     if not np.isin(values, (0, 1)).all():
         raise EvalError(
-            "2-D labels must be 0/1 multi-hot (one column per class); pass class ids as a 1-D array instead"
+            "2-D categorical labels must be 0/1 multi-hot (one column per class); pass class ids as a 1-D "
+            "array, or real-valued labels with y_kind='continuous' (--y-kind continuous)"
         )
     per_row = values.sum(axis=1)
     if (per_row == 1).all():
         return values.argmax(axis=1).astype(np.int64), None
     return np.empty(0, np.int64), values.astype(np.uint8)
+
+
+def _looks_continuous(values: np.ndarray) -> bool:
+    """Real numbers (or text that reads as numbers) that are not all whole numbers."""
+    if values.dtype.kind in "iub" or values.size == 0:
+        return False
+    if values.dtype.kind == "f":
+        numbers = values
+    elif values.dtype.kind in "UO":
+        try:
+            numbers = values.astype(np.float64)
+        except (TypeError, ValueError):
+            return False
+    else:
+        return False
+    finite = numbers[np.isfinite(numbers)]
+    return bool(finite.size) and not np.array_equal(finite, np.round(finite))
 
 
 # --- reading features and labels from files (`hvuaudit dcorr`) -----------------------------
@@ -343,17 +416,54 @@ def read_labels_file(path: Path, column: str) -> np.ndarray:
 
 
 def read_and_measure(
-    features_path: Path, labels_path: Path, *, label_column: str = "scene", device: str = "cpu"
+    features_path: Path,
+    labels_path: Path,
+    *,
+    label_column: str = "scene",
+    device: str = "cpu",
+    y_kind: str | None = None,
 ) -> DcorrResult:
     """dcorr² of the features in one file against the labels in another, rows in the same order."""
     features = read_features_file(features_path)
-    labels = read_labels_file(labels_path, label_column)
+    labels = (
+        read_continuous_labels(labels_path, label_column)
+        if y_kind == "continuous"
+        else read_labels_file(labels_path, label_column)
+    )
     if features.shape[0] != labels.shape[0]:
         raise EvalError(
             f"{features_path} has {features.shape[0]} rows but {labels_path} has {labels.shape[0]} labels; "
             "both files must list the same samples in the same order"
         )
-    return distance_correlation_stats(features, labels, device=device)
+    return distance_correlation_stats(features, labels, device=device, y_kind=y_kind)
+
+
+def read_continuous_labels(path: Path, columns: str) -> np.ndarray:
+    """Real-valued labels from one CSV column, or several (``a,b,c``: one dimension each)."""
+    import polars as pl
+
+    try:
+        frame = pl.read_csv(path, infer_schema_length=0)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise EvalError(f"could not read {path} as CSV ({str(exc).splitlines()[0]})") from exc
+    names = [c.strip() for c in columns.split(",") if c.strip()]
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise EvalError(
+            f"{path} has no column(s) {', '.join(missing)} (columns: {', '.join(frame.columns)}); "
+            "name them with --label-column a,b"
+        )
+    out = np.empty((frame.height, len(names)))
+    for k, name in enumerate(names):
+        numbers = frame[name].str.strip_chars().cast(pl.Float64, strict=False)
+        bad = np.flatnonzero(numbers.is_null().to_numpy() | ~np.isfinite(numbers.fill_null(0.0).to_numpy()))
+        if bad.size:
+            raise EvalError(
+                f"{path}, column '{name}': row {bad[0]} (counted from 0) holds {frame[name][int(bad[0])]!r}, "
+                f"not a finite number ({bad.size} such rows); continuous labels are numbers"
+            )
+        out[:, k] = numbers.to_numpy()
+    return out[:, 0] if len(names) == 1 else out
 
 
 # --- the statistics from the sums ---------------------------------------------------------
@@ -429,9 +539,13 @@ def _dcorr_one_hot(
 def _dcorr_multi_hot(
     ops: _NumpyOps | _TorchOps, unit_points: Any, multi_hot: np.ndarray
 ) -> tuple[float, float]:
-    n = multi_hot.shape[0]
-    label_points = ops.from_numpy(multi_hot)  # (n, k) 0/1: label distances come out exact
-    feature_sums, label_sums, cross = _tile_sums_multi_hot(ops, unit_points, label_points)
+    return _dcorr_distances(ops, unit_points, ops.from_numpy(multi_hot))  # 0/1: label distances exact
+
+
+def _dcorr_distances(ops: _NumpyOps | _TorchOps, unit_points: Any, unit_labels: Any) -> tuple[float, float]:
+    """Multi-hot or real-valued labels: both distance matrices Euclidean, tile by tile."""
+    n = unit_points.shape[0]
+    feature_sums, label_sums, cross = _tile_sums_multi_hot(ops, unit_points, unit_labels)
     a, b = feature_sums.row_sums, label_sums.row_sums
     xy = _DistanceSums(cross=cross, row_dot=float(a @ b), totals=a.sum() * b.sum())
     return _dcorr2_both(xy, feature_sums.self_sums(), label_sums.self_sums(), n)

@@ -283,7 +283,12 @@ def evaluate_run(
     model.to(dev)
     spec = BACKBONES[cfg.backbone]
     mean, std = torch.tensor(spec.mean, device=dev), torch.tensor(spec.std, device=dev)
-    objective = Objective(lambda_=cfg.lambda_ or 0.0, gamma=cfg.gamma or 0.0, adversary=cfg.adversary)
+    objective = Objective(
+        lambda_=cfg.lambda_ or 0.0,
+        gamma=cfg.gamma or 0.0,
+        adversary=cfg.adversary,
+        head_reduction=cfg.head_loss_reduction,
+    )
     scene_on = model.scene_head is not None and cfg.method != "pretrain-adv"
     settings = ClipSettings(clip_len=cfg.clip_len, frame_stride=cfg.frame_stride, size=cfg.size)
     mc = model.config

@@ -63,6 +63,7 @@ class Setting:
     scene_weight: float | None  # λ, signed as in config.json
     object_weight: float | None  # γ
     adversary: str | None  # "grl" or "negative" (+ "+dann" when |λ| is ramped), when some head is adversarial
+    head_loss_reduction: str | None = None  # "mean" or "sum" over a head's classes; None without such a head
     # How the runs were scored: runs that differ in any of these are separate rows, never averaged.
     checkpoint: str | None = None  # eval.json's: best, last or a file; None when not evaluated
     selection_set: str = "val"  # the set that chose best.pt, the plateau steps and the early stop
@@ -80,6 +81,7 @@ class Setting:
                 for value in (self.scene_role, self.object_role, self.adversary)
             ),
             *((value is not None, value or 0.0) for value in (self.scene_weight, self.object_weight)),
+            self.head_loss_reduction or "",
             self.checkpoint or "",
             self.selection_set,
             self.pretraining,
@@ -154,6 +156,8 @@ def read_run(folder: Path, eval_set: str = "val") -> Run:
         scene_weight=_weight(config, config_path, "lambda") if roles["scene"] else None,
         object_weight=_weight(config, config_path, "gamma") if roles["object"] else None,
         adversary=_adversary_label(config, config_path) if has_adversary else None,
+        # runs from before the option reduced by the class mean
+        head_loss_reduction=str(config.get("head_loss_reduction") or "mean") if any(roles.values()) else None,
         checkpoint=evaluation.get("checkpoint") if scores is not None else None,
         # runs trained before select.csv existed record no selection set: they selected on val
         selection_set=str(evaluation.get("selection_set") or config.get("selection_set") or "val"),
@@ -292,6 +296,7 @@ SETTING_HEADER = (
     "λ",
     "γ",
     "Adversary",
+    "Head BCE",
     "Checkpoint",
     "Selected on",
     "Pretrained",
@@ -311,6 +316,7 @@ def _setting_columns(setting: Setting) -> list[str]:
         _number(setting.scene_weight),
         _number(setting.object_weight),
         setting.adversary or "–",
+        setting.head_loss_reduction or "–",
         setting.checkpoint or "–",
         setting.selection_set,
         _short_pretraining(setting.pretraining),
@@ -349,7 +355,9 @@ def _render_markdown(report: Report) -> str:
         f"Acc: top-1 action accuracy (%) on the {report.eval_set} set. dcorr²: squared distance correlation "
         "between features and scene (V-statistic; 0 = no scene information, lower is better). "
         "Mean ± std over seeds, number of seeds in parentheses. "
-        "Tasks: ⊕ learned, ⊖ adversarial, – absent, for action, scene and object. "
+        "Tasks: ⊕ learned, ⊖ adversarial, – absent, for action, scene and object. Head BCE: each "
+        "scene/object loss is the mean over its classes or their sum (the paper's Eq. 2), which scales λ and "
+        "γ. "
         "Checkpoint: the one scored (best: best.pt, chosen on the 'Selected on' set). Pretrained: the "
         "starting weights' sha256, or none. Runs that differ in any column left of the scores are "
         "separate rows.",
@@ -389,7 +397,7 @@ def _cell_numbers(cell: Cell | None) -> dict[str, Any]:
 def _render_csv(report: Report) -> str:
     numbers = list(_cell_numbers(None))
     header = ["method", "backbone", "scene", "object", "lambda", "gamma", "adversary"]
-    header += ["checkpoint", "selection_set", "pretraining", "strict"]
+    header += ["head_loss_reduction", "checkpoint", "selection_set", "pretraining", "strict"]
     header += [f"{variant}_{name}" for variant in report.variants for name in numbers]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -403,6 +411,7 @@ def _render_csv(report: Report) -> str:
             setting.scene_weight,
             setting.object_weight,
             setting.adversary,
+            setting.head_loss_reduction,
             setting.checkpoint,
             setting.selection_set,
             setting.pretraining,
@@ -425,6 +434,7 @@ def _as_json(report: Report) -> dict[str, Any]:
                 "lambda": setting.scene_weight,
                 "gamma": setting.object_weight,
                 "adversary": setting.adversary,
+                "head_loss_reduction": setting.head_loss_reduction,
                 "checkpoint": setting.checkpoint,
                 "selection_set": setting.selection_set,
                 "pretraining": setting.pretraining,

@@ -44,7 +44,13 @@ _D = _cfg.TrainConfig()  # option defaults come from the dataclass
     help="mmaction | downloader | raw | a format string such as '{youtube_id}_{start_s}.mp4' "
     "[default: the manifest's, else mmaction].",
 )
-@click.option("--method", type=click.Choice(_cfg.METHODS), default=_D.method, show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice([*_cfg.METHODS, _cfg.AUTO]),
+    default=None,
+    help="auto: the method that --tasks's roles make [default: auto with --tasks, else "
+    f"{_D.method}]. A method whose heads' roles --tasks contradicts is refused.",
+)
 @click.option(
     "--backbone",
     default=_D.backbone,
@@ -60,6 +66,14 @@ _D = _cfg.TrainConfig()  # option defaults come from the dataclass
 @click.option("--adversary", type=click.Choice(_cfg.ADVERSARIES), default=_D.adversary, show_default=True)
 @click.option(
     "--adv-schedule", type=click.Choice(_cfg.ADV_SCHEDULES), default=_D.adv_schedule, show_default=True
+)
+@click.option(
+    "--head-loss-reduction",
+    type=click.Choice(_cfg.HEAD_REDUCTIONS),
+    default=_D.head_loss_reduction,
+    show_default=True,
+    help="Scene/object BCE over their classes: mean, or sum as the paper's Eq. 2 (λ and γ then weigh K "
+    "times more, K = the head's classes).",
 )
 @click.option(
     "--lambda",
@@ -174,6 +188,8 @@ def train(
             raise _cfg.ConfigError("--resume needs --out runs/NAME: the run folder to continue")
         cfg = replace(load_run_config(values["out"]), **_overrides(ctx, values))
     else:
+        if values["method"] is None:  # with a tasks.json its roles choose the method
+            values["method"] = _cfg.AUTO if values["tasks_file"] else _D.method
         cfg = _cfg.TrainConfig(**values)
     if nproc_per_node is not None:
         ctx.exit(_launch_torchrun(ctx, cfg, nproc_per_node, resume=resume, force=force))

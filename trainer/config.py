@@ -13,15 +13,20 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hvucontracts.tasks import UNDECIDED, TasksFile, TasksFileError, read_tasks
 from trainer.backbones import BACKBONES
 from trainer.errors import TrainerError
 
 METHODS = ("baseline", "mtl", "amt-no-object", "amt", "pretrain-adv")
+AUTO = (
+    "auto"  # --method auto: the method that tasks.json's roles make (amt, or mtl when the scene is learned)
+)
 ADVERSARIES = ("grl", "negative")
 ADV_SCHEDULES = ("constant", "dann")
+# How a head's BCE is reduced over its classes: mean (the default, and the first version's) or sum (Eq. 2).
+HEAD_REDUCTIONS = ("mean", "sum")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("plateau", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
@@ -88,6 +93,9 @@ class TrainConfig:
     """grl: gradient reversal (default); negative: the paper's Eq. 3 literally (can diverge)."""
     adv_schedule: str = "dann"
     """constant, or dann: ramp |λ| from 0 with 2/(1+exp(-10p))-1, p = training progress."""
+    head_loss_reduction: str = "mean"
+    """mean: each scene/object BCE is the mean over its classes; sum: the sum, as the paper's Eq. 2.
+    Under sum, the same λ and γ weigh a head K times more (K = its classes; docs/trainer.md)."""
     lambda_: float | None = None
     """Signed scene weight: negative = adversarial, positive = auxiliary, 0 = no scene head."""
     gamma: float | None = None
@@ -163,6 +171,7 @@ class TrainConfig:
         data = dict(data)
         if "lambda" in data:
             data["lambda_"] = data.pop("lambda")
+        data.setdefault("head_loss_reduction", "mean")  # runs from before the option: the class mean
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -172,7 +181,7 @@ class TrainConfig:
         return {"action": "learn", "scene": self.scene_role, "object": self.object_role}
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise ConfigError(message)
 
 
@@ -214,18 +223,50 @@ def _role_weight(
     return role, given
 
 
+def matching_method(roles: dict[str, str]) -> str:
+    """What to train for these roles, as advice: the named method that has them, else --method auto."""
+    named = {
+        ("adversarial", "auxiliary"): "--method amt",
+        ("auxiliary", "auxiliary"): "--method mtl with --gamma 1 (an auxiliary object head)",
+    }
+    found = named.get((roles.get("scene", ""), roles.get("object", "")))
+    return (
+        f"the method that matches the file's roles is {found}"
+        if found
+        else "no named method has the file's roles"
+    )
+
+
+def _method_of_tasks(cfg: TrainConfig, log) -> str:
+    """--method auto: the method of the roles in --tasks (its object head takes the file's role too)."""
+    if cfg.tasks_file is None:
+        _fail("--method auto takes the roles of a tasks.json: give --tasks FILE, or name a method")
+    roles = read_tasks_file(cfg.tasks_file).roles
+    if roles.get("scene") == UNDECIDED:
+        _fail(
+            f"{cfg.tasks_file}: the roles rule left the scene undecided, so --method auto cannot choose a "
+            "method; rerun `hvuaudit nca roles` where its warnings point, or name a method"
+        )
+    scene = roles.get("scene")
+    method = "amt" if scene == "adversarial" else "mtl" if scene == "auxiliary" else "baseline"
+    if log is not None:
+        log(f"note: --method auto: {cfg.tasks_file} makes the scene {scene}, so the method is {method}")
+    return method
+
+
 def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
     """Fill derived defaults, derive the head roles and reject contradictions.
 
     Idempotent: resolving a resolved config gives it back unchanged.
     """
-    if cfg.method not in METHODS:
-        _fail(f"unknown method {cfg.method!r}; choose one of: {', '.join(METHODS)}")
+    if cfg.method not in (*METHODS, AUTO):
+        _fail(f"unknown method {cfg.method!r}; choose one of: {', '.join((*METHODS, AUTO))}")
     if cfg.backbone not in BACKBONES:
         _fail(f"unknown backbone {cfg.backbone!r}; choose one of: {', '.join(BACKBONES)}")
     for name, value, allowed in (
         ("adversary", cfg.adversary, ADVERSARIES),
         ("adv-schedule", cfg.adv_schedule, ADV_SCHEDULES),
+        ("head-loss-reduction", cfg.head_loss_reduction, HEAD_REDUCTIONS),
         ("optimizer", cfg.optimizer, OPTIMIZERS),
         ("schedule", cfg.schedule, SCHEDULES),
         ("device", cfg.device, DEVICES),
@@ -257,11 +298,17 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
         _fail(f"--head-hidden must be at least 1, got {cfg.head_hidden}")
 
     # Roles and signed weights.
+    auto = cfg.method == AUTO
+    if auto:
+        cfg = replace(cfg, method=_method_of_tasks(cfg, log))
     roles = dict(METHOD_ROLES[cfg.method])
     from_tasks = cfg.tasks_file is not None
-    if cfg.method in ("mtl", "pretrain-adv") and cfg.gamma not in (None, 0, 0.0):
-        # These methods have no object head of their own; a non-zero --gamma adds one.
-        roles["object"] = "auxiliary" if cfg.gamma > 0 else "adversarial"
+    if cfg.method in ("mtl", "pretrain-adv") and (
+        cfg.gamma not in (None, 0, 0.0) or (auto and cfg.gamma is None)
+    ):
+        # These methods have no object head of their own; a non-zero --gamma adds one, and so does auto
+        # (the file's object role is taken as it is; its sign is set below).
+        roles["object"] = "auxiliary" if cfg.gamma is None or cfg.gamma > 0 else "adversarial"
     if cfg.tasks_file is not None:  # i.e. from_tasks
         if cfg.method == "baseline":
             _fail(
@@ -285,10 +332,13 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
                     "point (another threshold, another clip mode, or more data), or train a method without "
                     "that head"
                 )
-            if file_roles[category] != roles[category] and log is not None:
-                log(
-                    f"note: {cfg.tasks_file} makes {category} {file_roles[category]} "
-                    f"(--method {cfg.method} alone would make it {roles[category]}); following the file"
+            own = METHOD_ROLES[cfg.method][category]
+            if not auto and own is not None and file_roles[category] != own:
+                # a method names its heads' roles; a file that says otherwise asks for another method
+                _fail(
+                    f"--method {cfg.method} makes the {category} {own}, but {cfg.tasks_file} makes it "
+                    f"{file_roles[category]}; {matching_method(file_roles)} (--method auto takes the "
+                    "file's roles as they are)"
                 )
             roles[category] = file_roles[category]
     scene_role, lam = _role_weight(

@@ -67,6 +67,7 @@ class Objective:
     gamma: float
     adversary: str = "grl"
     adv_schedule: str = "constant"
+    head_reduction: str = "mean"  # a head's BCE over its classes: "mean", or "sum" (the paper's Eq. 2)
 
     def head_weights(self, progress: float = 1.0, *, scene: bool = True) -> dict[str, HeadWeight]:
         """The active heads at training progress ``progress`` in [0, 1].
@@ -95,8 +96,10 @@ class Objective:
         total = parts["action"]
         logged = parts["action"].detach()
         for name, hw in weights.items():
-            # multi-hot tags over the labels.json vocabulary: (b, k) float
-            parts[name] = F.binary_cross_entropy_with_logits(outputs[name].float(), batch[name])
+            # multi-hot tags over the labels.json vocabulary: (b, k) float; averaged over the batch, and
+            # over the k classes (mean) or summed over them (sum: Eq. 2, so that λ weighs K times more)
+            bce = F.binary_cross_entropy_with_logits(outputs[name].float(), batch[name], reduction="none")
+            parts[name] = bce.mean() if self.head_reduction == "mean" else bce.sum(dim=1).mean()
             total = total + hw.loss_weight * parts[name]
             logged = logged + hw.effective * parts[name].detach()
         return total, parts, logged

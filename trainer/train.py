@@ -557,7 +557,11 @@ def _set_up(checked: CheckedInputs, dist_ctx: DistContext, *, resume: bool, forc
         train_model=train_model,
         model_config=model_config,
         objective=Objective(
-            lambda_=cfg.lambda_, gamma=cfg.gamma, adversary=cfg.adversary, adv_schedule=cfg.adv_schedule
+            lambda_=cfg.lambda_,
+            gamma=cfg.gamma,
+            adversary=cfg.adversary,
+            adv_schedule=cfg.adv_schedule,
+            head_reduction=cfg.head_loss_reduction,
         ),
         mean=torch.tensor(spec.mean, device=device),
         std=torch.tensor(spec.std, device=device),

@@ -190,6 +190,9 @@ def test_real_the_documented_table_is_what_the_splits_give(real_copy):
                 f"{r['scene_only_baseline_all_tags']:.1%}", f"{q['q1']:g} / {q['median']:g} / {q['q3']:g}",
             ]  # fmt: skip
             assert got == documented[name], name
+    with open_store(real_copy) as con:  # docs/trainer.md: the K that --head-loss-reduction sum multiplies by
+        labels = build_split(con, SplitParams(variant="2", min_videos=25)).labels
+    assert (len(labels["scene"]), len(labels["object"])) == (245, 1273)
 
 
 def test_real_verify_reports_the_any_tag_count_of_a_non_strict_split(real_copy, tmp_path):

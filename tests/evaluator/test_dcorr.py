@@ -347,3 +347,69 @@ def test_cli_missing_file_and_unknown_suffix(feature_files):
     (folder / "features.txt").write_text("1 2 3\n")
     suffix = _run("--features", str(folder / "features.txt"), "--labels", str(folder / "labels.csv"))
     assert suffix.exit_code == 3 and "features.txt" in suffix.stderr and ".npy or .parquet" in suffix.stderr
+
+
+# --- continuous labels (--y-kind continuous) ----------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_continuous_labels_match_dcor_within_1e9(reference, k):
+    """Real-valued Y uses Euclidean distances, exactly as dcor: n = 500, 1-D and 3-D."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(500, 6))
+    y = x[:, :k] * 0.7 + rng.normal(size=(500, k))
+    labels = y[:, 0] if k == 1 else y
+    result = distance_correlation_stats(x, labels, y_kind="continuous")
+    v, u = float(dcor.distance_correlation_sqr(x, y)), float(dcor.u_distance_correlation_sqr(x, y))
+    assert abs(result.dcorr2 - v) < 1e-9 and abs(result.dcorr2_u - u) < 1e-9
+    assert distance_correlation_sqr(x, labels, y_kind="continuous", unbiased=True) == result.dcorr2_u
+
+
+def test_real_valued_labels_are_never_guessed():
+    """Before, a 1-D float Y was read as class ids: 0.579 where dcor gives 0.140. Now it must be named."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(200, 4))
+    y = x[:, 0] + rng.normal(size=200)
+    with pytest.raises(EvalError, match="may be continuous; say which") as err:
+        distance_correlation_stats(x, y)
+    assert "--y-kind continuous" in err.value.hint
+    with pytest.raises(EvalError, match="may be continuous"):
+        distance_correlation_stats(x, np.array([f"{v:.3f}" for v in y], dtype=object))  # numbers as text
+    with pytest.raises(EvalError, match="may be continuous"):
+        distance_correlation_stats(x, np.c_[y, y])  # 2-D real values too
+    with pytest.raises(EvalError, match="2-D categorical labels must be 0/1 multi-hot.*y_kind='continuous'"):
+        distance_correlation_stats(x, np.c_[np.round(y), np.round(y)])
+    # whole numbers stay class ids; naming the kind is always allowed
+    assert (
+        distance_correlation_stats(x, np.round(y)).dcorr2
+        == distance_correlation_stats(x, np.round(y).astype(int)).dcorr2
+    )
+    categorical = distance_correlation_stats(x, y, y_kind="categorical").dcorr2
+    assert categorical != pytest.approx(distance_correlation_stats(x, y, y_kind="continuous").dcorr2)
+
+
+def test_cli_continuous_labels(tmp_path, reference):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 5))
+    y = np.c_[x[:, 0] + rng.normal(size=300), rng.normal(size=300)]
+    np.save(tmp_path / "f.npy", x)
+    pl.DataFrame({"depth": y[:, 0], "tilt": y[:, 1]}).write_csv(tmp_path / "y.csv")
+    base = ["--features", str(tmp_path / "f.npy"), "--labels", str(tmp_path / "y.csv"), "--format", "json"]
+    refused = _run(*base, "--label-column", "depth")
+    assert refused.exit_code == 3 and "--y-kind continuous" in refused.stderr
+    one = json.loads(_run(*base, "--label-column", "depth", "--y-kind", "continuous").stdout)
+    assert one["dcorr2"] == pytest.approx(float(dcor.distance_correlation_sqr(x, y[:, 0])), abs=1e-9)
+    two = json.loads(_run(*base, "--label-column", "depth,tilt", "--y-kind", "continuous").stdout)
+    assert two["dcorr2"] == pytest.approx(float(dcor.distance_correlation_sqr(x, y)), abs=1e-9)
+    (tmp_path / "bad.csv").write_text("depth\n1.5\nabc\n" + "\n".join(["2.0"] * 298) + "\n")
+    bad = _run(
+        "--features",
+        str(tmp_path / "f.npy"),
+        "--labels",
+        str(tmp_path / "bad.csv"),
+        "--label-column",
+        "depth",
+        "--y-kind",
+        "continuous",
+    )
+    assert bad.exit_code == 3 and "row 1 (counted from 0) holds 'abc'" in bad.stderr

@@ -96,20 +96,21 @@ def _report(*args: str):
 
 
 EXPECTED_MARKDOWN = """\
-| Method | Backbone | Tasks (A S O) | λ | γ | Adversary | Checkpoint | Selected on | Pretrained | Strict | Default Acc | Default dcorr² | SI-1 Acc | SI-1 dcorr² | SI-2 Acc | SI-2 dcorr² |
-|---|---|---|---|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|
-| Baseline | r3d18 | ⊕ – – | – | – | – | best | val | none | no | 70.0 (1) | 0.4000 (1) |  |  | 52.0 ± 2.0 (3) | 0.3200 ± 0.0200 (3) |
-| Baseline | tiny | ⊕ – – | – | – | – | best | val | none | no |  |  |  |  | 30.0 (1) | – |
-| MTL | r3d18 | ⊕ ⊕ – | 0.5 | – | – | best | val | none | no |  |  | 60.0 (1) | 0.5000 (1) |  |  |
-| AMT w/o object | r3d18 | ⊕ ⊖ – | -0.3 | – | negative | – | val | none | no |  |  |  |  | not evaluated | not evaluated |
-| AMT | r3d18 | ⊕ ⊖ ⊕ | -1 | 0.5 | grl | best | val | none | no |  |  |  |  | 20.0 (1) | 0.0500 (1) |
-| AMT | r3d18 | ⊕ ⊖ ⊕ | -0.3 | 0.5 | grl | best | val | none | no |  |  |  |  | 56.0 ± 1.4 (2) | 0.1100 ± 0.0141 (2) |
+| Method | Backbone | Tasks (A S O) | λ | γ | Adversary | Head BCE | Checkpoint | Selected on | Pretrained | Strict | Default Acc | Default dcorr² | SI-1 Acc | SI-1 dcorr² | SI-2 Acc | SI-2 dcorr² |
+|---|---|---|---|---|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|
+| Baseline | r3d18 | ⊕ – – | – | – | – | – | best | val | none | no | 70.0 (1) | 0.4000 (1) |  |  | 52.0 ± 2.0 (3) | 0.3200 ± 0.0200 (3) |
+| Baseline | tiny | ⊕ – – | – | – | – | – | best | val | none | no |  |  |  |  | 30.0 (1) | – |
+| MTL | r3d18 | ⊕ ⊕ – | 0.5 | – | – | mean | best | val | none | no |  |  | 60.0 (1) | 0.5000 (1) |  |  |
+| AMT w/o object | r3d18 | ⊕ ⊖ – | -0.3 | – | negative | mean | – | val | none | no |  |  |  |  | not evaluated | not evaluated |
+| AMT | r3d18 | ⊕ ⊖ ⊕ | -1 | 0.5 | grl | mean | best | val | none | no |  |  |  |  | 20.0 (1) | 0.0500 (1) |
+| AMT | r3d18 | ⊕ ⊖ ⊕ | -0.3 | 0.5 | grl | mean | best | val | none | no |  |  |  |  | 56.0 ± 1.4 (2) | 0.1100 ± 0.0141 (2) |
 
 Acc: top-1 action accuracy (%) on the val set. dcorr²: squared distance correlation between features and \
 scene (V-statistic; 0 = no scene information, lower is better). Mean ± std over seeds, number of seeds in \
-parentheses. Tasks: ⊕ learned, ⊖ adversarial, – absent, for action, scene and object. Checkpoint: the one \
-scored (best: best.pt, chosen on the 'Selected on' set). Pretrained: the starting weights' sha256, or \
-none. Runs that differ in any column left of the scores are separate rows.
+parentheses. Tasks: ⊕ learned, ⊖ adversarial, – absent, for action, scene and object. Head BCE: each \
+scene/object loss is the mean over its classes or their sum (the paper's Eq. 2), which scales λ and γ. \
+Checkpoint: the one scored (best: best.pt, chosen on the 'Selected on' set). Pretrained: the starting \
+weights' sha256, or none. Runs that differ in any column left of the scores are separate rows.
 
 Rows selected on val, the set scored here: their checkpoint, learning-rate drops and early stop \
 read the clips they are scored on, so their accuracy is optimistic.
@@ -176,7 +177,7 @@ def test_another_eval_set(runs):
     lines = result.stdout.splitlines()
     assert (
         lines[4]
-        == "| MTL | r3d18 | ⊕ ⊕ – | 0.5 | – | – | best | val | none | no |  |  | 58.0 (1) | 0.5200 (1) |  |  |"
+        == "| MTL | r3d18 | ⊕ ⊕ – | 0.5 | – | – | mean | best | val | none | no |  |  | 58.0 (1) | 0.5200 (1) |  |  |"
     )
     assert "on the test set" in result.stdout
     assert "- runs/amt_s0 (AMT, r3d18, SI-2, seed 0): eval.json has no set 'test' (it has: val)" in lines
@@ -300,6 +301,7 @@ def _amt_run(
             },
         ),
         ("strict", {"split": {"strict": True}}, {"split": {"strict": False}}),
+        ("head loss reduction", {"head_loss_reduction": "mean"}, {"head_loss_reduction": "sum"}),
     ],
 )
 def test_runs_scored_differently_are_never_averaged(tmp_path, field, first, second):
@@ -328,5 +330,5 @@ def test_the_markdown_names_how_each_row_was_scored(tmp_path):
     )  # fmt: skip
     result = _report(str(tmp_path / "pre"))
     row = result.stdout.splitlines()[2]
-    assert "| last | select | sha256:0123456789ab | yes |" in row
+    assert "| mean | last | select | sha256:0123456789ab | yes |" in row
     assert "Rows selected on val" not in result.stdout  # selected on select.csv, scored on val

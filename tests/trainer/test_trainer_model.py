@@ -223,10 +223,13 @@ def test_tasks_file_sets_signs_and_options_set_magnitudes(tmp_path):
     assert (cfg.lambda_, cfg.gamma) == (-0.2, 2.0)
     notes = []
     flipped = write_tasks(tmp_path / "flipped.json", scene="auxiliary", obj="adversarial")
-    cfg = resolve_config(TrainConfig(backbone="tiny", tasks_file=str(flipped)), log=notes.append)
-    assert (cfg.lambda_, cfg.gamma) == (1.0, -0.3)  # default magnitudes per role
+    cfg = resolve_config(
+        TrainConfig(backbone="tiny", method="auto", tasks_file=str(flipped)), log=notes.append
+    )
+    assert cfg.method == "mtl" and (cfg.lambda_, cfg.gamma) == (1.0, -0.3)  # default magnitudes per role
     assert cfg.tasks == {"action": "learn", "scene": "auxiliary", "object": "adversarial"}
-    assert "following the file" in notes[0]
+    assert "--method auto" in notes[0] and "so the method is mtl" in notes[0]
+    assert resolve_config(cfg) == cfg  # resolving the resolved config changes nothing
     with pytest.raises(ConfigError, match="trains no scene or object head"):
         _resolve(method="baseline", tasks_file=str(tasks))
     (tmp_path / "old.json").write_text('{"format": "hvuaudit-tasks/0"}')
@@ -269,3 +272,58 @@ def test_resume_diff_ignores_harmless_settings():
         diff_for_resume(saved, resolve_config(TrainConfig(split_dir="s", backbone="tiny", workers=0))) == []
     )
     assert diff_for_resume(saved, _resolve(lr=0.1))[0] == ("lr", 0.01, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("method", "scene", "obj", "message"),
+    [
+        ("amt", "auxiliary", "auxiliary", "--method amt makes the scene adversarial, but"),
+        ("mtl", "adversarial", "auxiliary", "the method that matches the file's roles is --method amt"),
+        ("pretrain-adv", "auxiliary", "adversarial", "no named method has the file's roles"),
+        ("amt", "adversarial", "adversarial", "--method amt makes the object auxiliary, but"),
+        ("amt-no-object", "auxiliary", "auxiliary", "is --method mtl with --gamma 1"),
+    ],
+)
+def test_a_method_that_tasks_json_contradicts_is_refused(tmp_path, method, scene, obj, message):
+    """No silent override: the file's roles never turn one method into another behind its name."""
+    from hvucontracts.errors import ExitCode
+
+    tasks = write_tasks(tmp_path / "tasks.json", scene=scene, obj=obj)
+    with pytest.raises(ConfigError, match=message) as err:
+        _resolve(method=method, tasks_file=str(tasks))
+    assert err.value.exit_code == ExitCode.BAD_INPUT == 3
+
+
+def test_auto_takes_the_roles_as_they_are_and_needs_a_file(tmp_path):
+    amt = _resolve(method="auto", tasks_file=str(write_tasks(tmp_path / "a.json")))
+    assert amt.method == "amt" and amt.tasks == {
+        "action": "learn",
+        "scene": "adversarial",
+        "object": "auxiliary",
+    }
+    both = _resolve(method="auto", tasks_file=str(write_tasks(tmp_path / "b.json", obj="adversarial")))
+    assert both.method == "amt" and both.gamma is not None and both.gamma < 0
+    with pytest.raises(ConfigError, match="--method auto takes the roles of a tasks.json"):
+        _resolve(method="auto")
+
+
+def test_head_loss_reductions_differ_by_the_number_of_classes():
+    """--head-loss-reduction sum is Eq. 2: each head's BCE summed over its K classes, K times the mean."""
+    torch.manual_seed(0)
+    outputs = {"action": torch.randn(4, 3), "scene": torch.randn(4, 7), "object": torch.randn(4, 11)}
+    batch = {
+        "action": torch.tensor([0, 1, 2, 0]),
+        "scene": (torch.rand(4, 7) > 0.5).float(),
+        "object": (torch.rand(4, 11) > 0.7).float(),
+    }
+    parts = {}
+    for reduction in ("mean", "sum"):
+        objective = Objective(lambda_=1.0, gamma=1.0, head_reduction=reduction)
+        total, parts[reduction], _ = objective(outputs, batch, objective.head_weights())
+    assert torch.allclose(parts["sum"]["scene"], 7 * parts["mean"]["scene"])
+    assert torch.allclose(parts["sum"]["object"], 11 * parts["mean"]["object"])
+    assert torch.equal(parts["sum"]["action"], parts["mean"]["action"])  # the action loss is one softmax CE
+    assert _resolve().head_loss_reduction == "mean"
+    assert TrainConfig.from_json({"method": "amt"}).head_loss_reduction == "mean"  # a run from before
+    with pytest.raises(ConfigError, match="--head-loss-reduction 'max' is not one of: mean, sum"):
+        _resolve(head_loss_reduction="max")

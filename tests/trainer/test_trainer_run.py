@@ -147,6 +147,10 @@ def test_tasks_file_and_default_out(split, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "runs" / "si2_amt_tiny_seed0" / "config.json").read_text())
     assert (config["lambda"], config["gamma"], config["tasks_file"]) == (-0.2, 1.0, str(tasks))
+    # no --method with --tasks: the file's roles choose it, and the run says so
+    assert config["method"] == "amt" and "--method auto" in result.stderr
+    refused = invoke("train", "--split", split[0], *TINY_ARGS, "--method", "mtl", "--tasks", tasks)
+    assert refused.exit_code == 3 and "--method mtl makes the scene auxiliary" in refused.stderr
 
 
 def test_plateau_lowers_the_lr_and_patience_stops_the_run(split, tmp_path):
