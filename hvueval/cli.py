@@ -299,6 +299,9 @@ def dcorr(
             "dcorr2": result.dcorr2,
             "dcorr2_u": result.dcorr2_u,
             "seconds": result.seconds,
+            # what was measured: the labels' kind and column(s)
+            "y_kind": y_kind or "categorical",
+            "label_column": label_column,
         }
         click.echo(json.dumps(payload))
         return

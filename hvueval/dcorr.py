@@ -221,11 +221,20 @@ def _as_feature_matrix(features: Any) -> Any:
     return points
 
 
-def _continuous_labels(labels: Any, n: int) -> np.ndarray:
-    """(n, k) float64 real-valued labels (a 1-D array is one column); finite numbers only."""
+def _labels_as_numpy(labels: Any) -> Any:
+    """A torch tensor of labels as numpy (detached; bfloat16 widened), anything else as it is."""
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(labels, torch.Tensor):
-        labels = labels.cpu().numpy()
+        labels = labels.detach().cpu()
+        return (labels.float() if labels.dtype == torch.bfloat16 else labels).numpy()
+    return labels
+
+
+def _continuous_labels(labels: Any, n: int) -> np.ndarray:
+    """(n, k) float64 real-valued labels (a 1-D array is one column); finite numbers only."""
+    labels = _labels_as_numpy(labels)
+    if np.iscomplexobj(labels):
+        raise EvalError("continuous labels must be real numbers, not complex ones")
     try:
         values = np.asarray(labels, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -234,9 +243,9 @@ def _continuous_labels(labels: Any, n: int) -> np.ndarray:
         ) from exc
     if values.ndim == 1:
         values = values[:, None]
-    if values.ndim != 2 or values.shape[0] != n:
+    if values.ndim != 2 or values.shape[0] != n or values.shape[1] == 0:
         raise EvalError(
-            f"continuous labels must be (n,) or (n, k) with n = {n} rows, got shape {values.shape}"
+            f"continuous labels must be (n,) or (n, k ≥ 1) with n = {n} rows, got shape {values.shape}"
         )
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
@@ -254,14 +263,11 @@ def _encode_labels(labels: Any, n: int, y_kind: str | None = None) -> tuple[np.n
     Without ``y_kind``, real values that are not whole numbers are refused: treating each distinct value
     as a class is rarely what was meant, and ``dcor`` would read them as distances.
     """
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(labels, torch.Tensor):
-        labels = labels.cpu().numpy()
-    values = np.asarray(labels)
+    values = np.asarray(_labels_as_numpy(labels))
     if y_kind is None and _looks_continuous(values):
         raise EvalError(
-            "the labels are real numbers that are not whole numbers, so they may be continuous; say which "
-            "they are",
+            "the labels are real numbers (not all whole, or many distinct values), so they may be "
+            "continuous; say which they are",
             hint="--y-kind continuous (Euclidean distances, as dcor) or --y-kind categorical (each value a "
             "class); from Python, y_kind='continuous' or 'categorical'",
         )
@@ -292,21 +298,32 @@ def _encode_labels(labels: Any, n: int, y_kind: str | None = None) -> tuple[np.n
     return np.empty(0, np.int64), values.astype(np.uint8)
 
 
+MANY_VALUES = 50  # more distinct whole-number floats than this (and than a tenth of n) read as measurements
+
+
 def _looks_continuous(values: np.ndarray) -> bool:
-    """Real numbers (or text that reads as numbers) that are not all whole numbers."""
+    """Real numbers (floats, or text written as floats: '0.5', '1e3') that are not all whole numbers, or
+    that take many distinct values: measurements rather than class ids. Integers and text such as '3'
+    stay class ids."""
     if values.dtype.kind in "iub" or values.size == 0:
         return False
     if values.dtype.kind == "f":
         numbers = values
     elif values.dtype.kind in "UO":
+        texts = [str(v) for v in values.ravel().tolist()]
+        if not any(any(c in t for c in ".eE") for t in texts):
+            return False  # '3', '17': class ids written as text
         try:
-            numbers = values.astype(np.float64)
+            numbers = np.asarray(texts, dtype=np.float64)
         except (TypeError, ValueError):
             return False
     else:
         return False
     finite = numbers[np.isfinite(numbers)]
-    return bool(finite.size) and not np.array_equal(finite, np.round(finite))
+    if not finite.size:
+        return False
+    many = np.unique(finite).size > max(MANY_VALUES, finite.size // 10)
+    return many or not np.array_equal(finite, np.round(finite))
 
 
 # --- reading features and labels from files (`hvuaudit dcorr`) -----------------------------
@@ -390,9 +407,13 @@ def read_labels_file(path: Path, column: str) -> np.ndarray:
             f"could not read {path} as CSV ({first_line}); it must be UTF-8 CSV with a header row"
         ) from exc
     if column not in frame.columns:
+        several = "," in column and all(c.strip() in frame.columns for c in column.split(",") if c.strip())
         raise EvalError(
             f"{path} has no column '{column}' (columns: {', '.join(frame.columns)}); "
-            "name the label column with --label-column"
+            "name the label column with --label-column",
+            hint="several columns are one multi-dimensional continuous Y: add --y-kind continuous"
+            if several
+            else None,
         )
     cells = frame[column]
     empty = np.flatnonzero(
@@ -447,6 +468,8 @@ def read_continuous_labels(path: Path, columns: str) -> np.ndarray:
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise EvalError(f"could not read {path} as CSV ({str(exc).splitlines()[0]})") from exc
     names = [c.strip() for c in columns.split(",") if c.strip()]
+    if not names:
+        raise EvalError(f"--label-column {columns!r} names no column", hint="e.g. --label-column depth,tilt")
     missing = [c for c in names if c not in frame.columns]
     if missing:
         raise EvalError(

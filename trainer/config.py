@@ -171,7 +171,8 @@ class TrainConfig:
         data = dict(data)
         if "lambda" in data:
             data["lambda_"] = data.pop("lambda")
-        data.setdefault("head_loss_reduction", "mean")  # runs from before the option: the class mean
+        if not data.get("head_loss_reduction"):  # runs from before the option: the class mean
+            data["head_loss_reduction"] = "mean"
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -237,21 +238,86 @@ def matching_method(roles: dict[str, str]) -> str:
     )
 
 
-def _method_of_tasks(cfg: TrainConfig, log) -> str:
-    """--method auto: the method of the roles in --tasks (its object head takes the file's role too)."""
+def _auto_method(roles: dict[str, str | None]) -> str:
+    """The method --method auto records for the roles it took: a paper row named by the scene's role."""
+    if roles["scene"] == "adversarial":
+        return "amt" if roles["object"] is not None else "amt-no-object"
+    return "mtl"
+
+
+def _roles(cfg: TrainConfig, log) -> tuple[dict[str, str | None], bool]:
+    """Each head's role, and whether a tasks.json set them (then the options give magnitudes only).
+
+    A config resolved before (a resumed run: its roles are recorded) keeps its roles: the run goes on as it
+    was trained. Otherwise the method names its heads' roles; a tasks.json that contradicts one is refused
+    (no silent override), and ``--method auto`` takes the file's roles as they are.
+    """
+    from_tasks = cfg.tasks_file is not None
+    if cfg.scene_role is not None or cfg.object_role is not None:
+        return {"scene": cfg.scene_role, "object": cfg.object_role}, from_tasks
+    if cfg.method == AUTO:
+        if cfg.tasks_file is None:
+            _fail("--method auto takes the roles of a tasks.json: give --tasks FILE, or name a method")
+        tasks = _tasks_with_warnings(cfg.tasks_file, log)
+        scene, obj = tasks.roles.get("scene"), tasks.roles.get("object")
+        if scene not in ("auxiliary", "adversarial"):
+            _fail(
+                f"{cfg.tasks_file}: the scene's role is {scene or 'missing'}, so --method auto cannot choose "
+                "a method; rerun `hvuaudit nca roles` where its warnings point, or name a method"
+            )
+        if obj not in ("auxiliary", "adversarial"):
+            if log is not None:
+                log(f"note: {cfg.tasks_file}: the object's role is {obj or 'missing'}: no object head")
+            obj = None
+        if cfg.gamma == 0:
+            obj = None
+        roles = {"scene": scene, "object": obj}
+        if log is not None:
+            log(
+                f"note: --method auto: {cfg.tasks_file} makes the scene {scene} and the object "
+                f"{obj or 'absent'}, so the method is {_auto_method(roles)}"
+            )
+        return roles, True
+    roles = dict(METHOD_ROLES[cfg.method])
+    if cfg.method in ("mtl", "pretrain-adv") and cfg.gamma not in (None, 0, 0.0):
+        # These methods have no object head of their own; a non-zero --gamma adds one.
+        roles["object"] = "auxiliary" if cfg.gamma > 0 else "adversarial"
     if cfg.tasks_file is None:
-        _fail("--method auto takes the roles of a tasks.json: give --tasks FILE, or name a method")
-    roles = read_tasks_file(cfg.tasks_file).roles
-    if roles.get("scene") == UNDECIDED:
-        _fail(
-            f"{cfg.tasks_file}: the roles rule left the scene undecided, so --method auto cannot choose a "
-            "method; rerun `hvuaudit nca roles` where its warnings point, or name a method"
-        )
-    scene = roles.get("scene")
-    method = "amt" if scene == "adversarial" else "mtl" if scene == "auxiliary" else "baseline"
-    if log is not None:
-        log(f"note: --method auto: {cfg.tasks_file} makes the scene {scene}, so the method is {method}")
-    return method
+        return roles, False
+    if cfg.method == "baseline":
+        _fail(f"--method baseline trains no scene or object head, so --tasks {cfg.tasks_file} has no effect")
+    file_roles = _tasks_with_warnings(cfg.tasks_file, log).roles
+    for category in ("scene", "object"):
+        if roles[category] is None:
+            continue
+        if category not in file_roles:
+            _fail(f"{cfg.tasks_file}: has no role for '{category}', which --method {cfg.method} trains")
+        if file_roles[category] == UNDECIDED:
+            _fail(
+                f"{cfg.tasks_file}: the roles rule left {category} undecided (nothing separates it from "
+                f"the other categories there; the file's warnings say where), and --method "
+                f"{cfg.method} trains a {category} head; rerun `hvuaudit nca roles` where its warnings "
+                "point (another threshold, another clip mode, or more data), or train a method without "
+                "that head"
+            )
+        own = METHOD_ROLES[cfg.method][category]
+        if own is not None and file_roles[category] != own:
+            # a method names its heads' roles; a file that says otherwise asks for another method
+            _fail(
+                f"--method {cfg.method} makes the {category} {own}, but {cfg.tasks_file} makes it "
+                f"{file_roles[category]}; {matching_method(file_roles)} (--method auto takes the "
+                "file's roles as they are)"
+            )
+        roles[category] = file_roles[category]
+    return roles, True
+
+
+def _tasks_with_warnings(path: str, log) -> TasksFile:
+    tasks = read_tasks_file(path)
+    if log is not None:  # the file's own warnings (a threshold outside a band) are shown again here
+        for warning in tasks.warnings:
+            log(f"warning: {path}: {warning}")
+    return tasks
 
 
 def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
@@ -298,49 +364,9 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
         _fail(f"--head-hidden must be at least 1, got {cfg.head_hidden}")
 
     # Roles and signed weights.
-    auto = cfg.method == AUTO
-    if auto:
-        cfg = replace(cfg, method=_method_of_tasks(cfg, log))
-    roles = dict(METHOD_ROLES[cfg.method])
-    from_tasks = cfg.tasks_file is not None
-    if cfg.method in ("mtl", "pretrain-adv") and (
-        cfg.gamma not in (None, 0, 0.0) or (auto and cfg.gamma is None)
-    ):
-        # These methods have no object head of their own; a non-zero --gamma adds one, and so does auto
-        # (the file's object role is taken as it is; its sign is set below).
-        roles["object"] = "auxiliary" if cfg.gamma is None or cfg.gamma > 0 else "adversarial"
-    if cfg.tasks_file is not None:  # i.e. from_tasks
-        if cfg.method == "baseline":
-            _fail(
-                f"--method baseline trains no scene or object head, so --tasks {cfg.tasks_file} has no effect"
-            )
-        tasks_file = read_tasks_file(cfg.tasks_file)
-        file_roles = tasks_file.roles
-        if log is not None:  # the file's own warnings (a threshold outside a band) are shown again here
-            for warning in tasks_file.warnings:
-                log(f"warning: {cfg.tasks_file}: {warning}")
-        for category in ("scene", "object"):
-            if roles[category] is None:
-                continue
-            if category not in file_roles:
-                _fail(f"{cfg.tasks_file}: has no role for '{category}', which --method {cfg.method} trains")
-            if file_roles[category] == UNDECIDED:
-                _fail(
-                    f"{cfg.tasks_file}: the roles rule left {category} undecided (nothing separates it from "
-                    f"the other categories there; the file's warnings say where), and --method "
-                    f"{cfg.method} trains a {category} head; rerun `hvuaudit nca roles` where its warnings "
-                    "point (another threshold, another clip mode, or more data), or train a method without "
-                    "that head"
-                )
-            own = METHOD_ROLES[cfg.method][category]
-            if not auto and own is not None and file_roles[category] != own:
-                # a method names its heads' roles; a file that says otherwise asks for another method
-                _fail(
-                    f"--method {cfg.method} makes the {category} {own}, but {cfg.tasks_file} makes it "
-                    f"{file_roles[category]}; {matching_method(file_roles)} (--method auto takes the "
-                    "file's roles as they are)"
-                )
-            roles[category] = file_roles[category]
+    roles, from_tasks = _roles(cfg, log)
+    if cfg.method == AUTO:
+        cfg = replace(cfg, method=_auto_method(roles))
     scene_role, lam = _role_weight(
         "scene", roles["scene"], cfg.lambda_, method=cfg.method, from_tasks=from_tasks, flag="--lambda"
     )

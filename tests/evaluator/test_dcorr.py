@@ -223,7 +223,8 @@ def test_cli_json(feature_files):
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert set(payload) == {"n", "dcorr2", "dcorr2_u", "seconds"}
+    assert set(payload) == {"n", "dcorr2", "dcorr2_u", "seconds", "y_kind", "label_column"}
+    assert (payload["y_kind"], payload["label_column"]) == ("categorical", "scene")
     assert payload["n"] == 120
     assert payload["dcorr2"] == pytest.approx(expected.dcorr2, rel=1e-12)
     assert payload["dcorr2_u"] == pytest.approx(expected.dcorr2_u, rel=1e-12)
@@ -413,3 +414,35 @@ def test_cli_continuous_labels(tmp_path, reference):
         "continuous",
     )
     assert bad.exit_code == 3 and "row 1 (counted from 0) holds 'abc'" in bad.stderr
+
+
+def test_continuous_edge_cases_are_refused_or_defined(tmp_path):
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(300, 3))
+    with pytest.raises(EvalError, match=r"k ≥ 1"):
+        distance_correlation_stats(x, np.zeros((300, 0)), y_kind="continuous")
+    # many distinct whole-number floats (ages, counts) are measurements, not 200 classes
+    ages = np.round(rng.uniform(0, 400, size=300))
+    with pytest.raises(EvalError, match="many distinct values"):
+        distance_correlation_stats(x, ages.astype(float))
+    assert distance_correlation_stats(x, ages.astype(int)).n == 300  # integers stay class ids
+    # text: '3' is a class id, '1e3' a number
+    assert distance_correlation_stats(x, np.array([str(i % 3) for i in range(300)], dtype=object)).n == 300
+    assert distance_correlation_stats(x, np.full(300, 2.5), y_kind="continuous").dcorr2 == 0.0  # constant Y
+    np.save(tmp_path / "f.npy", x)
+    pl.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)}).write_csv(tmp_path / "y.csv")
+    base = ["--features", str(tmp_path / "f.npy"), "--labels", str(tmp_path / "y.csv")]
+    empty = _run(*base, "--label-column", ",", "--y-kind", "continuous")
+    assert empty.exit_code == 3 and "names no column" in empty.stderr
+    several = _run(*base, "--label-column", "a,b")
+    assert several.exit_code == 3 and "add --y-kind continuous" in several.stderr
+
+
+def test_tensor_labels_that_need_no_grad_or_a_wider_type_are_read():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(64, 3))
+    y = torch.tensor(rng.normal(size=64), requires_grad=True)
+    expected = distance_correlation_stats(x, y.detach().numpy(), y_kind="continuous").dcorr2
+    assert distance_correlation_stats(x, y, y_kind="continuous").dcorr2 == expected
+    assert distance_correlation_stats(x, y.detach().to(torch.bfloat16), y_kind="continuous").n == 64

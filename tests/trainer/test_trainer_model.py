@@ -327,3 +327,34 @@ def test_head_loss_reductions_differ_by_the_number_of_classes():
     assert TrainConfig.from_json({"method": "amt"}).head_loss_reduction == "mean"  # a run from before
     with pytest.raises(ConfigError, match="--head-loss-reduction 'max' is not one of: mean, sum"):
         _resolve(head_loss_reduction="max")
+
+
+def test_auto_drops_an_object_head_the_file_does_not_decide_and_refuses_a_missing_scene(tmp_path):
+    from hvucontracts.tasks import TASKS_FORMAT
+
+    path = tmp_path / "tasks.json"
+    notes: list[str] = []
+    path.write_text(
+        json.dumps({"format": TASKS_FORMAT, "roles": {"scene": "adversarial", "object": "undecided"}})
+    )
+    cfg = resolve_config(TrainConfig(backbone="tiny", method="auto", tasks_file=str(path)), log=notes.append)
+    assert cfg.method == "amt-no-object" and cfg.object_role is None and cfg.gamma == 0.0
+    assert any("the object's role is undecided: no object head" in n for n in notes)
+    path.write_text(json.dumps({"format": TASKS_FORMAT, "roles": {"object": "auxiliary"}}))
+    with pytest.raises(ConfigError, match="the scene's role is missing, so --method auto cannot choose"):
+        _resolve(method="auto", tasks_file=str(path))
+
+
+def test_a_resumed_run_keeps_the_roles_it_was_trained_with(tmp_path):
+    """A run's config.json records its resolved roles; resolving it again (as --resume does) keeps them, even
+    for a run trained before a method's own roles were enforced (mtl that a file made adversarial)."""
+    tasks = write_tasks(tmp_path / "tasks.json")  # scene adversarial, object auxiliary
+    old = TrainConfig.from_json(
+        {"method": "mtl", "backbone": "tiny", "tasks_file": str(tasks), "lambda": -0.3, "gamma": 0.0,
+         "scene_role": "adversarial", "object_role": None, "split_dir": "s"}
+    )  # fmt: skip
+    resumed = resolve_config(old)
+    assert (resumed.method, resumed.scene_role, resumed.lambda_) == ("mtl", "adversarial", -0.3)
+    both = write_tasks(tmp_path / "both.json", obj="adversarial")
+    auto = _resolve(method="auto", tasks_file=str(both))
+    assert resolve_config(auto) == auto  # idempotent: the auto run resumes as it was

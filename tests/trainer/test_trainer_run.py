@@ -591,3 +591,15 @@ def test_a_select_csv_the_manifest_does_not_name_is_said_so(tmp_path):
     (split_dir / "manifest.json").write_text(json.dumps(manifest))
     warning = splitfolder.load_split(split_dir).selection_warning()
     assert warning is not None and "does not name its select.csv" in warning
+
+
+def test_an_auto_run_resumes_with_nothing_but_resume(split, tmp_path):
+    tasks = write_tasks(tmp_path / "both.json", obj="adversarial")  # no named method has these roles
+    out = tmp_path / "auto"
+    first = train_cli(split[0], out, "--tasks", tasks, "--epochs", "2", "--stop-after", "1")
+    assert first.exit_code == 0, first.output
+    resumed = invoke("train", "--out", out, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["tasks"] == {"action": "learn", "scene": "adversarial", "object": "adversarial"}
+    assert [line["epoch"] for line in read_metrics(out)] == [1, 2]
