@@ -10,7 +10,7 @@ processes are reduced (:class:`trainer.distributed.DistContext`), so every
 process returns the metrics of the whole epoch. It writes no files and never
 imports ``hvuaudit``.
 
-Metric keys (the same for train and val, as metrics.jsonl holds them):
+Metric keys (the same for train and the selection set, as metrics.jsonl holds them):
 ``loss`` (the paper's L = L_action + λ·L_scene + γ·L_object with the weights in
 effect), ``loss_action``, ``loss_scene``, ``loss_object`` (raw, unweighted
 losses; None without that head), ``action_acc`` (top-1), ``scene_acc`` (share of
