@@ -467,16 +467,17 @@ def train_and_evaluate(job: TrainJob) -> dict:
 
 def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
     from hvueval.evaluate import evaluate_run
-    from trainer.config import TrainConfig
+    from trainer.config import with_recipe
     from trainer.errors import DivergedError
     from trainer.train import train
 
     run = Path(job.run_dir)
-    config = TrainConfig(
+    # the cpu-demo recipe (trainer.config.RECIPES), with this job's method, seed, weights and length
+    config = with_recipe(
+        "cpu-demo",
         split_dir=job.split_dir,
         out=job.run_dir,
         method=job.method,
-        backbone="tiny",
         seed=job.seed,
         tasks_file=job.tasks_file,
         lambda_=job.lambda_magnitude,
@@ -484,19 +485,7 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
         adversary=job.adversary,
         epochs=job.epochs,
         batch_size=job.batch_size,
-        optimizer="adam",
-        schedule="onecycle",
         max_lr=job.max_lr,
-        patience=0,  # every run trains its full epochs, so that runs compare at the same length
-        threads=1,
-        workers=0,
-        clip_len=8,
-        frame_stride=1,
-        size=32,
-        min_crop_scale=1.0,
-        hflip=False,  # a flip turns moving_right into moving_left
-        device="cpu",
-        amp="off",
     )
     started = time.perf_counter()
     done = _epochs_done(run)

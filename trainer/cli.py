@@ -45,6 +45,13 @@ _D = _cfg.TrainConfig()  # option defaults come from the dataclass
     "[default: the manifest's, else mmaction].",
 )
 @click.option(
+    "--recipe",
+    type=click.Choice(list(_cfg.RECIPES)),
+    default=None,
+    help="A named group of settings (docs/trainer.md, Recipes): paper-r18 and paper-r50 are the paper's "
+    "§5.1 (need --pretrained), cpu-demo is what `hvuaudit demo` trains. Options given override it.",
+)
+@click.option(
     "--method",
     type=click.Choice([*_cfg.METHODS, _cfg.AUTO]),
     default=None,
@@ -188,9 +195,13 @@ def train(
             raise _cfg.ConfigError("--resume needs --out runs/NAME: the run folder to continue")
         cfg = replace(load_run_config(values["out"]), **_overrides(ctx, values))
     else:
-        if values["method"] is None:  # with a tasks.json its roles choose the method
-            values["method"] = _cfg.AUTO if values["tasks_file"] else _D.method
-        cfg = _cfg.TrainConfig(**values)
+        recipe = values.pop("recipe")
+        given = _overrides(ctx, values)  # what the user typed wins over the recipe
+        defaults = {name: value for name, value in values.items() if name not in given}
+        settings = {**defaults, **(_cfg.RECIPES[recipe] if recipe else {}), **given}
+        if settings["method"] is None:  # with a tasks.json its roles choose the method
+            settings["method"] = _cfg.AUTO if settings["tasks_file"] else _D.method
+        cfg = _cfg.with_recipe(recipe, **settings)
     if nproc_per_node is not None:
         ctx.exit(_launch_torchrun(ctx, cfg, nproc_per_node, resume=resume, force=force))
     result = run_training(

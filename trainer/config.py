@@ -27,6 +27,53 @@ ADVERSARIES = ("grl", "negative")
 ADV_SCHEDULES = ("constant", "dann")
 # How a head's BCE is reduced over its classes: mean (the default, and the first version's) or sum (Eq. 2).
 HEAD_REDUCTIONS = ("mean", "sum")
+# --recipe NAME: a coherent group of settings, each of which an option given on the command line overrides.
+# paper-*: the paper's §5.1 (Hara et al.'s 3D-ResNets pretrained on Kinetics-700, 16 frames of 112 px, SGD
+# at 1e-2 with momentum, the rate divided by 10 when the selection accuracy stops rising, heads of 2 ×
+# (Linear, BN, ReLU) with 2048 units, Eq. 2's summed head losses); cpu-demo: what `hvuaudit demo` trains.
+_PAPER = {
+    "clip_len": 16,
+    "frame_stride": 1,
+    "size": 112,
+    "optimizer": "sgd",
+    "lr": 0.01,
+    "momentum": 0.9,
+    "schedule": "plateau",
+    "head_hidden": 2048,
+    "head_loss_reduction": "sum",
+}
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper-r18": {"backbone": "r3d18h", **_PAPER},
+    "paper-r50": {"backbone": "r3d50", **_PAPER},
+    "cpu-demo": {
+        "backbone": "tiny",
+        "clip_len": 8,
+        "frame_stride": 1,
+        "size": 32,
+        "min_crop_scale": 1.0,
+        "hflip": False,  # a flip turns the benchmark's moving_right into moving_left
+        "optimizer": "adam",
+        "schedule": "onecycle",
+        "max_lr": 3e-3,
+        "batch_size": 64,
+        "epochs": 12,
+        "patience": 0,  # every run trains its full epochs, so that runs compare at the same length
+        "threads": 1,
+        "workers": 0,
+        "device": "cpu",
+        "amp": "off",
+    },
+}
+NEEDS_PRETRAINED = ("paper-r18", "paper-r50")
+
+
+def with_recipe(name: str | None, **given: Any) -> TrainConfig:
+    """A TrainConfig of recipe ``name`` (None: the defaults) with ``given`` settings over it."""
+    if name is not None and name not in RECIPES:
+        _fail(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
+    return TrainConfig(**{**(RECIPES[name] if name else {}), **given, "recipe": name})
+
+
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("plateau", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
@@ -93,6 +140,8 @@ class TrainConfig:
     """grl: gradient reversal (default); negative: the paper's Eq. 3 literally (can diverge)."""
     adv_schedule: str = "dann"
     """constant, or dann: ramp |λ| from 0 with 2/(1+exp(-10p))-1, p = training progress."""
+    recipe: str | None = None
+    """The --recipe the settings started from (config.json records it with every resolved value)."""
     head_loss_reduction: str = "mean"
     """mean: each scene/object BCE is the mean over its classes; sum: the sum, as the paper's Eq. 2.
     Under sum, the same λ and γ weigh a head K times more (K = its classes; docs/trainer.md)."""
@@ -325,6 +374,13 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
 
     Idempotent: resolving a resolved config gives it back unchanged.
     """
+    if cfg.recipe in NEEDS_PRETRAINED and not cfg.pretrained:
+        _fail(
+            f"--recipe {cfg.recipe} starts from Kinetics-700 weights, as the paper does: pass --pretrained "
+            "r3d18_K_200ep.pth (r3d50_K_200ep.pth for paper-r50), Hara et al.'s checkpoint",
+        )
+    if cfg.recipe is not None and cfg.recipe not in RECIPES:
+        _fail(f"unknown recipe {cfg.recipe!r}; choose one of: {', '.join(RECIPES)}")
     if cfg.method not in (*METHODS, AUTO):
         _fail(f"unknown method {cfg.method!r}; choose one of: {', '.join((*METHODS, AUTO))}")
     if cfg.backbone not in BACKBONES:

@@ -208,6 +208,7 @@ def test_demo_quick(tmp_path):
         for name in ("config.json", "metrics.jsonl", "checkpoint.pt", "eval.json", "features.npz"):
             assert (run / name).is_file(), run / name
         assert set(json.loads((run / "eval.json").read_text())["sets"]) == {"val", "indist", "uniform"}
+        assert json.loads((run / "config.json").read_text())["recipe"] == "cpu-demo"  # docs/trainer.md
     report = (out / "REPORT.md").read_text()
     for needle in (
         "## Validity checks",

@@ -358,3 +358,41 @@ def test_a_resumed_run_keeps_the_roles_it_was_trained_with(tmp_path):
     both = write_tasks(tmp_path / "both.json", obj="adversarial")
     auto = _resolve(method="auto", tasks_file=str(both))
     assert resolve_config(auto) == auto  # idempotent: the auto run resumes as it was
+
+
+def test_each_recipe_resolves_to_the_documented_values():
+    """docs/trainer.md's Recipes table lists, row by row, what each recipe sets; resolving keeps all of it."""
+    from pathlib import Path
+
+    from trainer.config import NEEDS_PRETRAINED, RECIPES, with_recipe
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "trainer.md").read_text()
+    for name, values in RECIPES.items():
+        row = next(line for line in docs.splitlines() if line.startswith(f"| `{name}` |"))
+        extra = {"pretrained": "r3d_K_200ep.pth"} if name in NEEDS_PRETRAINED else {}
+        cfg = resolve_config(with_recipe(name, split_dir="s", **extra))
+        assert cfg.recipe == name
+        for key, value in values.items():
+            assert getattr(cfg, key) == value, (name, key)
+            flag = key.replace("_", "-")
+            shown = (
+                (f"--{flag}" if value else f"--no-{flag}")
+                if isinstance(value, bool)
+                else f"--{flag} {value:g}"
+                if isinstance(value, float)
+                else f"--{flag} {value}"
+            )
+            assert f"`{shown}`" in row, (name, shown)
+        assert ("needs `--pretrained`" in row) == (name in NEEDS_PRETRAINED)
+    # an option given over a recipe wins
+    assert resolve_config(with_recipe("cpu-demo", split_dir="s", epochs=1, size=48)).size == 48
+
+
+def test_paper_recipes_need_pretrained_weights():
+    from trainer.config import with_recipe
+
+    for name in ("paper-r18", "paper-r50"):
+        with pytest.raises(ConfigError, match=f"--recipe {name} starts from Kinetics-700 weights"):
+            resolve_config(with_recipe(name, split_dir="s"))
+    with pytest.raises(ConfigError, match="unknown recipe 'paper-r34'; choose one of: paper-r18"):
+        with_recipe("paper-r34")

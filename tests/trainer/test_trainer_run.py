@@ -603,3 +603,21 @@ def test_an_auto_run_resumes_with_nothing_but_resume(split, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["tasks"] == {"action": "learn", "scene": "adversarial", "object": "adversarial"}
     assert [line["epoch"] for line in read_metrics(out)] == [1, 2]
+
+
+def test_a_recipe_from_the_command_line_with_an_option_over_it(split, tmp_path):
+    out = tmp_path / "demo_recipe"
+    result = invoke(
+        "train", "--split", split[0], "--out", out, "--recipe", "cpu-demo", "--epochs", "1",
+        "--batch-size", "8", "--method", "baseline", "--head-hidden", "16",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe"] == "cpu-demo" and (config["epochs"], config["batch_size"]) == (1, 8)
+    assert (config["backbone"], config["optimizer"], config["schedule"], config["hflip"]) == (
+        "tiny", "adam", "onecycle", False
+    )  # fmt: skip
+    refused = invoke("train", "--split", split[0], "--out", tmp_path / "p", "--recipe", "paper-r18")
+    assert refused.exit_code == 3 and "pass --pretrained r3d18_K_200ep.pth" in refused.stderr
+    unknown = invoke("train", "--split", split[0], "--recipe", "paper-r34")
+    assert unknown.exit_code == 2 and "'paper-r18', 'paper-r50', 'cpu-demo'" in unknown.output
