@@ -65,8 +65,9 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def clip_table(paths: list[Path], n_rows: int) -> ClipTable:
-    """``n_rows`` rows cycling over ``paths`` (the labels do not matter for throughput)."""
+def clip_table(paths: list[Path], n_rows: int, windows: list | None = None) -> ClipTable:
+    """``n_rows`` rows cycling over ``paths`` (and their ``windows``: the times to cut from a whole video);
+    the labels do not matter for throughput."""
     rows = [str(paths[i % len(paths)]) for i in range(n_rows)]
     empty = np.zeros(0, dtype=np.int64)
     return ClipTable(
@@ -77,6 +78,7 @@ def clip_table(paths: list[Path], n_rows: int) -> ClipTable:
         object_idx=[empty] * n_rows,
         scene=[""] * n_rows,
         scenes=[""] * n_rows,
+        window=[windows[i % len(windows)] for i in range(n_rows)] if windows else [],
     )
 
 
@@ -87,11 +89,21 @@ def synchronize(device: torch.device) -> None:
 
 # --------------------------------------------------------------------------- decoding
 def decode_rate(
-    paths: list[Path], settings: ClipSettings, *, batch_size: int, workers: int, batches: int
+    paths: list[Path],
+    settings: ClipSettings,
+    *,
+    batch_size: int,
+    workers: int,
+    batches: int,
+    windows: list | None = None,
 ) -> float:
     """Clips/s of the training DataLoader alone (the first batch, which starts the workers, not counted)."""
     dataset = ClipDataset(
-        clip_table(paths, (batches + 1) * batch_size), n_scenes=1, n_objects=1, settings=settings, train=True
+        clip_table(paths, (batches + 1) * batch_size, windows),
+        n_scenes=1,
+        n_objects=1,
+        settings=settings,
+        train=True,
     )
     loader = make_loader(
         dataset, batch_size=batch_size, workers=workers, seed=0, shuffle=True, drop_last=True

@@ -32,16 +32,15 @@ from pathlib import Path
 import numpy as np
 from benchmarks_md import replace_section
 from synthetic_clips import write_video
-from train_throughput import Trainer, synthetic_batch, timed
+from train_throughput import Trainer, decode_rate, synthetic_batch, timed
 
 from hvuaudit.store import open_store
 from hvuaudit.videos.prepare import PrepareSettings, _Job, encode_clip
 from hvuaudit.videos.probe import probe_file
 from hvuaudit.videos.scan import scan_videos
 from hvucontracts.splitfolder import clip_filename
-from trainer.dataset import ClipDataset, ClipSettings, make_loader
+from trainer.dataset import ClipSettings
 from trainer.decoding import decode_clip
-from trainer.videos import ClipTable
 
 SECTION_TITLE = "## Video files (bench/videos.py)"
 
@@ -107,33 +106,6 @@ def decode_ms(paths: list[Path], windows: list[tuple[float, float] | None], *, r
     return times
 
 
-def loader_rate(paths: list[Path], windows: list, *, batch_size: int, workers: int, batches: int) -> float:
-    """Clips/s of the training DataLoader (random crops, flips) over ``paths``; the first batch, which
-    starts the workers, is not counted."""
-    n = (batches + 1) * batch_size
-    empty = np.zeros(0, dtype=np.int64)
-    table = ClipTable(
-        clip_id=[f"c{i}" for i in range(n)],
-        path=[str(paths[i % len(paths)]) for i in range(n)],
-        action=np.zeros(n, dtype=np.int64),
-        scene_idx=[empty] * n,
-        object_idx=[empty] * n,
-        scene=[""] * n,
-        scenes=[""] * n,
-        window=[windows[i % len(windows)] for i in range(n)],
-    )
-    dataset = ClipDataset(table, n_scenes=1, n_objects=1, settings=ClipSettings(), train=True)
-    loader = make_loader(
-        dataset, batch_size=batch_size, workers=workers, seed=0, shuffle=True, drop_last=True
-    )
-    loader.sampler.set_epoch(1)
-    batches_left = iter(loader)
-    next(batches_left)
-    started = time.perf_counter()
-    clips = sum(batch["n"] for batch in batches_left)
-    return clips / (time.perf_counter() - started)
-
-
 def tiny_step_rate(*, batch_size: int, steps: int) -> float:
     """Clips/s of the tiny model's training step alone (the AMT heads, HVU-sized), on one CPU thread."""
     import torch
@@ -190,9 +162,16 @@ def main() -> None:
         after = decode_ms(prepared, [None] * len(prepared), repeats=args.repeats)
         # end to end: can 2 loader workers feed the tiny model's step on this 2-core machine?
         loader = {
-            "original": loader_rate(originals, windows, batch_size=8, workers=2, batches=args.loader_batches),
-            "prepared": loader_rate(
-                prepared, [None] * len(prepared), batch_size=8, workers=2, batches=args.loader_batches
+            "original": decode_rate(
+                originals,
+                ClipSettings(),
+                batch_size=8,
+                workers=2,
+                batches=args.loader_batches,
+                windows=windows,
+            ),
+            "prepared": decode_rate(
+                prepared, ClipSettings(), batch_size=8, workers=2, batches=args.loader_batches
             ),
         }
         step = tiny_step_rate(batch_size=8, steps=args.loader_batches)

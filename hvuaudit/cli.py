@@ -1252,13 +1252,10 @@ def videos_coverage(by, fmt, output, db):
       hvuaudit videos coverage --by action --format csv --output coverage.csv
     """
     from hvuaudit.store import open_store
-    from hvuaudit.videos.scan import coverage, has_scans
+    from hvuaudit.videos.scan import coverage, require_scans
 
     with open_store(db, read_only=True) as con:
-        if not has_scans(con):
-            raise InputError(
-                "this store has no scanned video files", hint="run `hvuaudit videos scan DIR` first"
-            )
+        require_scans(con, "videos coverage")
         frame = coverage(con, by)
     emit_table(frame, fmt, output, title=f"coverage per {by}")
 
@@ -1283,13 +1280,10 @@ def videos_problems(kind, fmt, output, db):
     import polars as pl
 
     from hvuaudit.store import open_store
-    from hvuaudit.videos.scan import has_scans, video_problems
+    from hvuaudit.videos.scan import require_scans, video_problems
 
     with open_store(db, read_only=True) as con:
-        if not has_scans(con):
-            raise InputError(
-                "this store has no scanned video files", hint="run `hvuaudit videos scan DIR` first"
-            )
+        require_scans(con, "videos problems")
         frame = video_problems(con)
     if kind is not None:
         frame = frame.filter(pl.col("kind") == kind)

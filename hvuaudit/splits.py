@@ -23,7 +23,7 @@ import polars as pl
 from hvuaudit import __version__
 from hvuaudit.errors import InputError, StoreError
 from hvuaudit.store import require_clips, run_query, store_path, store_sources, transaction
-from hvuaudit.videos.scan import has_scans, refresh_usable
+from hvuaudit.videos.scan import has_scans, refresh_usable, require_scans
 from hvucontracts import splitfolder
 from hvucontracts.files import (
     check_replaceable,
@@ -188,11 +188,8 @@ def build_split(con: duckdb.DuckDBPyConnection, params: SplitParams) -> SplitRes
     params = params.normalised()
     require_clips(con, params.subset)
     scanned = has_scans(con)
-    if params.require_videos and not scanned:
-        raise InputError(
-            "--require-videos: this store knows no video files",
-            hint="run `hvuaudit videos scan DIR --probe` on the folder of the downloaded clips first",
-        )
+    if params.require_videos:
+        require_scans(con, "--require-videos")
     # what the clips of each side would have been without --require-videos: what missing files cost
     unrequired = (
         build_split(con, replace(params, require_videos=False)).report["videos"]

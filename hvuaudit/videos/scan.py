@@ -305,6 +305,15 @@ def has_scans(con: duckdb.DuckDBPyConnection) -> bool:
         return False
 
 
+def require_scans(con: duckdb.DuckDBPyConnection, what: str) -> None:
+    """Refuse (exit 3) ``what`` on a store that `videos scan` never recorded a file in."""
+    if not has_scans(con):
+        raise InputError(
+            f"{what}: this store knows no video files",
+            hint="run `hvuaudit videos scan DIR --probe` on the folder of the downloaded clips first",
+        )
+
+
 def video_problems(con: duckdb.DuckDBPyConnection, roots: Iterable[str] | None = None) -> pl.DataFrame:
     """Unmatched files, clips with two files, names that fit two clips, broken files (video_problems.sql)."""
     refresh_usable(con)

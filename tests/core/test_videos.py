@@ -663,3 +663,10 @@ def test_extra_evaluation_sets_hold_only_clips_with_a_file_under_require_videos(
     assert result.exit_code == 0, result.output
     with (out / "eval_uniform.csv").open(newline="") as handle:
         assert [r["clip_id"] for r in csv.DictReader(handle)] == ["uuuuuuuuuu1_1.5_3.5"]
+
+
+def test_coverage_and_problems_of_a_store_never_scanned_exit_3_naming_the_command(video_store):
+    for command in ("coverage", "problems"):
+        result = CliRunner().invoke(cli, ["videos", command, "--db", str(video_store)])
+        assert result.exit_code == 3 and f"videos {command}: this store knows no video files" in result.stderr
+        assert "hvuaudit videos scan DIR --probe" in result.stderr
