@@ -74,6 +74,7 @@ def clip_table(paths: list[Path], n_rows: int, windows: list | None = None) -> C
         clip_id=[f"c{i}" for i in range(n_rows)],
         path=rows,
         action=np.zeros(n_rows, dtype=np.int64),
+        action_idx=[np.zeros(1, dtype=np.int64)] * n_rows,
         scene_idx=[empty] * n_rows,
         object_idx=[empty] * n_rows,
         scene=[""] * n_rows,

@@ -34,6 +34,7 @@ from hvucontracts.splitfolder import SELECT_FRACTION, SIDES
 # name -> ("module:attribute", one-line help shown by `hvuaudit --help`).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("trainer.cli:train", "Train a model on a split folder (needs the [train] extra)."),
+    "tune": ("trainer.cli:tune", "Choose λ and γ on a split's selection set: a grid of train runs."),
     "eval": ("hvueval.cli:eval_command", "Evaluate a run folder: top-1, dcorr², per-class accuracy."),
     "report": ("hvueval.cli:report", "Rebuild the paper's Table 2 from run folders."),
     "dcorr": ("hvueval.cli:dcorr", "Exact blockwise squared distance correlation of features vs labels."),
@@ -359,6 +360,44 @@ def subset_option(func: Callable) -> Callable:
     return click.option(
         "--subset", default=None, help="Restrict to one subset (e.g. val) [default: all clips]."
     )(func)
+
+
+@cli.command()
+@click.option(
+    "--html",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Write the audit page here: one self-contained HTML file, figures inline.",
+)
+@threshold_option
+@bootstrap_options
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@db_option
+def audit(output, threshold, resamples, confidence, seed, force, db):
+    """One shareable HTML page of the store's biases: provenance, tags per clip, co-occurrence, shortcuts,
+    NCA (Fig. 2b/c/d in both clip modes, the roles), the human study, the saved splits and the videos.
+
+    Every number comes from the function the matching command prints it with; the page fetches nothing
+    when it is opened (docs/audit.md).
+
+    \b
+    Example:
+      hvuaudit audit --html audit.html
+    """
+    from hvuaudit.audit import collect_audit, render_html
+    from hvuaudit.errors import ConflictError
+    from hvuaudit.roles import BootstrapSpec
+    from hvuaudit.store import open_store
+    from hvucontracts.files import write_text_atomically
+
+    if output.exists() and not force:
+        raise ConflictError(f"{output} exists", hint="pass --force to replace it, or choose another --html")
+    spec = BootstrapSpec(resamples=resamples, confidence=confidence, seed=seed)
+    with open_store(db, read_only=True) as con:
+        page = render_html(collect_audit(con, threshold=_threshold(threshold), bootstrap=spec))
+    write_text_atomically(output, page)
+    click.echo(f"wrote {output}", err=True)
 
 
 @cli.group(invoke_without_command=True)
@@ -823,6 +862,49 @@ def split_list(fmt, output, db):
 
     with open_store(db, read_only=True) as con:
         emit_table(list_splits(con), fmt, output)
+
+
+@cli.group()
+def export():
+    """Write a split folder in the formats of other tools (docs/audit.md, Exports).
+
+    \b
+    Example:
+      hvuaudit export mmaction out/si2 --out out/si2_mmaction
+    """
+
+
+@export.command("mmaction")
+@click.argument("split_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to write [default: SPLIT_DIR_mmaction beside the split].",
+)
+@click.option("--force", is_flag=True, help="Replace an mmaction export that hvuaudit wrote there.")
+@db_option
+def export_mmaction(split_dir, out, force, db):
+    """mmaction2's HVU lists: hvu_tags.json (each category's tags, sorted) and hvu_SET_video.json per set.
+
+    Every clip's tags in all six categories come from the store the split was built from (the same
+    annotation files, by sha256); a clip's file name is mmaction2's (youtube id, start and end × 10).
+
+    \b
+    Example:
+      hvuaudit export mmaction out/si2 --out out/si2_mmaction
+    """
+    from hvuaudit.exports import MMACTION_KIND, mmaction_files, write_export
+    from hvuaudit.store import open_store, store_path
+    from hvucontracts.splitfolder import load_split
+
+    split = load_split(split_dir)
+    out = out or split.dir.with_name(f"{split.dir.name}_mmaction")
+    with open_store(db, read_only=True) as con:
+        files = mmaction_files(con, split)
+        protected = [store_path(con), split.dir]
+    write_export(out, MMACTION_KIND, files, force=force, protected=protected)
+    click.echo(str(out))
 
 
 # ---------------------------------------------------------------- necessity annotation

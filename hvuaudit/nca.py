@@ -279,6 +279,11 @@ def nca_sweep(
 
 
 def plot_matrices(matrix: pl.DataFrame, path: Path) -> None:
+    """Fig. 2b/c written to ``path`` (PNG, PDF or SVG by its suffix)."""
+    _save(matrices_figure(matrix), path)
+
+
+def matrices_figure(matrix: pl.DataFrame):
     """Fig. 2b/c: the mean normalised 2×2 tables as annotated heatmaps, a row per clip mode."""
     import matplotlib
 
@@ -310,7 +315,7 @@ def plot_matrices(matrix: pl.DataFrame, path: Path) -> None:
         ax.set_title(f"{row['category']}, {row['clips']} clips ({row['actions']} actions)")
     fig.suptitle("Mean normalised contingency table (÷ n12)")
     fig.tight_layout()
-    _save(fig, path)
+    return fig
 
 
 def plot_sweep(
@@ -320,6 +325,16 @@ def plot_sweep(
     marker: float | None = None,
     differences: pl.DataFrame | None = None,
 ) -> None:
+    """Fig. 2d written to ``path`` (see :func:`sweep_figure`)."""
+    _save(sweep_figure(sweep, marker=marker, differences=differences), path)
+
+
+def sweep_figure(
+    sweep: pl.DataFrame,
+    *,
+    marker: float | None = None,
+    differences: pl.DataFrame | None = None,
+):
     """Fig. 2d: actions with a necessary tag against the threshold, a panel per clip mode.
 
     With ``differences`` (:func:`hvuaudit.roles.share_differences`), a second row draws each
@@ -367,15 +382,33 @@ def plot_sweep(
             axis.grid(alpha=0.3)
         axes[-1][column].set_xlabel("threshold on n11 / n12")
     fig.tight_layout()
-    _save(fig, path)
+    return fig
 
 
 def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
     from hvucontracts.files import write_atomically
 
-    write_atomically(
-        Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
-    )
+    try:
+        write_atomically(
+            Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+        )
+    finally:
+        figure_closed(fig)
+
+
+def figure_png(fig, *, dpi: int = 110) -> bytes:
+    """A matplotlib figure as PNG bytes (for a page that embeds it), then closed."""
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, dpi=dpi, format="png")
+    finally:
+        figure_closed(fig)
+    return buffer.getvalue()
+
+
+def figure_closed(fig) -> None:
+    import matplotlib.pyplot as plt
+
     plt.close(fig)

@@ -46,11 +46,11 @@ def render_table(frame: pl.DataFrame, title: str | None = None, *, float_digits:
     for name, dtype in frame.schema.items():
         table.add_column(Text(name), justify="right" if dtype.is_numeric() else "left", overflow="fold")
     for row in frame.iter_rows():
-        table.add_row(*[Text(_format_cell(v, float_digits)) for v in row])
+        table.add_row(*[Text(format_cell(v, float_digits)) for v in row])
     return table
 
 
-def _format_cell(value: Any, float_digits: int) -> str:
+def format_cell(value: Any, float_digits: int) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):

@@ -53,6 +53,10 @@ RUN_FILES = (
     EVAL_PREFLIGHT_PROBLEMS,
 )
 CHECKPOINTS = {"best": BEST, "last": CHECKPOINT}  # `hvuaudit eval --checkpoint` names
+# `hvuaudit train --tensorboard`: TensorBoard event files (one per call of train) in this folder of the run;
+# --force removes the files of this pattern in it and nothing else.
+TENSORBOARD = "tensorboard"
+TENSORBOARD_EVENTS = "events.out.tfevents.*"
 
 
 class RunFileError(InputError):

@@ -50,10 +50,14 @@ SELECT = "select"  # the selection set's name among the sets
 SELECT_FRACTION = 0.1
 SIDES = ("train", SELECT, "val")  # the sides of a split, in the order reports list them
 COLUMNS = ("clip_id", "youtube_id", "time_start", "time_end", "action", "scene", "scenes", "objects")
+# Every action tag of the clip, '|'-joined in the order of its Tags (the primary `action` among them): what
+# the any-of top-1 accuracy counts as right. Folders from before it read it as the primary action alone.
+ACTIONS = "actions"
 # Written when the store knows the clips' files (`hvuaudit videos scan`): the file, relative to the manifest's
 # videos.dir (absolute when it lies elsewhere; '' when the clip has none), and "1" when that file is the
 # whole YouTube video, to be cut at time_start/time_end. Read as '' from folders without them.
 VIDEO_COLUMNS = ("video", "video_whole")
+OPTIONAL_COLUMNS = (ACTIONS, *VIDEO_COLUMNS)  # written after COLUMNS when a set has them
 LABEL_KEYS = ("action", "scene", "object")
 REBUILD = "rebuild the split folder with `hvuaudit split`"
 
@@ -184,10 +188,10 @@ def json_bytes(document: Any) -> bytes:
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:
-    """One set of the split as CSV: the columns of :data:`COLUMNS`, then :data:`VIDEO_COLUMNS` when the
-    frame has them."""
+    """One set of the split as CSV: the columns of :data:`COLUMNS`, then those of :data:`OPTIONAL_COLUMNS`
+    that the frame has."""
     return (
-        frame.select([*COLUMNS, *[c for c in VIDEO_COLUMNS if c in frame.columns]])
+        frame.select([*COLUMNS, *[c for c in OPTIONAL_COLUMNS if c in frame.columns]])
         .write_csv()
         .encode("utf-8")
     )
@@ -269,7 +273,10 @@ def check_labels(path: Path, labels: Any) -> dict[str, list[str]]:
 
 
 def read_split_csv(path: Path, labels: dict[str, list[str]]) -> pl.DataFrame:
-    """One CSV of the split, with times as floats and empty tag fields as ''."""
+    """One CSV of the split, with times as floats and empty tag fields as ''.
+
+    Every optional column is there: the video columns as '' and ``actions`` as the primary action when the
+    file has none (a folder from before them)."""
     import polars as pl
 
     if not path.is_file():
@@ -284,9 +291,11 @@ def read_split_csv(path: Path, labels: dict[str, list[str]]) -> pl.DataFrame:
             f"{path}: lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)} "
             "(rebuild the split with `hvuaudit split`)"
         )
-    present = [c for c in VIDEO_COLUMNS if c in df.columns]
+    present = [c for c in OPTIONAL_COLUMNS if c in df.columns]
     df = df.select([*COLUMNS, *present]).with_columns(pl.col(c).fill_null("") for c in [*COLUMNS, *present])
     df = df.with_columns(pl.lit("").alias(c) for c in VIDEO_COLUMNS if c not in present)
+    if ACTIONS not in present:
+        df = df.with_columns(pl.col("action").alias(ACTIONS))
     for col in ("time_start", "time_end"):
         cast = df[col].cast(pl.Float64, strict=False)
         bad = cast.is_null().arg_true()

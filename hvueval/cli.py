@@ -225,7 +225,17 @@ def eval_command(
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2))
         return
-    cols = ("n", "top1", "top5", "mean_class_acc", "scene_acc", "object_map", "dcorr2", "unseen_pair_acc")
+    cols = (
+        "n",
+        "top1",
+        "top1_any",
+        "top5",
+        "mean_class_acc",
+        "scene_acc",
+        "object_map",
+        "dcorr2",
+        "unseen_pair_acc",
+    )
     click.echo("\t".join(("set", *cols)))
     for name, m in doc["sets"].items():
         cells = [

@@ -16,6 +16,7 @@ import numpy as np
 
 CODEC = "libx264" if "libx264" in av.codecs_available else "mpeg4"
 COLUMNS = ["clip_id", "youtube_id", "time_start", "time_end", "action", "scene", "scenes", "objects"]
+ACTIONS = "actions"  # optional: every action tag of the clip
 LABELS = {
     "action": ["jump", "run", "swim"],
     "scene": ["beach", "field", "pool", "gym"],
@@ -63,6 +64,8 @@ def make_rows(prefix: str, n: int, *, seed: int) -> list[dict[str, str]]:
                 "scene": scene,
                 "scenes": "|".join(sorted({scene, "gym"})),
                 "objects": "|".join(objects),
+                # every fourth clip is also tagged with the next action: right for top-1 any, not top-1
+                "actions": "|".join([LABELS["action"][a], *([LABELS["action"][(a + 1) % 3]] * (i % 4 == 0))]),
             }
         )
     return rows
@@ -70,7 +73,7 @@ def make_rows(prefix: str, n: int, *, seed: int) -> list[dict[str, str]]:
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=[*COLUMNS, ACTIONS])
         writer.writeheader()
         writer.writerows(rows)
 

@@ -1,4 +1,4 @@
-"""``python -m trainer train|eval|report|dcorr|plot|explain``: the same click commands as under ``hvuaudit``.
+"""``python -m trainer train|tune|eval|report|dcorr|plot|explain``: the commands of ``hvuaudit``.
 
 For environments without the ``hvuaudit`` entry point (a training node, ``torchrun
 -m trainer``). Errors of the trainer family become ``error: ...`` on stderr and
@@ -12,7 +12,7 @@ import click
 
 from hvucontracts.cli import ErrorHandlingGroup, protect_outputs
 from hvueval.cli import dcorr, eval_command, explain, plot, report
-from trainer.cli import train
+from trainer.cli import train, tune
 
 
 @click.group(cls=ErrorHandlingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,7 +20,7 @@ def main() -> None:
     """Train and evaluate AMT models from a split folder (see docs/trainer.md)."""
 
 
-for command in (train, eval_command, report, dcorr, plot, explain):
+for command in (train, tune, eval_command, report, dcorr, plot, explain):
     main.add_command(command)
 protect_outputs(main)
 

@@ -31,6 +31,9 @@ class BackboneSpec:
     std: tuple[float, float, float] = KINETICS_STD
     hara_depth: int | None = None
     """Depth of a Hara et al. 3D-ResNet; their checkpoints call it ``arch: "resnet-<depth>"``."""
+    torchvision: str | None = None
+    """The torchvision.models.video builder (r3d_18, r2plus1d_18, mc3_18); its Kinetics-400 weights are
+    ``--pretrained kinetics400``."""
 
 
 # Hara et al.'s stages: block type and blocks per stage (their models/resnet.py, generate_model).
@@ -56,7 +59,10 @@ def _hara_spec(depth: int) -> BackboneSpec:
 
 BACKBONES: dict[str, BackboneSpec] = {
     "tiny": BackboneSpec(feature_dim=32, head_hidden=64),
-    "r3d18": BackboneSpec(feature_dim=512, head_hidden=2048),
+    # torchvision's video ResNets (Tran et al. 2018): 3D convolutions, (2+1)D, and mixed (3D then 2D).
+    "r3d18": BackboneSpec(feature_dim=512, head_hidden=2048, torchvision="r3d_18"),
+    "r2plus1d_18": BackboneSpec(feature_dim=512, head_hidden=2048, torchvision="r2plus1d_18"),
+    "mc3_18": BackboneSpec(feature_dim=512, head_hidden=2048, torchvision="mc3_18"),
     "r3d10": _hara_spec(10),
     "r3d18h": _hara_spec(18),
     "r3d34": _hara_spec(34),

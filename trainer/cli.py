@@ -8,6 +8,7 @@ the ``hvuaudit`` group turns into ``error: ...`` on stderr and that exit status.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -30,7 +31,60 @@ def _overrides(ctx: click.Context, values: dict) -> dict:
 _D = _cfg.TrainConfig()  # option defaults come from the dataclass
 
 
+def _given_settings(ctx: click.Context, values: dict) -> dict:
+    """The settings of --config's run file with the options typed over them (config_file recorded)."""
+    config_file = values.pop("config_file")
+    from_file = _cfg.read_config_file(config_file) if config_file else {}
+    typed = _overrides(ctx, values)
+    given = {**from_file, **typed}  # what the user typed wins over the file
+    if config_file:
+        given["config_file"] = str(Path(config_file).resolve())
+        # the file's settings that stand, to name the file when one of them is refused
+        ctx.meta["hvuaudit.run_file"] = (config_file, {k: v for k, v in from_file.items() if k not in typed})
+    return given
+
+
+def _config_from_options(ctx: click.Context, values: dict) -> tuple[_cfg.TrainConfig, dict]:
+    """A new run's settings: the options typed, over --config's file, over --recipe, over the defaults;
+    and the settings given (file and options, the recipe among them), as `tune` writes them back."""
+    given = _given_settings(ctx, values)
+    recipe = given.pop("recipe", None)
+    values.pop("recipe")
+    if recipe is not None and recipe not in _cfg.RECIPES:  # from a run file (click checks --recipe)
+        where = ctx.meta.get("hvuaudit.run_file", ("--recipe",))[0]
+        raise _cfg.ConfigError(
+            f"{where}: unknown recipe {recipe!r}; choose one of: {', '.join(_cfg.RECIPES)}"
+        )
+    defaults = {name: value for name, value in values.items() if name not in given}
+    settings = {**defaults, **(_cfg.RECIPES[recipe] if recipe else {}), **given}
+    if settings["method"] is None:  # with a tasks.json its roles choose the method
+        settings["method"] = _cfg.AUTO if settings["tasks_file"] else _D.method
+    return _cfg.with_recipe(recipe, **settings), {**given, **({"recipe": recipe} if recipe else {})}
+
+
+def _name_the_run_file(ctx: click.Context, exc: _cfg.ConfigError) -> _cfg.ConfigError:
+    """A refused value that came from --config's run file, said as the file's: `FILE: 'key' = value: ...`."""
+    run_file = ctx.meta.get("hvuaudit.run_file")
+    if run_file is None:
+        return exc
+    path, from_file = run_file
+    for name, value in from_file.items():
+        option = _cfg.option_name(name)
+        if f"--{option} " in exc.message or f"--{option}:" in exc.message:
+            message = f"{path}: '{option}' = {value!r} in the run file: {exc.message}"
+            return _cfg.ConfigError(
+                message.replace(f"drop --{option}", f"drop '{option}' from {path}"), exc.hint
+            )
+    return exc
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="run.toml: settings as `option = value` (docs/trainer.md, A run file); options given here win.",
+)
 @click.option("--split", "split_dir", metavar="DIR", help="Split folder written by `hvuaudit split`.")
 @click.option("--out", metavar="DIR", help="Run folder [default: runs/VARIANT_METHOD_BACKBONE_seedSEED].")
 @click.option(
@@ -62,13 +116,14 @@ _D = _cfg.TrainConfig()  # option defaults come from the dataclass
     "--backbone",
     default=_D.backbone,
     show_default=True,
-    help="tiny | r3d18 (torchvision) | Hara et al.'s r3d10, r3d18h, r3d34, r3d50, r3d101.",
+    help="tiny | torchvision's r3d18, r2plus1d_18, mc3_18 | Hara et al.'s r3d10, r3d18h, r3d34, r3d50, "
+    "r3d101.",
 )
 @click.option(
     "--pretrained",
     metavar="kinetics400|PATH",
-    help="Backbone weights: torchvision's r3d18 Kinetics-400, or a checkpoint file such as Hara et al.'s "
-    "r3d50_K_200ep.pth (its classifier is replaced).",
+    help="Backbone weights: kinetics400 (torchvision's backbones), or a checkpoint file such as Hara et "
+    "al.'s r3d50_K_200ep.pth (its classifier is replaced).",
 )
 @click.option("--adversary", type=click.Choice(_cfg.ADVERSARIES), default=_D.adversary, show_default=True)
 @click.option(
@@ -112,6 +167,14 @@ _D = _cfg.TrainConfig()  # option defaults come from the dataclass
     show_default=True,
     help="plateau: epochs before lr ×0.1.",
 )
+@click.option(
+    "--warmup-epochs",
+    type=int,
+    default=_D.warmup_epochs,
+    show_default=True,
+    help="Learning-rate warm-up: plateau rises linearly from 0.001 × lr over these epochs, then starts; "
+    "onecycle reaches max-lr after them.",
+)
 @click.option("--patience", type=int, default=_D.patience, show_default=True, help="Early stop; 0 = never.")
 @click.option("--seed", type=int, default=_D.seed, show_default=True)
 @click.option(
@@ -154,6 +217,12 @@ _D = _cfg.TrainConfig()  # option defaults come from the dataclass
     "--channels-last", is_flag=True, help="channels_last_3d memory format for the model and clips (CUDA)."
 )
 @click.option("--compile", is_flag=True, help="torch.compile the backbone (slow first steps).")
+@click.option(
+    "--tensorboard/--no-tensorboard",
+    default=_D.tensorboard,
+    help="Also write the metrics as TensorBoard event files in RUN/tensorboard (pip install tensorboard); "
+    "--no-tensorboard resumes such a run without them.",
+)
 @click.option("--sync-bn", is_flag=True, help="SyncBatchNorm across the processes of a torchrun run (CUDA).")
 @click.option(
     "--nproc-per-node",
@@ -190,23 +259,22 @@ def train(
 
     if resume and force:
         raise _cfg.ConfigError("--resume and --force contradict each other; pick one")
-    if resume:
-        if not values["out"]:
-            raise _cfg.ConfigError("--resume needs --out runs/NAME: the run folder to continue")
-        cfg = replace(load_run_config(values["out"]), **_overrides(ctx, values))
-    else:
-        recipe = values.pop("recipe")
-        given = _overrides(ctx, values)  # what the user typed wins over the recipe
-        defaults = {name: value for name, value in values.items() if name not in given}
-        settings = {**defaults, **(_cfg.RECIPES[recipe] if recipe else {}), **given}
-        if settings["method"] is None:  # with a tasks.json its roles choose the method
-            settings["method"] = _cfg.AUTO if settings["tasks_file"] else _D.method
-        cfg = _cfg.with_recipe(recipe, **settings)
-    if nproc_per_node is not None:
-        ctx.exit(_launch_torchrun(ctx, cfg, nproc_per_node, resume=resume, force=force))
-    result = run_training(
-        cfg, resume=resume, force=force, stop_after=stop_after, log=lambda m: click.echo(m, err=True)
-    )
+    try:
+        if resume:
+            given = _given_settings(ctx, values)
+            out = given.get("out") or values["out"]
+            if not out:
+                raise _cfg.ConfigError("--resume needs --out runs/NAME: the run folder to continue")
+            cfg = replace(load_run_config(out), **given)
+        else:
+            cfg, _ = _config_from_options(ctx, values)
+        if nproc_per_node is not None:
+            ctx.exit(_launch_torchrun(ctx, cfg, nproc_per_node, resume=resume, force=force))
+        result = run_training(
+            cfg, resume=resume, force=force, stop_after=stop_after, log=lambda m: click.echo(m, err=True)
+        )
+    except _cfg.ConfigError as exc:
+        raise _name_the_run_file(ctx, exc) from exc
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every process returns the run folder
         click.echo(str(result.run_dir))
 
@@ -270,3 +338,87 @@ def _launch_torchrun(
     ]
     click.echo(f"starting {nproc_per_node} training processes: {' '.join(command)}", err=True)
     return subprocess.run(command, check=False).returncode
+
+
+# --------------------------------------------------------------------------- tune
+# tune takes every option of train that describes the runs; these are train's own (a tune has its own --out).
+_NOT_FOR_TUNE = {"out", "resume", "force", "stop_after", "nproc_per_node"}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--grid",
+    "grid_specs",
+    multiple=True,
+    metavar="OPTION=V1,V2",
+    help="Values of a train option to try (repeat for a product grid); lambda and gamma are magnitudes, "
+    "signed by the heads' roles.",
+)
+@click.option(
+    "--out",
+    "tune_out",
+    metavar="DIR",
+    help="Tune folder: points/NAME runs, tune.json, chosen.toml "
+    "[default: runs/tune_VARIANT_METHOD_BACKBONE].",
+)
+@click.option("--jobs", type=int, default=1, show_default=True, help="Points trained at the same time.")
+@click.pass_context
+def tune(ctx: click.Context, grid_specs: tuple[str, ...], tune_out: str | None, jobs: int, **values) -> None:
+    """Choose λ and γ (or other train options) on the split's selection set (see docs/trainer.md).
+
+    Trains every point of the grid (the other options as for `train`), scores each by its best.pt's
+    top-1 on select.csv only, and writes the table (tune.json), the chosen point and its settings as a
+    run file (chosen.toml, for `train --config`). Finished points are reused, stopped ones resumed.
+
+    \b
+    Examples:
+      hvuaudit tune --split out/si2 --grid lambda=0.1,0.3,1 --grid gamma=0.3,1
+      hvuaudit tune --split out/si2 --recipe cpu-demo --grid lambda=0.1,0.3,1 --jobs 2
+      hvuaudit train --config runs/tune_si2_amt_tiny/chosen.toml --out runs/si2_amt_tuned
+    """
+    from hvucontracts.splitfolder import load_split
+    from trainer.tune import parse_grid
+    from trainer.tune import tune as run_tune
+
+    grid = parse_grid(grid_specs)
+    typed = _overrides(ctx, values)
+    for name in grid:
+        if name in typed:
+            raise _cfg.ConfigError(
+                f"--grid {name.rstrip('_').replace('_', '-')} and its option are both given; drop one"
+            )
+    values["out"] = None
+    try:
+        base, given = _config_from_options(ctx, values)
+    except _cfg.ConfigError as exc:
+        raise _name_the_run_file(ctx, exc) from exc
+    if tune_out is None:
+        if not base.split_dir:
+            raise _cfg.ConfigError("--split DIR is required: the split folder to tune on")
+        variant = load_split(base.split_dir).manifest.get("variant", "split")
+        method = _cfg.resolve_config(base).method  # --method auto: the method of --tasks's roles
+        tune_out = f"runs/tune_{variant}_{method}_{base.backbone}"
+    try:
+        results, chosen = run_tune(
+            base, grid, Path(tune_out), given=given, jobs=jobs, log=lambda m: click.echo(m, err=True)
+        )
+    except _cfg.ConfigError as exc:
+        raise _name_the_run_file(ctx, exc) from exc
+    names = list(chosen.params)
+    click.echo("\t".join([*names, "select_top1", "best_epoch", "run"]))
+    for r in results:
+        mark = " *" if r is chosen else ""
+        row = [str(r.params[n]) for n in names] + [
+            f"{r.selection_acc:.4f}{mark}",
+            str(r.best_epoch),
+            str(r.run),
+        ]
+        click.echo("\t".join(row))
+    click.echo(
+        f"chosen: {chosen.name} (top-1 {chosen.selection_acc:.4f} on select.csv); train with: "
+        f"hvuaudit train --config {Path(tune_out) / 'chosen.toml'} --out runs/NAME",
+        err=True,
+    )
+
+
+tune.params += [p for p in train.params if p.name not in _NOT_FOR_TUNE]

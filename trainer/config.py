@@ -87,6 +87,8 @@ METHOD_ROLES: dict[str, dict[str, str | None]] = {
     "amt": {"scene": "adversarial", "object": "auxiliary"},
     "pretrain-adv": {"scene": "adversarial", "object": None},
 }
+# Methods without an object head of their own, to which a non-zero --gamma adds one (auxiliary if > 0).
+OBJECT_HEAD_BY_GAMMA = ("mtl", "pretrain-adv")
 # Default magnitudes. An adversarial scene weight of 0.3 (with the DANN ramp) is the
 # prototype's best setting; |λ| = 1 collapsed training there (see docs/trainer.md).
 DEFAULT_WEIGHT = {"adversarial": 0.3, "auxiliary": 1.0}
@@ -107,6 +109,8 @@ RESUMABLE = frozenset(
         "prefetch_factor",
         "channels_last",
         "compile",
+        "config_file",
+        "tensorboard",
     }
 )
 # (split_dir may move: the resumed run's manifest.json is compared with the run's instead.
@@ -132,9 +136,10 @@ class TrainConfig:
     method: str = "amt"
     """baseline | mtl | amt-no-object | amt | pretrain-adv (the rows of the paper's Table 2)."""
     backbone: str = "r3d18"
-    """tiny (CPU), r3d18 (torchvision r3d_18) or Hara et al.'s r3d10 | r3d18h | r3d34 | r3d50 | r3d101."""
+    """tiny (CPU), torchvision's r3d18 (r3d_18) | r2plus1d_18 | mc3_18, or Hara et al.'s r3d10 | r3d18h |
+    r3d34 | r3d50 | r3d101."""
     pretrained: str | None = None
-    """kinetics400 (torchvision's r3d18 weights, needs a network once) or a checkpoint file
+    """kinetics400 (torchvision's weights of its backbones, needs a network once) or a checkpoint file
     (e.g. Hara et al.'s r3d50_K_200ep.pth for r3d50)."""
     adversary: str = "grl"
     """grl: gradient reversal (default); negative: the paper's Eq. 3 literally (can diverge)."""
@@ -142,6 +147,8 @@ class TrainConfig:
     """constant, or dann: ramp |λ| from 0 with 2/(1+exp(-10p))-1, p = training progress."""
     recipe: str | None = None
     """The --recipe the settings started from (config.json records it with every resolved value)."""
+    config_file: str | None = None
+    """The --config run.toml the settings were read from (resolved path); its values are in config.json."""
     head_loss_reduction: str = "mean"
     """mean: each scene/object BCE is the mean over its classes; sum: the sum, as the paper's Eq. 2.
     Under sum, the same λ and γ weigh a head K times more (K = its classes; docs/trainer.md)."""
@@ -171,6 +178,10 @@ class TrainConfig:
     """Default 1e-4 with sgd, 0 with adam."""
     schedule: str = "plateau"
     """plateau: ReduceLROnPlateau(×0.1) on val action accuracy; onecycle: OneCycleLR to max_lr."""
+    warmup_epochs: int = 0
+    """Epochs of learning-rate warm-up. plateau: the rate rises linearly, every batch, from 0.001 × lr to
+    lr (as torchvision's video reference), and the plateau schedule starts after; onecycle: its rise to
+    max_lr takes these epochs (pct_start = warmup_epochs / epochs) instead of the first 30%."""
     lr_patience: int = 2
     """plateau: epochs without improvement before the learning rate is divided by 10."""
     patience: int = 5
@@ -201,6 +212,8 @@ class TrainConfig:
     """Model and clips in channels_last_3d memory format (faster 3D convolutions on recent GPUs)."""
     compile: bool = False
     """torch.compile the backbone (the first steps are slow while it compiles)."""
+    tensorboard: bool = False
+    """Also write each epoch's metrics as TensorBoard event files in the run's tensorboard/ folder."""
     sync_bn: bool = False
     """Under torchrun on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)."""
     world_size: int = 1
@@ -233,6 +246,102 @@ class TrainConfig:
 
 def _fail(message: str) -> NoReturn:
     raise ConfigError(message)
+
+
+# --------------------------------------------------------------------------- run.toml
+# A key of run.toml is an option of `hvuaudit train` without its dashes (`warmup-epochs`, or
+# `warmup_epochs`); three options are spelled otherwise than their setting.
+OPTION_NAMES = {"split": "split_dir", "tasks": "tasks_file", "lambda": "lambda_"}
+# Settings that are resolved or set by the launcher, and actions of one call: never read from a file.
+NOT_IN_FILE = {"scene_role", "object_role", "world_size", "config_file"}
+CALL_ACTIONS = ("resume", "force", "stop-after", "nproc-per-node", "config")
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def unused_settings(cfg: TrainConfig) -> dict[str, str]:
+    """Settings that the others leave without effect, and why (``tune`` refuses a grid over them)."""
+    unused = {}
+    if cfg.schedule == "onecycle":
+        unused["lr_patience"] = "only the plateau schedule waits for a plateau"
+        if cfg.max_lr is not None:  # the one-cycle schedule starts at max_lr / 25, whatever the rate
+            unused["lr"] = "--schedule onecycle with --max-lr sets every rate from --max-lr"
+    if cfg.optimizer == "adam":
+        unused["momentum"] = "--optimizer adam has no momentum setting"
+    return unused
+
+
+def option_name(field_name: str) -> str:
+    """A TrainConfig field as run.toml and the messages spell it: warmup_epochs -> warmup-epochs."""
+    aliases = {field: option for option, field in OPTION_NAMES.items()}
+    return aliases.get(field_name, field_name.replace("_", "-"))
+
+
+def setting_types() -> dict[str, set[type]]:
+    """Setting -> the TOML value types it takes (from TrainConfig's annotations)."""
+    import typing
+
+    hints = typing.get_type_hints(TrainConfig)
+    out = {}
+    for name, hint in hints.items():
+        args = set(typing.get_args(hint)) or {hint}
+        kinds = {t for t in args if t is not type(None)}
+        if float in kinds:
+            kinds.add(int)  # `lr = 1` is a float setting written as a whole number
+        out[name] = kinds
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings of a run.toml (stdlib tomllib), as TrainConfig field names; ConfigError on an unknown
+    key (naming the nearest valid one), a wrong type, a table, or a file that is not TOML."""
+    import difflib
+    import tomllib
+
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        _fail(f"--config {path}: no such file")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"--config {path}: could not be read ({exc})")
+    except tomllib.TOMLDecodeError as exc:
+        _fail(f"{path}: not valid TOML ({exc}); see docs/trainer.md, 'A run file'")
+    types = setting_types()
+    spellings = {name.replace("_", "-"): name for name in types if name not in NOT_IN_FILE}
+    spellings |= {option: field for option, field in OPTION_NAMES.items()}
+    for field_name in OPTION_NAMES.values():  # split-dir, tasks-file and lambda_ are not option names
+        spellings.pop(field_name.replace("_", "-"), None)
+    settings: dict[str, Any] = {}
+    for key, value in document.items():
+        spelled = key.replace("_", "-")
+        if isinstance(value, dict):
+            _fail(f"{path}: [{key}] is a table; run.toml holds `option = value` lines at its top level")
+        if spelled in CALL_ACTIONS:
+            _fail(
+                f"{path}: '{key}' is an action of one call, not a setting; "
+                f"give --{spelled} on the command line"
+            )
+        if spelled not in spellings:
+            near = difflib.get_close_matches(spelled, list(spellings), n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            _fail(
+                f"{path}: unknown key '{key}'{hint} "
+                "(keys are the options of `hvuaudit train`, docs/trainer.md)"
+            )
+        name = spellings[spelled]
+        kinds = types[name]
+        ok = any(isinstance(value, kind) for kind in kinds) and not (
+            isinstance(value, bool) and bool not in kinds
+        )
+        if not ok:
+            wanted = _TYPE_WORDS[float if float in kinds else next(iter(kinds))]
+            _fail(f"{path}: '{key}' must be {wanted}, got {value!r}")
+        if name in settings:
+            _fail(f"{path}: '{key}' is given twice (as '{key}' and another spelling)")
+        settings[name] = float(value) if float in kinds and not isinstance(value, bool) else value
+    return settings
 
 
 def read_tasks_file(path: str | Path) -> TasksFile:
@@ -328,7 +437,7 @@ def _roles(cfg: TrainConfig, log) -> tuple[dict[str, str | None], bool]:
             )
         return roles, True
     roles = dict(METHOD_ROLES[cfg.method])
-    if cfg.method in ("mtl", "pretrain-adv") and cfg.gamma not in (None, 0, 0.0):
+    if cfg.method in OBJECT_HEAD_BY_GAMMA and cfg.gamma not in (None, 0, 0.0):
         # These methods have no object head of their own; a non-zero --gamma adds one.
         roles["object"] = "auxiliary" if cfg.gamma > 0 else "adversarial"
     if cfg.tasks_file is None:
@@ -407,9 +516,16 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
         ("prefetch-factor", cfg.prefetch_factor, 1),
         ("patience", cfg.patience, 0),
         ("lr-patience", cfg.lr_patience, 0),
+        ("warmup-epochs", cfg.warmup_epochs, 0),
     ):
         if int(number) != number or number < low:
             _fail(f"--{name} must be an integer of at least {low}, got {number}")
+    if cfg.warmup_epochs >= cfg.epochs:
+        _fail(
+            f"--warmup-epochs {cfg.warmup_epochs} leaves no epoch of --epochs {cfg.epochs} after the "
+            "warm-up; "
+            "give fewer warm-up epochs or more epochs"
+        )
     if cfg.eval_batch_size is not None and cfg.eval_batch_size < 1:
         _fail(f"--eval-batch-size must be at least 1, got {cfg.eval_batch_size}")
     if not 0.0 <= cfg.min_found <= 1.0:

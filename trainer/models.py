@@ -180,20 +180,28 @@ class HaraResNet3D(nn.Module):
         return self.avgpool(x).flatten(1)  # (b, 512|2048)
 
 
-def _build_r3d18() -> nn.Module:
-    from torchvision.models.video import r3d_18
+def _build_torchvision(builder: str) -> nn.Module:
+    import torchvision.models.video
 
-    model = r3d_18(weights=None)
+    model = getattr(torchvision.models.video, builder)(weights=None)
     model.fc = nn.Identity()  # the feature is the pooled activation after layer4: (b, 512)
     return model
+
+
+def _torchvision_weights(builder: str):
+    """The Kinetics-400 weights entry of a torchvision video model (R3D_18_Weights.KINETICS400_V1...)."""
+    import torchvision.models.video
+
+    return torchvision.models.get_model_weights(getattr(torchvision.models.video, builder)).KINETICS400_V1
 
 
 def build_backbone(name: str) -> nn.Module:
     """A freshly initialised backbone: (b, 3, t, h, w) -> (b, feature_dim)."""
     if name == "tiny":
         return TinyBackbone()
-    if name == "r3d18":
-        return _build_r3d18()
+    builder = BACKBONES[name].torchvision if name in BACKBONES else None
+    if builder is not None:
+        return _build_torchvision(builder)
     hara_depth = BACKBONES[name].hara_depth if name in BACKBONES else None
     if hara_depth is not None:
         return HaraResNet3D(hara_depth)
@@ -284,11 +292,9 @@ class PretrainedReport:
         )
 
 
-def _fetch_kinetics400_state_dict() -> dict[str, torch.Tensor]:
-    """torchvision's r3d_18 Kinetics-400 weights (downloaded once into TORCH_HOME)."""
-    from torchvision.models.video import R3D_18_Weights
-
-    return R3D_18_Weights.KINETICS400_V1.get_state_dict(progress=False)
+def _fetch_kinetics400_state_dict(builder: str) -> dict[str, torch.Tensor]:
+    """torchvision's Kinetics-400 weights of a video model (downloaded once into TORCH_HOME)."""
+    return _torchvision_weights(builder).get_state_dict(progress=False)
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
@@ -296,7 +302,8 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
     arch."""
     if not path.is_file():
         raise PretrainedError(
-            f"--pretrained {path}: no such file; give 'kinetics400' (r3d18 only) or the path of a state dict"
+            f"--pretrained {path}: no such file; give 'kinetics400' (torchvision's backbones) or the path "
+            "of a state dict"
         )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -339,15 +346,13 @@ def guess_backbone(state: Mapping[str, torch.Tensor]) -> str | None:
     return None
 
 
-def pretraining_record(pretrained: str | None) -> dict[str, str] | None:
+def pretraining_record(pretrained: str | None, backbone: str = "r3d18") -> dict[str, str] | None:
     """What config.json and eval.json say about the starting weights: None (trained from scratch), or the
     weights' source (a resolved path, or torchvision's URL) and the sha256 of their file."""
     if pretrained is None:
         return None
     if pretrained == "kinetics400":
-        from torchvision.models.video import R3D_18_Weights
-
-        source = R3D_18_Weights.KINETICS400_V1.url
+        source = _torchvision_weights(BACKBONES[backbone].torchvision or "r3d_18").url
         path = Path(torch.hub.get_dir()) / "checkpoints" / Path(source).name  # where torch.hub caches it
     else:
         path = Path(pretrained).resolve()
@@ -371,16 +376,22 @@ def load_pretrained(model: AMTModel, pretrained: str) -> PretrainedReport:
     name = model.config.backbone
     arch = None
     if pretrained == "kinetics400":
-        if name != "r3d18":
-            raise PretrainedError(f"--pretrained kinetics400 exists for --backbone r3d18 only, not {name}")
-        try:
-            raw = _fetch_kinetics400_state_dict()
-        except Exception as exc:  # URLError, OSError, hash mismatch...
+        builder = BACKBONES[name].torchvision
+        if builder is None:
+            with_weights = ", ".join(n for n, spec in BACKBONES.items() if spec.torchvision)
             raise PretrainedError(
-                "--pretrained kinetics400: could not fetch torchvision's r3d_18 Kinetics-400 weights "
+                f"--pretrained kinetics400 exists for torchvision's backbones ({with_weights}), not {name}; "
+                "give the path of a checkpoint file of this backbone"
+            )
+        try:
+            raw = _fetch_kinetics400_state_dict(builder)
+        except Exception as exc:  # URLError, OSError, hash mismatch...
+            file_name = Path(_torchvision_weights(builder).url).name
+            raise PretrainedError(
+                f"--pretrained kinetics400: could not fetch torchvision's {builder} Kinetics-400 weights "
                 f"({exc}). They need a network connection once (cached under "
                 f"{torch.hub.get_dir()}/checkpoints); "
-                "offline, copy r3d_18-b3b3357e.pth there or pass --pretrained PATH to a local state dict"
+                f"offline, copy {file_name} there or pass --pretrained PATH to a local state dict"
             ) from exc
     else:
         raw, arch = _read_checkpoint(Path(pretrained))

@@ -68,6 +68,8 @@ from trainer.videos import (
 )
 
 RUNAWAY_FACTOR = 10.0
+# --warmup-epochs with plateau: the first batch trains at this share of --lr (torchvision's video reference)
+WARMUP_START = 0.001
 
 Log = Callable[[str], None]
 
@@ -131,8 +133,39 @@ def _prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
             path = out / name
             if path.is_file() and not path.is_symlink():
                 path.unlink()
+        events = out / runfolder.TENSORBOARD
+        if events.is_dir() and not events.is_symlink():  # a linked folder is someone else's: never emptied
+            for path in events.glob(runfolder.TENSORBOARD_EVENTS):
+                if path.is_file() and not path.is_symlink():  # the event files of the run replaced, only them
+                    path.unlink()
     # The marker before any run file: it is what lets a later --force replace them, and only them.
     write_owner_marker(out, RUN_KIND, RUN_FILES)
+
+
+def _tensorboard_writer_class():
+    """torch's SummaryWriter; ConfigError (exit 3) with the install command when tensorboard is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:  # torch.utils.tensorboard imports the tensorboard package
+        raise ConfigError(
+            f"--tensorboard needs the tensorboard package, which is not installed ({exc}); "
+            "pip install 'hvuaudit[tensorboard]' (or pip install tensorboard), or train without the event "
+            "files (--no-tensorboard, also when resuming such a run): metrics.jsonl holds the same numbers"
+        ) from exc
+    return SummaryWriter
+
+
+def _tensorboard_scalars(line: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The numbers of a metrics.jsonl line as TensorBoard tags: train/loss, select/action_acc, lr..."""
+    out: dict[str, float] = {}
+    for key, value in line.items():
+        if key == "epoch":
+            continue
+        if isinstance(value, dict):
+            out |= _tensorboard_scalars(value, f"{prefix}{key}/")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = float(value)
+    return out
 
 
 def _check_resume(out: Path, cfg: TrainConfig, split: SplitFolder) -> dict[str, Any]:
@@ -314,6 +347,8 @@ def check_inputs(
     """
     log = log or _stderr
     cfg = resolve_config(cfg, log=log)
+    if cfg.tensorboard:
+        _tensorboard_writer_class()  # refuses before anything is written when the package is missing
     if not cfg.split_dir:
         raise ConfigError("--split DIR is required: the folder written by `hvuaudit split`")
     split = load_split(cfg.split_dir)
@@ -422,9 +457,10 @@ class _Run:
     selection_loader: Any  # the selection set (split.selection_set): best.pt, plateau, early stopping
     optimizer: torch.optim.Optimizer
     scheduler: Any
-    step_scheduler: Any  # the scheduler stepped every batch (onecycle), else None
+    step_scheduler: Any  # the scheduler stepped every batch (onecycle, or plateau's warm-up), else None
     scaler: torch.amp.GradScaler
     metrics_path: Path
+    tensorboard: Any = None  # a SummaryWriter on rank 0 with --tensorboard, else None
     state: dict[str, Any] = field(
         default_factory=lambda: {
             "epoch": 0,
@@ -441,6 +477,11 @@ class _Run:
     def steps_per_epoch(self) -> int:
         return len(self.train_loader)
 
+    @property
+    def has_warmup(self) -> bool:
+        """A plateau schedule after a warm-up of its own (a one-cycle schedule warms up by itself)."""
+        return self.step_scheduler is not None and self.step_scheduler is not self.scheduler
+
     def checkpoint_payload(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
@@ -448,6 +489,7 @@ class _Run:
             "model_config": self.model_config.to_json(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            **({"warmup": self.step_scheduler.state_dict()} if self.has_warmup else {}),
             "scaler": self.scaler.state_dict(),
             "state": dict(self.state),
             "rng": rng_state(),
@@ -623,7 +665,8 @@ def _loaders(
 def _optimizer(
     cfg: TrainConfig, model: nn.Module, steps_per_epoch: int, dist_ctx: DistContext, log: Log
 ) -> tuple[torch.optim.Optimizer, Any, Any]:
-    """The optimizer, its schedule, and the schedule stepped per batch (onecycle) or None (plateau)."""
+    """The optimizer, its schedule, and the schedule stepped per batch: onecycle, plateau's linear warm-up
+    (stepped during the --warmup-epochs only), or None (plateau without warm-up)."""
     # --lr is the rate for one process's batch; N processes make an N times larger global batch,
     # and the linear scaling rule (Goyal et al., 2017) multiplies the rate by N.
     assert cfg.lr is not None and cfg.weight_decay is not None  # resolve_config fills them in
@@ -641,14 +684,22 @@ def _optimizer(
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     if cfg.schedule == "onecycle":
+        # --warmup-epochs W: the rise to max_lr takes W epochs (OneCycleLR's own default is 30% of them)
+        pct_start = cfg.warmup_epochs / cfg.epochs if cfg.warmup_epochs else 0.3
         step_scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=max_lr, total_steps=cfg.epochs * steps_per_epoch
+            optimizer, max_lr=max_lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=pct_start
         )
         return optimizer, step_scheduler, step_scheduler
+    warmup = None
+    if cfg.warmup_epochs:
+        # from 0.001 × lr to lr, linearly over the warm-up's batches (torchvision's video reference)
+        warmup = torch.optim.lr_scheduler.LinearLR(
+            optimizer, start_factor=WARMUP_START, total_iters=cfg.warmup_epochs * steps_per_epoch
+        )
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=0.1, patience=cfg.lr_patience
     )
-    return optimizer, plateau, None
+    return optimizer, plateau, warmup
 
 
 def _restore(run: _Run, ckpt: dict[str, Any], log: Log) -> None:
@@ -656,6 +707,8 @@ def _restore(run: _Run, ckpt: dict[str, Any], log: Log) -> None:
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
     run.scheduler.load_state_dict(ckpt["scheduler"])
+    if run.has_warmup:
+        run.step_scheduler.load_state_dict(ckpt["warmup"])
     run.scaler.load_state_dict(ckpt["scaler"])
     state = dict(ckpt["state"])
     if "best_val_acc" in state:  # a checkpoint written before the selection set had its own name
@@ -681,7 +734,7 @@ def _run_config(checked: CheckedInputs, run: _Run) -> dict[str, Any]:
             checked.checkpoint["config"].get("pretraining")
             or ({"source": cfg.pretrained, "sha256": None} if cfg.pretrained else None)
             if checked.checkpoint is not None
-            else pretraining_record(cfg.pretrained)
+            else pretraining_record(cfg.pretrained, cfg.backbone)
         ),
         "labels": checked.split.labels,
         "videos_dir": str(checked.videos_dir.resolve()),
@@ -701,6 +754,12 @@ def _loop(run: _Run, *, stop_after: int | None, log: Log) -> TrainResult:
     progress = _Progress(enabled=run.dist_ctx.is_main)
     log = progress.wrap(log)
     done_here = 0
+    if cfg.tensorboard and run.dist_ctx.is_main:
+        # a resumed run drops the events of epochs after its checkpoint, as metrics.jsonl drops their lines
+        run.tensorboard = _tensorboard_writer_class()(
+            log_dir=str(run.out / runfolder.TENSORBOARD),
+            purge_step=state["epoch"] + 1 if state["epoch"] else None,
+        )
     try:
         for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
             if stopped_early or (stop_after is not None and done_here >= stop_after):
@@ -709,6 +768,8 @@ def _loop(run: _Run, *, stop_after: int | None, log: Log) -> TrainResult:
             done_here += 1
     finally:
         progress.stop()
+        if run.tensorboard is not None:
+            run.tensorboard.close()
     return TrainResult(
         run_dir=run.out,
         epochs_done=state["epoch"],
@@ -742,7 +803,8 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
         step_offset=(epoch - 1) * steps_per_epoch,
         total_steps=ramp_epochs * steps_per_epoch,
         scene=scene_on,
-        scheduler=run.step_scheduler,
+        # plateau's warm-up is stepped during the warm-up epochs only, so that it never undoes a drop after
+        scheduler=run.step_scheduler if not run.has_warmup or epoch <= cfg.warmup_epochs else None,
         scaler=run.scaler,
         amp_dtype=run.amp_dtype,
         memory_format=run.memory_format,
@@ -766,7 +828,7 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
         on_step=progress.task(f"epoch {epoch} {selection}", len(run.selection_loader)),
     ).metrics
     selection_acc = selection_metrics["action_acc"] or 0.0
-    if run.step_scheduler is None:
+    if cfg.schedule == "plateau" and epoch > cfg.warmup_epochs:  # the warm-up epochs never count as a plateau
         run.scheduler.step(selection_acc)
     line: dict[str, Any] = {
         "epoch": epoch,
@@ -799,6 +861,10 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
     if dist_ctx.is_main:
         with open(run.metrics_path, "a") as fh:
             fh.write(json.dumps(line) + "\n")
+        if run.tensorboard is not None:
+            for tag, value in _tensorboard_scalars(line).items():
+                run.tensorboard.add_scalar(tag, value, global_step=epoch)
+            run.tensorboard.flush()
         payload = run.checkpoint_payload()
         save_atomic(payload, run.out / runfolder.CHECKPOINT)
         if improved:

@@ -78,7 +78,8 @@ class ClipTable:
 
     clip_id: list[str]
     path: list[str]
-    action: np.ndarray  # (n,) int64 index into labels["action"]
+    action: np.ndarray  # (n,) int64 index into labels["action"]: the primary action, the head's target
+    action_idx: list[np.ndarray]  # indices into labels["action"] of every action tag of the clip
     scene_idx: list[np.ndarray]  # indices into labels["scene"] of the clip's scene tags
     object_idx: list[np.ndarray]
     scene: list[str]  # the one chosen scene ('' when none)
@@ -95,6 +96,7 @@ class ClipTable:
             clip_id=[self.clip_id[i] for i in idx],
             path=[self.path[i] for i in idx],
             action=self.action[idx],
+            action_idx=[self.action_idx[i] for i in idx],
             scene_idx=[self.scene_idx[i] for i in idx],
             object_idx=[self.object_idx[i] for i in idx],
             scene=[self.scene[i] for i in idx],
@@ -118,6 +120,7 @@ def build_table(df: pl.DataFrame, labels: dict[str, list[str]], videos_dir: Path
         clip_id=[r["clip_id"] for r in rows],
         path=[str(videos_dir / clip_filename(r, template)) for r in rows],
         action=np.array([action_index[r["action"]] for r in rows], dtype=np.int64),
+        action_idx=[np.unique(_tag_indices(f"{r['action']}|{r['actions']}", action_index)) for r in rows],
         scene_idx=[_tag_indices(r["scenes"] or r["scene"], scene_index) for r in rows],
         object_idx=[_tag_indices(r["objects"], object_index) for r in rows],
         scene=[r["scene"] for r in rows],

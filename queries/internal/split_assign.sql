@@ -77,6 +77,7 @@ FROM ordered;
 CREATE OR REPLACE TEMP TABLE split_result AS
 SELECT k.clip_id, k.youtube_id, k.time_start, k.time_end, k.action, coalesce(c.scene, '') AS scene,
        coalesce(array_to_string(k.scene_list, '|'), '') AS scenes, coalesce(array_to_string(k.object_list, '|'), '') AS objects,
+       array_to_string(k.action_list, '|') AS actions,
        coalesce(ps.side, k.subset) AS side
 FROM split_kept k
 LEFT JOIN split_chosen c USING (clip_key)

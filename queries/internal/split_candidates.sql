@@ -1,4 +1,4 @@
--- Step 1 of a split: each clip's primary action, scenes and objects (temp table split_clips).
+-- Step 1 of a split: each clip's primary action, its action tags, scenes and objects (temp table split_clips).
 -- $subset: NULL = every clip; $variant 'default' keeps only the train and val subsets.
 -- $rule: 'rarest' (action tag with the fewest clips in the whole store, ties by name),
 -- 'first' (first action in the Tags string) or 'file' (table primary_override from the user's CSV).
@@ -31,6 +31,7 @@ WHERE $rule = 'file';
 
 CREATE OR REPLACE TEMP TABLE split_clips AS
 SELECT b.*, p.action,
+       coalesce(list(s.tag ORDER BY s.pos) FILTER (WHERE s.category = 'action'), []) AS action_list,
        coalesce(list(s.tag ORDER BY s.pos) FILTER (WHERE s.category = 'scene'), []) AS scene_list,
        coalesce(list(s.tag ORDER BY s.pos) FILTER (WHERE s.category = 'object'), []) AS object_list
 FROM split_base b

@@ -12,7 +12,8 @@ WITH base AS (
 SELECT b.clip_id, b.youtube_id, b.time_start, b.time_end, p.action,
        coalesce(arg_min(s.tag, s.pos) FILTER (WHERE s.category = 'scene'), '') AS scene,
        coalesce(string_agg(s.tag, '|' ORDER BY s.pos) FILTER (WHERE s.category = 'scene'), '') AS scenes,
-       coalesce(string_agg(s.tag, '|' ORDER BY s.pos) FILTER (WHERE s.category = 'object'), '') AS objects
+       coalesce(string_agg(s.tag, '|' ORDER BY s.pos) FILTER (WHERE s.category = 'object'), '') AS objects,
+       string_agg(s.tag, '|' ORDER BY s.pos) FILTER (WHERE s.category = 'action') AS actions
 FROM base b
 JOIN primary_action p USING (clip_key)
 LEFT JOIN tagged s USING (clip_key)

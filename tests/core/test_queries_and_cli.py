@@ -23,6 +23,8 @@ PARAMS = {
     "threshold": "0.5",
     "a": "si1",
     "b": "si2",
+    "top_actions": 3,
+    "top_tags": 4,
 }
 
 

@@ -141,7 +141,12 @@ def test_primary_action_rules(tiny_store, tmp_path):
             build_split(con, params)
             # split_clips is step 1's table: every candidate clip with its primary action
             chosen[rule] = dict(con.execute("SELECT clip_id, action FROM split_clips").fetchall())
+        all_actions = dict(
+            con.execute("SELECT clip_id, array_to_string(action_list, '|') FROM split_clips").fetchall()
+        )
     assert chosen["rarest"][clip] == "skiing"
+    # the split rows keep every action tag, in the order of the clip's Tags, for the any-of accuracy
+    assert all_actions[clip] == "surfing|skiing"
     assert chosen["first"][clip] == "surfing"
     assert chosen["first"]["vid_bbbbbb1_1.0_3.0"] == chosen["rarest"]["vid_bbbbbb1_1.0_3.0"] == "skiing"
     # with a file, only the listed clips get an action; the others are left out as 'no action'
@@ -203,6 +208,7 @@ def test_export_is_atomic_deterministic_and_saved(split_store, tmp_path):
         "scene",
         "scenes",
         "objects",
+        "actions",  # every action tag of the clip
         "video",  # read as '' from a split of a store without scanned videos
         "video_whole",
     ]
@@ -240,8 +246,16 @@ def test_real_hvu_invariants(real_store, tmp_path, variant):
         result = build_split(con, SplitParams(variant=variant, min_videos=25))
         export_split(con, result, out)
         report = verify_split(con, out)
+        several = con.execute(  # docs/evaluator.md: 63% of the clips with an action tag carry several
+            "SELECT avg((count(*) > 1)::INT) OVER () FROM clip_tag_ids JOIN tags USING (tag_id) "
+            "WHERE category = 'action' GROUP BY clip_key LIMIT 1"
+        ).fetchone()[0]
+    assert several == pytest.approx(0.63, abs=0.005)
     assert report.ok, report.checks
     assert result.report["scene_only_baseline"] == 0.0
+    written = load_split(out).sets["val"]
+    assert written.filter(~pl.col("actions").str.split("|").list.contains(pl.col("action"))).height == 0
+    assert written.filter(pl.col("actions").str.contains("|", literal=True)).height > written.height / 2
     assert result.train.height > 5000 and result.val.height > 1000
 
 
@@ -360,8 +374,8 @@ def test_extra_eval_subsets_are_written_and_listed(split_store, tmp_path):
     rows = (out / "eval_uniform.csv").read_text().splitlines()
     # jump is not one of the split's actions, so u3 is left out; u2 takes its first scene, pool
     assert rows[1:] == [
-        'u2_0.0_2.0,u2,0.0,2.0,run,pool,pool|lake,""',
-        'u1_0.0_2.0,u1,0.0,2.0,swim,park,park,""',
+        'u2_0.0_2.0,u2,0.0,2.0,run,pool,pool|lake,"",run',
+        'u1_0.0_2.0,u1,0.0,2.0,swim,park,park,"",swim',
     ]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["eval_sets"] == {"val": "val.csv", "uniform": "eval_uniform.csv"}

@@ -34,7 +34,9 @@ def _config(backbone: str = "tiny", **kw) -> ModelConfig:
     return ModelConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize(("backbone", "dim"), [("tiny", 32), ("r3d18", 512)])
+@pytest.mark.parametrize(
+    ("backbone", "dim"), [("tiny", 32), ("r3d18", 512), ("r2plus1d_18", 512), ("mc3_18", 512)]
+)
 def test_every_head_has_the_right_shape(backbone, dim):
     torch.manual_seed(0)
     model = build_model(_config(backbone)).eval()
@@ -135,6 +137,24 @@ def test_mean_average_precision_matches_sklearn():
 
 
 # --------------------------------------------------------------------------- pretrained
+@pytest.mark.parametrize("backbone", ["r2plus1d_18", "mc3_18"])
+def test_torchvision_backbones_load_a_local_weights_file_and_are_told_apart(tmp_path, backbone):
+    """A torchvision state dict of the backbone (its Kinetics classifier included) loads from a file; a
+    file of another backbone is refused with the backbone it is for."""
+    import torchvision.models.video
+
+    torch.manual_seed(3)
+    reference = getattr(torchvision.models.video, backbone)(weights=None)  # as torchvision saves it, fc too
+    torch.save(reference.state_dict(), tmp_path / "k400.pth")
+    model = build_model(_config(backbone))
+    report = load_pretrained(model, str(tmp_path / "k400.pth"))
+    assert report.classifier_classes == 400 and report.missing == ()
+    assert torch.equal(model.backbone.stem[0].weight, reference.stem[0].weight)
+    other = "mc3_18" if backbone == "r2plus1d_18" else "r2plus1d_18"
+    with pytest.raises(PretrainedError, match=f"it is a checkpoint of --backbone {backbone}"):
+        load_pretrained(build_model(_config(other)), str(tmp_path / "k400.pth"))
+
+
 def test_pretrained_path_loads_the_backbone(tmp_path):
     torch.manual_seed(1)
     source = build_model(_config())
@@ -158,16 +178,21 @@ def test_pretrained_errors(tmp_path, monkeypatch):
     torch.save({"blocks.0.weight": torch.zeros(8, 3, 1, 1, 1)}, tmp_path / "bad.pt")
     with pytest.raises(PretrainedError, match=r"blocks.0.weight has shape \(8, 3, 1, 1, 1\)"):
         load_pretrained(model, str(tmp_path / "bad.pt"))
-    with pytest.raises(PretrainedError, match="r3d18 only"):
+    with pytest.raises(
+        PretrainedError, match=r"torchvision's backbones \(r3d18, r2plus1d_18, mc3_18\), not tiny"
+    ):
         load_pretrained(model, "kinetics400")
 
-    def offline():
+    def offline(builder):
         raise urllib.error.URLError("Temporary failure in name resolution")
 
     monkeypatch.setattr(models, "_fetch_kinetics400_state_dict", offline)
-    with pytest.raises(PretrainedError) as err:
-        load_pretrained(build_model(_config("r3d18")), "kinetics400")
-    assert "need a network connection" in str(err.value) and "--pretrained PATH" in str(err.value)
+    for backbone, file_name in (("r3d18", "r3d_18-b3b3357e.pth"), ("mc3_18", "mc3_18-a90a0ba3.pth")):
+        with pytest.raises(PretrainedError) as err:
+            load_pretrained(build_model(_config(backbone)), "kinetics400")
+        message = str(err.value)
+        assert "need a network connection" in message and "--pretrained PATH" in message
+        assert f"copy {file_name} there" in message  # the file of that backbone's weights
 
 
 # --------------------------------------------------------------------------- config
@@ -204,7 +229,7 @@ def test_method_defaults_follow_the_prototype():
         ({"pretrain_epochs": 2}, "only applies to --method pretrain-adv"),
         (
             {"backbone": "r3d99"},
-            "unknown backbone 'r3d99'; choose one of: tiny, r3d18, r3d10, r3d18h, r3d34, r3d50",
+            "unknown backbone 'r3d99'; choose one of: tiny, r3d18, r2plus1d_18, mc3_18, r3d10, r3d18h, r3d34",
         ),
         ({"max_lr": 0.1}, "--max-lr only applies to --schedule onecycle"),
         ({"min_found": 1.5}, "--min-found is a share"),

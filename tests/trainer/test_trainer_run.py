@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 import torch
@@ -39,6 +40,7 @@ METRIC_KEYS = {
 SET_KEYS = {
     "n",
     "top1",
+    "top1_any",
     "top5",
     "mean_class_acc",
     "per_class",
@@ -165,6 +167,34 @@ def test_plateau_lowers_the_lr_and_patience_stops_the_run(split, tmp_path):
     assert torch.load(out / "best.pt", weights_only=True)["state"]["best_epoch"] == 1
     again = invoke("train", "--out", out, "--resume")
     assert again.exit_code == 0 and "nothing to do" in again.stderr
+
+
+def test_warmup_rises_linearly_then_the_schedule_takes_over_and_resumes_exactly(split, tmp_path):
+    # 24 training clips in batches of 8: 3 steps an epoch, so 2 warm-up epochs are 6 steps
+    args = "--method baseline --lr 0.01 --warmup-epochs 2 --lr-patience 0 --patience 0 --epochs 4".split()
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    assert train_cli(split[0], once, *args).exit_code == 0
+    lrs = [line["lr"] for line in read_metrics(once)]
+    start = 0.001  # of --lr at the first batch, rising linearly every batch
+    assert lrs[:2] == pytest.approx([0.01 * (start + (1 - start) * 3 / 6), 0.01])
+    assert lrs[2] == pytest.approx(0.01) and lrs[3] in (pytest.approx(0.01), pytest.approx(0.001))
+    config = json.loads((once / "config.json").read_text())
+    assert config["warmup_epochs"] == 2
+    # stopped inside the warm-up and resumed: the same rates and weights as the run in one go
+    assert train_cli(split[0], twice, *args, "--stop-after", "1").exit_code == 0
+    assert invoke("train", "--out", twice, "--resume").exit_code == 0
+    assert [line["lr"] for line in read_metrics(twice)] == lrs
+    a, b = (torch.load(run / "checkpoint.pt", weights_only=True)["model"] for run in (once, twice))
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    # one-cycle: the rise to --max-lr takes the warm-up epochs instead of the first 30% of the steps
+    cycle = "--method baseline --optimizer adam --schedule onecycle --max-lr 0.01 --epochs 4".split()
+    for name, extra in (("default", []), ("warm", ["--warmup-epochs", "2"])):
+        assert train_cli(split[0], tmp_path / name, *cycle, *extra).exit_code == 0
+    default, warm = ([line["lr"] for line in read_metrics(tmp_path / n)] for n in ("default", "warm"))
+    assert default[0] > default[1]  # past its peak at step 3.6 of 12
+    assert warm[0] < warm[1] and warm[1] > 0.9 * 0.01  # rising until step 5, its peak
+    refused = train_cli(split[0], tmp_path / "no", "--warmup-epochs", "4", "--epochs", "4")
+    assert refused.exit_code == 3 and "leaves no epoch of --epochs 4 after the warm-up" in refused.stderr
 
 
 # --------------------------------------------------------------------------- exact resume
@@ -319,11 +349,18 @@ def test_eval_writes_eval_json_and_features(amt_run):
     for name in ("val", "uniform"):
         assert SET_KEYS <= set(doc["sets"][name])
     val = doc["sets"]["val"]
-    for key in ("top1", "top5", "mean_class_acc", "dcorr2", "dcorr2_u", "dcorr_n"):
+    for key in ("top1", "top1_any", "top5", "mean_class_acc", "dcorr2", "dcorr2_u", "dcorr_n"):
         assert doc[key] == val[key]
     assert val["n"] == 12 and val["dcorr_n"] == 12 and set(val["per_class"]) == {"jump", "run", "swim"}
     assert val["seen_n"] + val["unseen_n"] == 12
     features = np.load(amt_run / "features.npz")
+    # top-1 any, recounted from the predictions and the actions column of val.csv
+    split_dir = Path(json.loads((amt_run / "config.json").read_text())["split_dir"])
+    with open(split_dir / "val.csv") as fh:
+        tags = {row["clip_id"]: row["actions"].split("|") for row in csv.DictReader(fh)}
+    names = list(features["action_names"])
+    right = [names[p] in tags[c] for p, c in zip(features["val_pred"], features["val_clip_id"], strict=True)]
+    assert val["top1_any"] == pytest.approx(np.mean(right)) and val["top1_any"] >= val["top1"]
     assert features["val_features"].shape == (12, 32) and features["val_features"].dtype == np.float32
     assert features["uniform_clip_id"].shape == (6,) and list(features["sets"]) == ["val", "uniform"]
     assert features["val_action"].dtype == np.int64 and features["val_scene"][0] != ""
@@ -621,3 +658,357 @@ def test_a_recipe_from_the_command_line_with_an_option_over_it(split, tmp_path):
     assert refused.exit_code == 3 and "pass --pretrained r3d18_K_200ep.pth" in refused.stderr
     unknown = invoke("train", "--split", split[0], "--recipe", "paper-r34")
     assert unknown.exit_code == 2 and "'paper-r18', 'paper-r50', 'cpu-demo'" in unknown.output
+
+
+def test_any_of_accuracy_counts_another_true_action():
+    from hvueval.evaluate import any_of_accuracy, topk_accuracy
+
+    # three clips; clip 0's primary is 0 but it is also tagged 2, and the head names 2
+    logits = np.array([[0.1, 0.0, 0.9], [0.8, 0.1, 0.1], [0.2, 0.7, 0.1]])
+    primary = np.array([0, 0, 2])
+    tags = [np.array([0, 2]), np.array([0]), np.array([2])]
+    assert topk_accuracy(logits, primary, 1) == pytest.approx(1 / 3)
+    assert any_of_accuracy(logits, tags) == pytest.approx(2 / 3)
+    assert any_of_accuracy(logits[:0], []) is None
+
+
+def test_a_split_csv_without_the_actions_column_reads_the_primary_action(tmp_path):
+    split_dir, videos = make_split(tmp_path)
+    rows = list(csv.DictReader(open(split_dir / "val.csv")))
+    with open(split_dir / "val.csv", "w", newline="") as fh:  # as a folder from before the column
+        writer = csv.DictWriter(fh, fieldnames=splitfolder.COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    folder = splitfolder.load_split(split_dir)
+    assert folder.sets["val"]["actions"].to_list() == folder.sets["val"]["action"].to_list()
+    table = trainer_videos.build_table(folder.sets["train"], folder.labels, videos, "mmaction")
+    assert [len(t) for t in table.action_idx[:4]] == [2, 1, 1, 1]  # train.csv keeps its second tags
+    assert table.action_idx[0].tolist() == sorted({int(table.action[0]), (int(table.action[0]) + 1) % 3})
+
+
+# --------------------------------------------------------------------------- run.toml
+def test_a_run_file_sets_options_the_command_line_overrides_and_config_json_records(split, tmp_path):
+    run_file = tmp_path / "run.toml"
+    run_file.write_text(
+        f'split = "{split[0]}"\n'
+        "method = 'baseline'\n"
+        "epochs = 3\n"
+        "warmup_epochs = 1\n"  # either spelling of an option
+        "momentum = 1\n"  # a whole number for a float setting
+        "hflip = false\n"
+        'recipe = "cpu-demo"\n'  # the file's other keys win over the recipe
+        "batch-size = 4\n"
+    )
+    out = tmp_path / "run"
+    args = ["--clip-len", "8", "--size", "32", "--head-hidden", "16", "--epochs", "2"]
+    result = invoke("train", "--config", run_file, "--out", out, *args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["config_file"] == str(run_file.resolve()) and config["recipe"] == "cpu-demo"
+    assert (config["method"], config["warmup_epochs"], config["hflip"]) == ("baseline", 1, False)
+    assert config["momentum"] == 1.0 and config["batch_size"] == 4  # the file over the recipe's 64
+    assert config["epochs"] == 2 and config["backbone"] == "tiny"  # the command line over the file
+    assert config["optimizer"] == "adam"  # the recipe's, which neither the file nor the line set
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("epoch = 3", "unknown key 'epoch'; did you mean 'epochs'?"),
+        ("lamda = -0.3", "unknown key 'lamda'; did you mean 'lambda'?"),
+        ('epochs = "3"', "'epochs' must be an integer, got '3'"),
+        ("hflip = 1", "'hflip' must be true or false, got 1"),
+        ("resume = true", "'resume' is an action of one call"),
+        ("[train]\nepochs = 3", "[train] is a table"),
+        ("epochs = ", "not valid TOML"),
+    ],
+)
+def test_a_bad_run_file_is_refused_before_anything_is_written(split, tmp_path, text, message):
+    run_file = tmp_path / "run.toml"
+    run_file.write_text(text + "\n")
+    out = tmp_path / "run"
+    result = invoke("train", "--split", split[0], "--config", run_file, "--out", out, *TINY_ARGS)
+    assert result.exit_code == 3 and message in result.stderr, result.output
+    assert str(run_file) in result.stderr and not out.exists()
+
+
+def test_the_run_file_example_of_the_docs_reads_and_resolves(tmp_path):
+    from trainer.config import read_config_file, resolve_config, with_recipe
+
+    text = (ROOT / "docs" / "trainer.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "run.toml").write_text(example)
+    settings = read_config_file(tmp_path / "run.toml")
+    assert settings["split_dir"] == "out/si2" and settings["lambda_"] == -0.3
+    assert settings["warmup_epochs"] == 2 and settings["recipe"] == "paper-r18"
+    recipe = settings.pop("recipe")
+    cfg = resolve_config(with_recipe(recipe, **settings))
+    assert (cfg.backbone, cfg.head_loss_reduction, cfg.warmup_epochs) == ("r3d18h", "sum", 2)
+
+
+# --------------------------------------------------------------------------- tensorboard
+def _event_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder)).Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_tensorboard_events_hold_the_metrics_lines(split, tmp_path):
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "run"
+    args = ("--method", "amt", "--epochs", "3", "--tensorboard")
+    assert train_cli(split[0], out, *args, "--stop-after", "2").exit_code == 0
+    # epoch 3 of an earlier attempt, then a resume from epoch 2's checkpoint: its events are replaced
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert invoke("train", "--out", out, "--resume").exit_code == 0
+    torch.save(checkpoint, out / "checkpoint.pt")  # back to epoch 2, as after a crash
+    assert invoke("train", "--out", out, "--resume").exit_code == 0
+    scalars = _event_scalars(out / "tensorboard")
+    lines = read_metrics(out)
+    assert [step for step, _ in scalars["train/loss"]] == [1, 2, 3]  # epoch 3 once, not twice
+    for tag, key in (("train/loss", ("train", "loss")), ("select/action_acc", ("select", "action_acc"))):
+        assert [value for _, value in scalars[tag]] == pytest.approx([line[key[0]][key[1]] for line in lines])
+    assert [value for _, value in scalars["lr"]] == pytest.approx([line["lr"] for line in lines])
+    # --force replaces the event files of the run, and nothing else in its folder
+    (out / "tensorboard" / "notes.txt").write_text("mine")
+    assert (
+        train_cli(split[0], out, "--method", "amt", "--epochs", "1", "--tensorboard", "--force").exit_code
+        == 0
+    )
+    assert [step for step, _ in _event_scalars(out / "tensorboard")["train/loss"]] == [1]
+    assert (out / "tensorboard" / "notes.txt").read_text() == "mine"
+
+
+def test_tensorboard_without_the_package_is_refused_with_the_install_command(split, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith(("tensorboard", "torch.utils.tensorboard")):
+            raise ModuleNotFoundError(f"No module named '{name}'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    out = tmp_path / "run"
+    result = train_cli(split[0], out, "--tensorboard")
+    assert result.exit_code == 3 and "pip install 'hvuaudit[tensorboard]'" in result.stderr
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- tune
+def _tune(split_dir: Path, out: Path, *args: str):
+    grid = ("--grid", "lambda=0.1,1", "--grid", "gamma=0.3")
+    return invoke("tune", "--split", split_dir, "--out", out, *TINY_ARGS, "--epochs", "2", *grid, *args)
+
+
+def test_tune_chooses_on_the_selection_set_and_never_on_val(tmp_path):
+    split_dir, _ = make_split(tmp_path / "data", record_videos=True)
+    first = _tune(split_dir, tmp_path / "tune")
+    assert first.exit_code == 0, first.output
+    doc = json.loads((tmp_path / "tune" / "tune.json").read_text())
+    assert doc["selection_set"] == "select" and [p["name"] for p in doc["points"]] == [
+        "lambda=0.1_gamma=0.3",
+        "lambda=1_gamma=0.3",
+    ]
+    for point in doc["points"]:  # λ signed by the adversarial scene role, γ by the auxiliary object
+        assert point["params"] == {"lambda": -abs(point["params"]["lambda"]), "gamma": 0.3}
+        lines = read_metrics(Path(point["run"]))
+        best = max(line["select"]["action_acc"] for line in lines)
+        assert point["selection_acc"] == pytest.approx(best)  # best.pt's score on select.csv
+        at_best = lines[point["best_epoch"] - 1]["select"]
+        assert at_best["action_acc"] == best and point["selection_loss"] == pytest.approx(
+            at_best["loss_action"]
+        )
+    scores = [p["selection_acc"] for p in doc["points"]]
+    # the best accuracy; equal accuracies are told apart by the lower action loss on select.csv
+    ranked = max(doc["points"], key=lambda p: (p["selection_acc"], -p["selection_loss"]))
+    assert doc["chosen"]["name"] == ranked["name"]
+    assert "chosen:" in first.stderr and first.stdout.splitlines()[0].startswith("lambda\tgamma\tselect_top1")
+    # every val.csv label changed (an action swapped for another): the same scores, the same choice
+    rows = list(csv.DictReader(open(split_dir / "val.csv")))
+    names = ["jump", "run", "swim"]
+    for row in rows:
+        row["action"] = row["actions"] = names[(names.index(row["action"]) + 1) % 3]
+    write_csv(split_dir / "val.csv", rows)
+    second = _tune(split_dir, tmp_path / "tune_wrong_val")
+    assert second.exit_code == 0, second.output
+    again = json.loads((tmp_path / "tune_wrong_val" / "tune.json").read_text())
+    assert [p["selection_acc"] for p in again["points"]] == scores and again["chosen"] == doc["chosen"]
+    # the points in two processes at once: the same runs as one after the other
+    parallel = _tune(split_dir, tmp_path / "tune_jobs", "--jobs", "2")
+    assert parallel.exit_code == 0, parallel.output
+    in_parallel = json.loads((tmp_path / "tune_jobs" / "tune.json").read_text())
+    assert [p["selection_acc"] for p in in_parallel["points"]] == scores and in_parallel["jobs"] == 2
+    # a rerun reuses the finished points: nothing is trained again
+    stamps = {p["name"]: (Path(p["run"]) / "checkpoint.pt").stat().st_mtime_ns for p in doc["points"]}
+    rerun = _tune(split_dir, tmp_path / "tune")
+    assert rerun.exit_code == 0, rerun.output
+    assert stamps == {p["name"]: (Path(p["run"]) / "checkpoint.pt").stat().st_mtime_ns for p in doc["points"]}
+    # chosen.toml hands the values to train
+    from trainer.config import read_config_file
+
+    chosen = read_config_file(tmp_path / "tune" / "chosen.toml")
+    assert (chosen["lambda_"], chosen["gamma"]) == (doc["chosen"]["params"]["lambda"], 0.3)
+    assert chosen["split_dir"] == str(split_dir.resolve()) and "out" not in chosen
+    trained = invoke(
+        "train", "--config", tmp_path / "tune" / "chosen.toml", "--out", tmp_path / "final", "--epochs", "1"
+    )
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((tmp_path / "final" / "config.json").read_text())["lambda"] == chosen["lambda_"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--grid", "lamda=0.1"), "not an option of train; did you mean 'lambda'?"),
+        (("--grid", "lambda=0.1,x"), "'x' is not a number"),
+        (("--grid", "workers=0,1"), "workers cannot be tuned"),
+        (("--grid", "lambda=0.1", "--lambda", "-0.3"), "--grid lambda and its option are both given"),
+        (("--grid", "gamma=0.3", "--method", "amt-no-object"), "trains no object head"),
+        ((), "tune needs at least one --grid"),
+    ],
+)
+def test_tune_refuses_a_bad_grid(split, tmp_path, args, message):
+    result = invoke("tune", "--split", split[0], "--out", tmp_path / "t", *TINY_ARGS, *args)
+    assert result.exit_code == 3 and message in result.stderr, result.output
+    assert not (tmp_path / "t").exists()
+
+
+def test_tune_without_a_selection_set_is_refused(tmp_path):
+    split_dir, _ = make_split(tmp_path / "data", n_select=0)
+    result = _tune(split_dir, tmp_path / "tune")
+    assert result.exit_code == 3 and "has no selection set (select.csv)" in result.stderr
+    assert not (tmp_path / "tune").exists()
+
+
+def test_tune_plans_signed_weights_and_an_object_head_for_mtl(split, tmp_path):
+    from trainer.config import TrainConfig, resolve_config
+    from trainer.tune import parse_grid, plan
+
+    base = TrainConfig(split_dir=str(split[0]), backbone="tiny", method="mtl")
+    points = plan(base, parse_grid(["lambda=0.3,1", "gamma=0.5"]), tmp_path / "t")
+    assert [name for name, _, _ in points] == ["lambda=0.3_gamma=0.5", "lambda=1_gamma=0.5"]
+    for _, params, cfg in points:
+        resolved = resolve_config(cfg)  # MTL learns the scene; a gamma adds an auxiliary object head
+        assert (resolved.scene_role, resolved.object_role) == ("auxiliary", "auxiliary")
+        assert resolved.lambda_ == params["lambda_"] > 0 and resolved.gamma == 0.5
+        assert resolved.out == str(tmp_path / "t" / "points" / f"lambda={params['lambda_']:g}_gamma=0.5")
+
+
+def test_tune_never_replaces_a_tune_json_it_did_not_write(tmp_path):
+    split_dir, _ = make_split(tmp_path / "data", record_videos=True)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "tune.json").write_text('{"my": "notes"}')
+    result = _tune(split_dir, out)
+    assert result.exit_code == 5 and "hvuaudit tune did not write" in result.stderr
+    assert (out / "tune.json").read_text() == '{"my": "notes"}' and not (out / "points").exists()
+
+
+def test_the_commands_of_reproducing_the_paper_use_options_that_exist():
+    import re
+    import shlex
+
+    from hvuaudit.cli import cli as group
+
+    text = (ROOT / "docs" / "trainer.md").read_text()
+    block = text.split("## Reproducing the paper", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = block.replace("\\\n", " ").splitlines()
+    commands = [m.group(0) for line in lines for m in re.finditer(r"hvuaudit [^;#]*", line)]
+    assert len(commands) >= 12
+    seen = set()
+    for line in commands:
+        words = shlex.split(re.sub(r"\$\{?(\w+)\}?", "x", line))[1:]
+        command, ctx = group, None
+        # `nca roles`, `videos scan`; `split` is a group that runs itself with options
+        while isinstance(command, click.Group) and not words[0].startswith("-"):
+            ctx = click.Context(command)
+            command = command.get_command(ctx, words.pop(0))
+            assert command is not None, line
+        params = command.get_params(click.Context(command))  # a lazily loaded command's, too
+        options = {opt for param in params for opt in param.opts + param.secondary_opts}
+        for word in words:
+            if word.startswith("-"):
+                assert word.split("=")[0] in options, f"{line}: {word} is not an option of {command.name}"
+        seen.add(command.name)
+    assert {"ingest", "scan", "roles", "split", "tune", "train", "eval", "report"} <= seen
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        (("--grid", "gamma=1,-1"), "are the same point (lambda"),  # magnitudes: one folder, refused
+        (("--grid", "lr=0.01,0.1", "--optimizer", "adam", "--schedule", "onecycle", "--max-lr", "0.003"),
+         "every point would train the same run: --schedule onecycle with --max-lr"),
+        (("--grid", "seed=0,1"), "seed cannot be tuned: choosing a seed on the selection set"),
+    ],
+)  # fmt: skip
+def test_tune_refuses_points_that_share_a_folder_or_a_run(tmp_path, grid, message):
+    split_dir, _ = make_split(tmp_path / "data", record_videos=True)
+    args = ["--split", split_dir, "--out", tmp_path / "t", *TINY_ARGS, "--grid", "lambda=0.3", *grid]
+    result = invoke("tune", *args)
+    assert result.exit_code == 3 and message in result.stderr, result.output
+    assert not (tmp_path / "t").exists()
+
+
+def test_tune_leaves_other_hvuaudit_folders_and_other_lengths_alone(amt_run, tmp_path):
+    split_dir = Path(json.loads((amt_run / "config.json").read_text())["split_dir"])
+    marker = (amt_run / ".hvuaudit-owned.json").read_text()
+    into_a_run = _tune(split_dir, amt_run)
+    assert into_a_run.exit_code == 5 and "is a run folder of hvuaudit" in into_a_run.stderr
+    assert (amt_run / ".hvuaudit-owned.json").read_text() == marker and not (amt_run / "points").exists()
+    assert invoke("tune", "--split", split_dir, "--out", tmp_path / "t", *TINY_ARGS, "--epochs", "1",
+                  "--grid", "lambda=0.3").exit_code == 0  # fmt: skip
+    longer = invoke("tune", "--split", split_dir, "--out", tmp_path / "t", *TINY_ARGS, "--epochs", "2",
+                    "--grid", "lambda=0.3")  # fmt: skip
+    assert longer.exit_code == 3 and "was trained with --epochs 1, this call asks for 2" in longer.stderr
+
+
+def test_chosen_toml_holds_what_was_given_with_absolute_paths(tmp_path, monkeypatch):
+    from trainer.config import read_config_file
+
+    split_dir, _ = make_split(tmp_path / "data", record_videos=True)
+    monkeypatch.chdir(tmp_path)
+    relative = os.path.relpath(split_dir, tmp_path)
+    result = invoke(
+        "tune", "--split", relative, "--out", "t", *TINY_ARGS, "--epochs", "1", "--grid", "lambda=0.3"
+    )
+    assert result.exit_code == 0, result.output
+    chosen = read_config_file(tmp_path / "t" / "chosen.toml")
+    assert chosen["split_dir"] == str(split_dir.resolve()) and chosen["lambda_"] == -0.3
+    assert "lr" not in chosen and "weight_decay" not in chosen  # derived: they stay derived
+    assert chosen["backbone"] == "tiny" and chosen["epochs"] == 1
+    monkeypatch.chdir(ROOT)  # from anywhere, with another optimizer: its own defaults
+    trained = invoke("train", "--config", tmp_path / "t" / "chosen.toml", "--optimizer", "adam",
+                     "--out", tmp_path / "adam")  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    config = json.loads((tmp_path / "adam" / "config.json").read_text())
+    assert (config["lr"], config["weight_decay"]) == (1e-3, 0.0)
+
+
+def test_a_refused_value_of_a_run_file_is_named_as_the_files(split, tmp_path):
+    for text, message in (
+        ('recipe = "nope"\n', "run.toml: unknown recipe 'nope'; choose one of: paper-r18"),
+        ('schedule = "bogus"\n', "run.toml: 'schedule' = 'bogus' in the run file: --schedule 'bogus'"),
+    ):
+        (tmp_path / "run.toml").write_text(text)
+        run_file, out = tmp_path / "run.toml", tmp_path / "r"
+        result = invoke("train", "--split", split[0], "--config", run_file, "--out", out, *TINY_ARGS)
+        assert result.exit_code == 3 and message in result.stderr, result.output
+
+
+def test_tensorboard_is_optional_on_resume_and_force_never_empties_a_linked_folder(split, tmp_path):
+    pytest.importorskip("tensorboard")
+    out, theirs = tmp_path / "run", tmp_path / "theirs"
+    assert train_cli(split[0], out, "--tensorboard", "--stop-after", "1").exit_code == 0
+    resumed = invoke("train", "--out", out, "--resume", "--no-tensorboard")
+    assert resumed.exit_code == 0, resumed.output
+    assert len(_event_scalars(out / "tensorboard")["train/loss"]) == 1  # epoch 2 wrote no events
+    theirs.mkdir()
+    (theirs / "events.out.tfevents.1.theirs").write_text("their events")
+    shutil.rmtree(out / "tensorboard")
+    (out / "tensorboard").symlink_to(theirs)
+    assert train_cli(split[0], out, "--force").exit_code == 0
+    assert (theirs / "events.out.tfevents.1.theirs").read_text() == "their events"

@@ -1,0 +1,185 @@
+"""`hvuaudit audit --html`: one self-contained page whose numbers are the CLI's (issue #21).
+
+The browser test opens the page in Debian's headless Chromium (.ci/run installs it; skipped with a
+message when it is absent), keeps its screenshot, and checks that every figure decoded, that the
+page logged nothing to the console and that its key numbers are on it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hvuaudit.cli import cli
+from hvuaudit.output import format_cell
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _page(db: Path, out: Path, *extra) -> str:
+    result = invoke("audit", "--html", out, "--db", db, "--resamples", "200", *extra)
+    assert result.exit_code == 0, result.output
+    return out.read_text(encoding="utf-8")
+
+
+def _figures(page: str) -> list[np.ndarray]:
+    from matplotlib.image import imread
+
+    return [
+        imread(io.BytesIO(base64.b64decode(data)), format="png")
+        for data in re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    ]
+
+
+@pytest.fixture(scope="module")
+def real_page(real_store, tmp_path_factory) -> tuple[str, Path]:
+    out = tmp_path_factory.mktemp("audit") / "audit.html"
+    return _page(real_store, out), out
+
+
+def test_the_page_carries_the_numbers_of_the_commands(real_store, real_page):
+    page, _ = real_page
+    stats = json.loads(invoke("stats", "--format", "json", "--db", real_store).stdout)
+    clips = sum(row["clips"] for row in stats["subsets"])
+    assert f"{clips:,}" in page and "31,171" in page
+    roles = json.loads(
+        invoke("nca", "roles", "--format", "json", "--db", real_store, "--resamples", "200").stdout
+    )
+    for category, role in roles["roles"].items():  # labelled clips, the default mode
+        assert f"<dt>{category} (labelled clips)</dt><dd>{role}, band " in page
+    for section in ("store", "tags", "cooccurrence", "shortcuts", "nca", "people", "splits", "videos"):
+        assert f'<section id="{section}">' in page
+    top = invoke("sql", "scene_predictable_actions", "--format", "json", "--db", real_store).stdout
+    first = json.loads(top)[0]
+    assert f"<td>{first['action']}</td><td>{first['top_scene']}</td>" in page
+
+
+def test_sections_with_nothing_to_show_say_so_and_how_to_fill_them(real_page):
+    page, _ = real_page  # a store with no answers, no saved split and no scanned videos
+    for section, fill in (
+        ("people", "hvuaudit annotate run"),
+        ("splits", "hvuaudit split --variant 2"),
+        ("videos", "hvuaudit videos scan"),
+    ):
+        empty = re.search(rf'data-empty="{section}">(.*?)</p>', page, flags=re.S)
+        assert empty is not None and fill in empty.group(1), section
+
+
+def test_every_figure_is_inline_and_drawn_and_nothing_is_fetched(real_page):
+    page, _ = real_page
+    figures = _figures(page)
+    assert len(figures) == 6  # tags, two heatmaps, shortcuts, Fig. 2b/c, Fig. 2d
+    for image in figures:
+        assert image.shape[0] > 100 and image.shape[1] > 100 and float(image[..., :3].std()) > 0.02
+    # self-contained: no stylesheet, script or image from elsewhere
+    assert not re.search(r'(src|href)="(?!#|data:)', page) and "<link" not in page
+
+
+def test_a_store_with_a_split_and_answers_fills_those_sections(tiny_store, tmp_path):
+    split = invoke("split", "--variant", "2", "--min-videos", "1", "--select-fraction", "0", "--val-fraction",
+                   "0.5", "--out", tmp_path / "si2", "--db", tiny_store)  # fmt: skip
+    assert split.exit_code == 0, split.output
+    answers = tmp_path / "answers.csv"
+    answers.write_text(
+        "annotator,action,tag,category,answer,note,answered_at,source\n"
+        "ann,skiing,mountain,scene,necessary,,2026-01-01T00:00:00,test\n"
+        "bob,skiing,mountain,scene,necessary,,2026-01-01T00:00:00,test\n"
+    )
+    imported = invoke("annotate", "import", answers, "--db", tiny_store)
+    assert imported.exit_code == 0, imported.output
+    page = _page(tiny_store, tmp_path / "audit.html")
+    assert 'data-empty="splits"' not in page and "<td>si2</td>" in page
+    manifest = json.loads((tmp_path / "si2" / "manifest.json").read_text())
+    leakage = manifest["counts"]["any_tag_leakage"]["share"]
+    row = re.search(r"<tr><td>si2</td>.*?</tr>", page, flags=re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))
+    counts = manifest["counts"]  # the page's guarantees are the manifest's report, as printed
+    expected = [counts["scene_only_baseline"], counts["scene_only_baseline_all_tags"], leakage]
+    assert cells[5:8] == [format_cell(value, 4) for value in expected]
+    assert 'data-empty="people"' not in page and "Fleiss" in page
+
+
+def test_bad_outputs_and_stores_are_refused_and_nothing_is_lost(tiny_store, tmp_path):
+    mine = tmp_path / "notes.html"
+    mine.write_text("my notes")
+    refused = invoke("audit", "--html", mine, "--db", tiny_store)
+    assert refused.exit_code == 5 and "--force" in refused.output and mine.read_text() == "my notes"
+    assert invoke("audit", "--html", mine, "--db", tiny_store, "--force").exit_code == 0
+    assert "HVU scene-bias audit" in mine.read_text()
+    onto_store = invoke("audit", "--html", tiny_store, "--db", tiny_store, "--force")
+    assert onto_store.exit_code == 5 and tiny_store.stat().st_size > 0
+    empty = tmp_path / "empty.duckdb"
+    from hvuaudit.store import open_store
+
+    with open_store(empty, read_only=False, create=True):  # a store with the schema and no clips
+        pass
+    nothing = invoke("audit", "--html", tmp_path / "a.html", "--db", empty)
+    assert nothing.exit_code == 4 and not (tmp_path / "a.html").exists()
+
+
+# --------------------------------------------------------------------------- in a real browser
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    return found
+
+
+def _artefacts(tmp_path: Path) -> Path:
+    """Where the browser test keeps its screenshot: $HVUAUDIT_TEST_ARTIFACTS, else the test's folder."""
+    folder = Path(os.environ.get("HVUAUDIT_TEST_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_the_page_renders_in_a_real_browser(real_page, tmp_path):
+    from matplotlib.image import imread
+
+    chromium = _chromium()
+    page, path = real_page
+    profile = ("--user-data-dir=" + str(tmp_path / "profile"),)
+    shot = _artefacts(tmp_path) / "audit_report.png"
+    run = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, *profile, "--window-size=1200,2600", f"--screenshot={shot}",
+         path.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
+    pixels = imread(shot)[..., :3]
+    assert pixels.shape[:2] == (2600, 1200) and float(pixels.std()) > 0.05  # not a blank page
+    dom = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, *profile, "--enable-logging=stderr", "--v=0",
+         "--virtual-time-budget=5000", "--dump-dom", path.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert (
+        'data-figures="6"' in dom.stdout and 'data-broken-figures="0"' in dom.stdout
+    )  # every figure decoded
+    assert "CONSOLE" not in dom.stderr, [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    assert "31,171" in dom.stdout and "Necessary Condition Analysis" in dom.stdout
