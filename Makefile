@@ -12,7 +12,7 @@ LINTED := $(PACKAGES) tests bench .ci
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[train,tensorboard,dev]'
+	$(PY) -m pip install -q -e '.[train,tensorboard,serve,dev]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -25,8 +25,9 @@ import polars as pl
 from hvuaudit import __version__
 from hvuaudit.categories import CLIP_MODES, DEFAULT_THRESHOLD, STUDY_CATEGORIES
 from hvuaudit.cooccurrence import store_stats
-from hvuaudit.errors import StoreError
+from hvuaudit.errors import HvuauditError, StoreError
 from hvuaudit.nca import (
+    NoLabelledClipsError,
     figure_png,
     matrices_figure,
     nca_matrix,
@@ -102,18 +103,31 @@ def collect_audit(
     bootstrap: BootstrapSpec | None = None,
 ) -> Audit:
     """Every section of the audit, from the store behind ``con`` (read only)."""
+    import matplotlib
+
     require_clips(con)
     spec = bootstrap or BootstrapSpec()
-    sections = [
-        _store_section(con),
-        _tags_section(con),
-        _cooccurrence_section(con),
-        _shortcuts_section(con),
-        _nca_section(con, threshold, spec),
-        _people_section(con, threshold),
-        _splits_section(con),
-        _videos_section(con),
-    ]
+    builders = (
+        ("store", "The store", lambda: _store_section(con)),
+        ("tags", "Tags per clip", lambda: _tags_section(con)),
+        ("cooccurrence", "Co-occurrence", lambda: _cooccurrence_section(con)),
+        ("shortcuts", "The strongest shortcuts", lambda: _shortcuts_section(con)),
+        ("nca", "Necessary Condition Analysis", lambda: _nca_section(con, threshold, spec)),
+        ("people", "The human study", lambda: _people_section(con, threshold)),
+        ("splits", "Saved splits", lambda: _splits_section(con)),
+        ("videos", "Video files", lambda: _videos_section(con)),
+    )
+    sections = []
+    # tag names are text: a "$" in one is not the start of a formula
+    with matplotlib.rc_context({"text.parse_math": False}):
+        for section_id, title, build in builders:
+            try:
+                sections.append(build())
+            except HvuauditError as exc:  # one section the store cannot fill never costs the others
+                hint = f" {exc.hint}" if exc.hint else ""
+                sections.append(
+                    Section(id=section_id, title=title, empty=f"Not computed: {exc.message}.{hint}")
+                )
     path = store_path(con)
     return Audit(
         store=str(path) if path else "(in memory)",
@@ -192,7 +206,7 @@ def _heatmap(frame: pl.DataFrame, category: str) -> Figure:
     image = ax.imshow(values, cmap="viridis", vmin=0, vmax=max(1e-9, float(values.max())), aspect="auto")
     ax.set_xticks(range(len(tags)), tags, rotation=70, ha="right", fontsize=7)
     ax.set_yticks(range(len(actions)), actions, fontsize=7)
-    fig.colorbar(image, ax=ax, label=f"share of the action's clips with the {category}")
+    fig.colorbar(image, ax=ax, label="share of the action's clips")
     ax.set_title(f"top {len(actions)} actions × top {len(tags)} {category}s")
     fig.tight_layout()
     return Figure(f"Actions × {category}s", figure_png(fig), f"heatmap of actions against {category} tags")
@@ -219,7 +233,7 @@ def _cooccurrence_section(con: duckdb.DuckDBPyConnection) -> Section:
 
 
 def _shortcuts_section(con: duckdb.DuckDBPyConnection) -> Section:
-    frame = run_query(con, "scene_predictable_actions").head(SHORTCUTS)
+    frame = run_query(con, "scene_predictable_actions")
     section = Section(
         id="shortcuts",
         title="The strongest shortcuts",
@@ -227,18 +241,22 @@ def _shortcuts_section(con: duckdb.DuckDBPyConnection) -> Section:
         "name these actions from the scene alone.",
     )
     if frame.height == 0:
-        section.empty = "No action has 10 clips or more with a scene tag."
+        section.empty = (
+            "No action has 10 clips or more with a scene tag, which the query asks for: ingest more "
+            "annotations (`hvuaudit ingest`) to see the shortcuts."
+        )
         return section
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 0.28 * frame.height + 1.2))
-    labels = [f"{a} ← {s}" for a, s in zip(frame["action"], frame["top_scene"], strict=True)]
-    ax.barh(labels[::-1], frame["scene_coverage"].to_list()[::-1], color="#cc6677")
+    top = frame.head(SHORTCUTS)
+    fig, ax = plt.subplots(figsize=(7, 0.28 * top.height + 1.2))
+    labels = [f"{a} ← {s}" for a, s in zip(top["action"], top["top_scene"], strict=True)]
+    ax.barh(labels[::-1], top["scene_coverage"].to_list()[::-1], color="#cc6677")
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of the action's clips with its top scene")
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     section.figures.append(Figure("Scene coverage of the action", figure_png(fig), "bars of scene coverage"))
-    section.tables.append(Table.of(frame, "Actions predictable from one scene"))
+    section.tables.append(Table.of(frame, "Actions predictable from one scene", limit=SHORTCUTS))
     return section
 
 
@@ -252,21 +270,27 @@ def _nca_section(con: duckdb.DuckDBPyConnection, threshold: float, spec: Bootstr
         f"roles at threshold {threshold:g} with their evidence and band (`hvuaudit nca roles`).",
     )
     categories = list(STUDY_CATEGORIES)
-    matrix = nca_matrix(con, categories, clips="both")
+    try:
+        modes: tuple[str, ...] = CLIP_MODES
+        matrix = nca_matrix(con, categories, clips="both")
+    except NoLabelledClipsError as exc:  # a category without labelled clips: all clips can still count
+        modes = ("all",)
+        matrix = nca_matrix(con, categories, clips="all")
+        section.notes.append(f"Labelled clips not counted: {exc.message}.")
     section.figures.append(Figure("Fig. 2b/c", figure_png(matrices_figure(matrix)), "contingency heatmaps"))
-    frames = necessity_frames(con, categories, CLIP_MODES)
+    frames = necessity_frames(con, categories, modes)
     grid = parse_thresholds(SWEEP_THRESHOLDS)
     sweep, differences = sweep_rows(frames, grid), share_differences(frames, grid, spec)
     figure = sweep_figure(sweep, marker=threshold, differences=differences)
     section.figures.append(Figure("Fig. 2d", figure_png(figure), "necessary actions against the threshold"))
     section.tables.append(Table.of(matrix, "Mean normalised contingency table (n12 = 1)"))
-    for mode in CLIP_MODES:
+    for mode in modes:
         roles = recommend_roles(
             con, threshold=threshold, clips=mode, categories=tuple(categories), bootstrap=spec
         )
         verdicts, intervals = roles_tables(roles)
         section.tables.append(Table.of(verdicts, f"Roles with {mode} clips (threshold {threshold:g})"))
-        if mode == CLIP_MODES[0]:  # each call holds the differences of both modes: shown once
+        if mode == modes[0]:  # each call holds the differences of both modes: shown once
             title = (
                 f"Differences in share at threshold {threshold:g}, both clip modes ({spec.confidence:.0%})"
             )
@@ -294,6 +318,8 @@ def _people_section(con: duckdb.DuckDBPyConnection, threshold: float) -> Section
             "`hvuaudit annotate run --annotator NAME --category scene` (or the TUI's Annotate screen)."
         )
         return section
+    if stats["pairwise"].height == 0:
+        section.notes.append("Cohen's κ compares two annotators; this store has answers from one.")
     for key, title in (
         ("agreement", "Agreement (Fleiss' κ)"),
         ("pairwise", "Pairwise agreement (Cohen's κ)"),

@@ -366,7 +366,7 @@ def subset_option(func: Callable) -> Callable:
 @click.option(
     "--html",
     "output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     required=True,
     help="Write the audit page here: one self-contained HTML file, figures inline.",
 )
@@ -388,13 +388,23 @@ def audit(output, threshold, resamples, confidence, seed, force, db):
     from hvuaudit.audit import collect_audit, render_html
     from hvuaudit.errors import ConflictError
     from hvuaudit.roles import BootstrapSpec
-    from hvuaudit.store import open_store
-    from hvucontracts.files import write_text_atomically
+    from hvuaudit.store import open_store, store_sources
+    from hvucontracts.files import refuse_overwriting, write_text_atomically
 
+    if output.is_dir():
+        raise InputError(
+            f"--html {output} is a folder", hint=f"give a file name, e.g. --html {output / 'audit.html'}"
+        )
+    if not output.parent.is_dir():
+        raise InputError(
+            f"--html {output}: {output.parent} is not a folder", hint="choose a file in an existing folder"
+        )
     if output.exists() and not force:
         raise ConflictError(f"{output} exists", hint="pass --force to replace it, or choose another --html")
     spec = BootstrapSpec(resamples=resamples, confidence=confidence, seed=seed)
     with open_store(db, read_only=True) as con:
+        # the annotation files the store was made from are the page's provenance: never written over
+        refuse_overwriting(output, [source.path for source in store_sources(con)])
         page = render_html(collect_audit(con, threshold=_threshold(threshold), bootstrap=spec))
     write_text_atomically(output, page)
     click.echo(f"wrote {output}", err=True)
@@ -894,7 +904,9 @@ def export_mmaction(split_dir, out, force, db):
     Example:
       hvuaudit export mmaction out/si2 --out out/si2_mmaction
     """
-    from hvuaudit.exports import MMACTION_KIND, mmaction_files, write_export
+    import json
+
+    from hvuaudit.exports import EXPORT_RECORD, MMACTION_KIND, mmaction_files, write_export
     from hvuaudit.store import open_store, store_path
     from hvucontracts.splitfolder import load_split
 
@@ -904,6 +916,59 @@ def export_mmaction(split_dir, out, force, db):
         files = mmaction_files(con, split)
         protected = [store_path(con), split.dir]
     write_export(out, MMACTION_KIND, files, force=force, protected=protected)
+    outside = json.loads(files[EXPORT_RECORD])["tags_outside_hvu_categories"]
+    if outside:
+        click.echo(
+            f"warning: {len(outside)} tag(s) of no HVU category (ingested with --allow-unknown) are in no "
+            f"list, e.g. {next(iter(outside))}; {out / EXPORT_RECORD} names them",
+            err=True,
+        )
+    click.echo(str(out))
+
+
+@export.command("fiftyone")
+@click.argument("split_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to write [default: SPLIT_DIR_fiftyone beside the split].",
+)
+@click.option(
+    "--videos",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the clip files [default: the split manifest's videos.dir].",
+)
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A run folder scored by `hvuaudit eval`: its predictions and features join the samples.",
+)
+@click.option("--force", is_flag=True, help="Replace a FiftyOne export that hvuaudit wrote there.")
+@db_option
+def export_fiftyone(split_dir, out, videos, run_dir, force, db):
+    """A FiftyOne dataset of the split: samples.json, for fiftyone.Dataset.from_json (FiftyOne not needed).
+
+    A video sample per clip: its file, its split side as a sample tag, its tags in all six categories,
+    the primary action and chosen scene; with --run, the model's prediction and features.
+
+    \b
+    Example:
+      hvuaudit export fiftyone out/si2 --run runs/si2_amt_r3d18_seed0
+    """
+    from hvuaudit.exports import FIFTYONE_KIND, fiftyone_files, write_export
+    from hvuaudit.store import open_store, store_path
+    from hvucontracts.splitfolder import load_split
+
+    split = load_split(split_dir)
+    out = out or split.dir.with_name(f"{split.dir.name}_fiftyone")
+    with open_store(db, read_only=True) as con:
+        files = fiftyone_files(con, split, videos=videos, run=run_dir)
+        protected = [store_path(con), split.dir, videos, run_dir]
+    write_export(out, FIFTYONE_KIND, files, force=force, protected=protected)
     click.echo(str(out))
 
 
@@ -1121,18 +1186,33 @@ def annotate_stats(categories, threshold, clips, fmt, db):
     is_flag=True,
     help="Open the store read-only (browse a store someone else owns); annotation and split export are off.",
 )
+@click.option(
+    "--serve", is_flag=True, help="Run it in a web browser instead (textual-serve, the serve extra)."
+)
+@click.option("--host", default="localhost", show_default=True, help="--serve: the address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="--serve: the port to listen on.")
 @db_option
-def tui(read_only, db):
+def tui(read_only, serve, host, port, db):
     """Explore the store, decide with NCA, annotate necessity and build splits in a terminal UI.
 
     Keys 1-5 switch screens (Overview, Browse, NCA, Annotate, Splits), ? shows every key,
-    ctrl+p opens the command palette, ctrl+q quits.
+    ctrl+p opens the command palette, ctrl+q quits. With --serve the same app runs in a browser tab
+    at http://localhost:8000 (one app per tab).
 
     \b
     Examples:
       hvuaudit tui --db hvu.duckdb
       hvuaudit tui --db /shared/hvu.duckdb --read-only
+      hvuaudit tui --serve --port 8001
     """
+    if serve:
+        from hvuaudit.store import default_db_path, open_store
+        from hvuaudit.tui.serve import serve as serve_tui
+
+        store = (db or default_db_path()).resolve()
+        open_store(store, read_only=True).close()  # a missing or foreign store stops here, not in each tab
+        serve_tui(store, read_only=read_only, host=host, port=port, warn=lambda m: click.echo(m, err=True))
+        return
     from hvuaudit.tui.app import run  # textual is imported only here
 
     run(db, read_only=read_only)

@@ -60,6 +60,32 @@ def format_cell(value: Any, float_digits: int) -> str:
     return str(value)
 
 
+def _flat(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame as CSV can hold it: lists joined with |, bytes as hex."""
+    return frame.with_columns(
+        [
+            pl.col(n).list.eval(pl.element().cast(pl.String)).list.join("|")
+            for n, t in frame.schema.items()
+            if t == pl.List
+        ]
+        + [pl.col(n).bin.encode("hex") for n, t in frame.schema.items() if t == pl.Binary]  # CSV has no bytes
+    )
+
+
+def write_table(frame: pl.DataFrame, fmt: str, output: Path, *, title: str | None = None) -> None:
+    """Save ``frame`` to ``output`` in ``fmt`` (csv, json, parquet or table), atomically: the one writer of
+    every command's ``--output`` and of the TUI's export (``e``)."""
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format '{fmt}'", hint=f"use one of: {', '.join(FORMATS)}")
+    writers = {
+        "csv": lambda p: _flat(frame).write_csv(p),
+        "json": lambda p: p.write_text(rows_as_json(frame) + "\n", encoding="utf-8"),
+        "parquet": lambda p: frame.write_parquet(p),
+        "table": lambda p: p.write_text(_table_text(frame, title), encoding="utf-8"),
+    }
+    write_atomically(Path(output), writers[fmt])
+
+
 def emit_table(
     frame: pl.DataFrame, fmt: str, output: Path | None = None, *, title: str | None = None
 ) -> None:
@@ -68,32 +94,12 @@ def emit_table(
         raise InputError(f"unknown format '{fmt}'", hint=f"use one of: {', '.join(FORMATS)}")
     if fmt == "parquet" and output is None:
         raise InputError("--format parquet needs --output PATH (parquet is binary)")
-    flat = (
-        frame.with_columns(
-            [
-                pl.col(n).list.eval(pl.element().cast(pl.String)).list.join("|")
-                for n, t in frame.schema.items()
-                if t == pl.List
-            ]
-            + [
-                pl.col(n).bin.encode("hex") for n, t in frame.schema.items() if t == pl.Binary
-            ]  # CSV has no bytes
-        )
-        if fmt == "csv"
-        else frame
-    )
     if output is not None:
-        writers = {
-            "csv": lambda p: flat.write_csv(p),
-            "json": lambda p: p.write_text(rows_as_json(frame) + "\n", encoding="utf-8"),
-            "parquet": lambda p: frame.write_parquet(p),
-            "table": lambda p: p.write_text(_table_text(frame, title), encoding="utf-8"),
-        }
-        write_atomically(Path(output), writers[fmt])
+        write_table(frame, fmt, output, title=title)
         click.echo(f"wrote {frame.height} row(s) to {output}", err=True)
         return
     if fmt == "csv":
-        sys.stdout.write(flat.write_csv())
+        sys.stdout.write(_flat(frame).write_csv())
     elif fmt == "json":
         click.echo(rows_as_json(frame))
     else:

@@ -27,6 +27,7 @@ Never imports ``hvuaudit`` or ``trainer``.
 from __future__ import annotations
 
 import json
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ TRAIN_CSV = "train.csv"
 VAL_CSV = "val.csv"
 SELECT_CSV = "select.csv"
 SELECT = "select"  # the selection set's name among the sets
+SET_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # what an evaluation set may be called
 # `hvuaudit split --select-fraction` default: the share of each action's training clips held out as
 # select.csv (docs/splits.md, "The selection set", says why 0.1).
 SELECT_FRACTION = 0.1
@@ -340,6 +342,11 @@ def set_files(root: Path, manifest: dict[str, Any]) -> dict[str, str]:
     if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
         raise SplitFolderError(f"{root / MANIFEST}: 'eval_sets' must map set names to CSV file names")
     for name, file in extra.items():
+        if not SET_NAME.fullmatch(name):  # a set's name becomes file names of its own (run folders, exports)
+            raise SplitFolderError(
+                f"{root / MANIFEST}: eval_sets has a set named {name!r}; a set's name is letters, digits, "
+                f"'_', '-' and '.', not starting with '.' ({REBUILD})"
+            )
         if name in ("train", SELECT):
             raise SplitFolderError(f"{root / MANIFEST}: {name!r} cannot be an evaluation set name")
         if Path(file).is_absolute() or (root / file).resolve().parent != root.resolve():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -215,8 +216,16 @@ def make_app(db: Path | None, *, read_only: bool) -> HvuauditApp:
     return HvuauditApp(StoreSession(db, read_only=read_only))
 
 
+WEB_DRIVER_ENV = "TEXTUAL_DRIVER"  # set by textual-serve for the apps it runs
+
+
 def run(db: Path | None, *, read_only: bool) -> None:
     """Run the app in this terminal (what ``hvuaudit tui`` does)."""
-    if not sys.stdout.isatty():
-        raise InputError("hvuaudit tui needs a terminal", hint="run it in a terminal, not through a pipe")
+    # textual-serve (`hvuaudit tui --serve`) runs the app with its output to a pipe and names the web
+    # driver in TEXTUAL_DRIVER; anything else without a terminal would draw into a file
+    if not sys.stdout.isatty() and not os.environ.get(WEB_DRIVER_ENV):
+        raise InputError(
+            "hvuaudit tui needs a terminal",
+            hint="run it in a terminal, not through a pipe, or in a browser: hvuaudit tui --serve",
+        )
     make_app(db, read_only=read_only).run()

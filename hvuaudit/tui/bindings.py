@@ -117,6 +117,22 @@ MODAL = [
     Binding("escape", "dismiss", "Close"),
 ]
 
+# Every table (FrameTable), when it has the focus; a click on a column header sorts by it too. Not in the
+# footer, which the screens' own keys fill: the help screen (?) lists them.
+TABLE = [
+    Binding("s", "sort_next", "Sort by the next column (a header click sorts by that one)", show=False),
+    Binding("S", "sort_reverse", "Turn the sort order round", key_display="S", show=False),
+    # (on the browser's screen / is its search, which filters the actions)
+    Binding(
+        "slash",
+        "filter",
+        "Filter the rows: keep those with a cell that contains a text",
+        key_display="/",
+        show=False,
+    ),
+    Binding("e", "export", "Save the table as shown: .csv, .json or .parquet", show=False),
+]
+
 # (section title, bindings) for the help screen.
 HELP_SECTIONS: tuple[tuple[str, list[Binding]], ...] = (
     ("Everywhere", APP),
@@ -126,6 +142,7 @@ HELP_SECTIONS: tuple[tuple[str, list[Binding]], ...] = (
     ("NCA", NCA),
     ("Annotate", ANNOTATE),
     ("Splits", SPLITS),
+    ("Any table", TABLE),
 )
 
 EXTRA_HELP: tuple[tuple[str, str, str], ...] = (

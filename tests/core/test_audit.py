@@ -183,3 +183,39 @@ def test_the_page_renders_in_a_real_browser(real_page, tmp_path):
     )  # every figure decoded
     assert "CONSOLE" not in dom.stderr, [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
     assert "31,171" in dom.stdout and "Necessary Condition Analysis" in dom.stdout
+
+
+def _store_of(tmp_path: Path, rows: list[str], categories: list[str]) -> Path:
+    (tmp_path / "HVU_Val_odd.csv").write_text(
+        "Tags,youtube_id,time_start,time_end\n" + "\n".join(rows) + "\n"
+    )
+    (tmp_path / "cats.csv").write_text("Tag,Category\n" + "\n".join(categories) + "\n")
+    db = tmp_path / "odd.duckdb"
+    result = invoke("ingest", tmp_path / "HVU_Val_odd.csv", "--categories", tmp_path / "cats.csv", "--db", db)
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def test_a_store_the_nca_cannot_count_and_tags_with_dollars_still_get_their_page(tmp_path):
+    # no object tag at all, and tag names that matplotlib would read as formulas
+    rows = [f"$x^$ party|it's $5 or $6|<b>stage</b>,vid{i:04d},{i},{i + 2}" for i in range(12)]
+    db = _store_of(tmp_path, rows, ["$x^$ party,action", "it's $5 or $6,scene", "<b>stage</b>,scene"])
+    page = _page(db, tmp_path / "audit.html")
+    nca = page.split('<section id="nca">', 1)[1].split("</section>", 1)[0]
+    assert "no clip carries an object tag" in nca  # said in its section, the others drawn
+    assert "Labelled clips not counted" in nca and "<figcaption>Fig. 2d</figcaption>" in nca  # all clips
+    assert "$x^$ party" in page and "it&#39;s $5 or $6" in page and "<b>stage</b>" not in page
+    assert len(_figures(page)) >= 3
+
+
+def test_the_store_s_own_annotation_file_and_odd_paths_are_refused(tmp_path):
+    db = _store_of(tmp_path, ["surfing|beach,vid0001,1,3"], ["surfing,action", "beach,scene"])
+    source = tmp_path / "HVU_Val_odd.csv"
+    before = source.read_text()
+    onto_source = invoke("audit", "--html", source, "--db", db, "--force")
+    assert onto_source.exit_code == 5 and source.read_text() == before
+    (tmp_path / "plain.txt").write_text("x")
+    under_a_file = invoke("audit", "--html", tmp_path / "plain.txt" / "a.html", "--db", db)
+    assert under_a_file.exit_code == 3 and "is not a folder" in under_a_file.output
+    folder = invoke("audit", "--html", tmp_path, "--db", db)
+    assert folder.exit_code == 3 and "is a folder" in folder.output

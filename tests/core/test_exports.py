@@ -103,3 +103,152 @@ def test_an_export_never_replaces_what_it_did_not_write(own_real_store, real_exp
     assert forced.exit_code == 5 and (out / "extra.txt").read_text() == "added by hand"
     (out / "extra.txt").unlink()
     assert invoke("export", "mmaction", split, "--db", real_store, "--force").exit_code == 0
+
+
+# --------------------------------------------------------------------------- FiftyOne
+def _kind_of(value) -> str:
+    """The FiftyOne field (string form of sample_fields) that a JSON value of a sample needs."""
+    if isinstance(value, dict):
+        return f"fiftyone.core.fields.EmbeddedDocumentField(fiftyone.core.labels.{value['_cls']})"
+    if isinstance(value, bool):
+        return "fiftyone.core.fields.BooleanField"
+    if isinstance(value, float):
+        return "fiftyone.core.fields.FloatField"
+    if isinstance(value, list):
+        return "fiftyone.core.fields.ListField(fiftyone.core.fields.FloatField)"
+    return "fiftyone.core.fields.StringField"
+
+
+@pytest.fixture
+def tiny_split(tiny_store, tmp_path) -> Path:
+    options = ("--variant", "2", "--min-videos", "1", "--select-fraction", "0", "--val-fraction", "0.5")
+    return _split(tiny_store, tmp_path / "si2", *options, "--videos", tmp_path / "videos")
+
+
+def test_the_fiftyone_samples_hold_the_split_and_declare_every_field(tiny_store, tiny_split, tmp_path):
+    import numpy as np
+
+    rows = {name: list(csv.DictReader(open(tiny_split / f"{name}.csv"))) for name in ("train", "val")}
+    val_ids = [row["clip_id"] for row in rows["val"]]
+    run = tmp_path / "run"  # a run's features.npz, as `hvuaudit eval` writes it
+    run.mkdir()
+    labels = json.loads((tiny_split / "labels.json").read_text())
+    preds = np.arange(len(val_ids)) % len(labels["action"])
+    arrays = {"val_clip_id": np.array(val_ids), "val_pred": preds, "val_features": np.eye(len(val_ids), 3)}
+    np.savez(run / "features.npz", sets=np.array(["val"]), action_names=np.array(labels["action"]), **arrays)
+    result = invoke("export", "fiftyone", tiny_split, "--run", run, "--db", tiny_store)
+    assert result.exit_code == 0, result.output
+    out = Path(result.stdout.strip())
+    document = json.loads((out / "samples.json").read_text())
+    assert document["media_type"] == "video"
+    samples = {s["clip_id"]: s for s in document["samples"]}
+    assert len(samples) == sum(len(r) for r in rows.values())
+    for side, side_rows in rows.items():
+        for row in side_rows:
+            sample = samples[row["clip_id"]]
+            start, end = (int(float(row[key]) * 10) for key in ("time_start", "time_end"))
+            assert sample["filepath"] == str(
+                tmp_path / "videos" / f"{row['youtube_id']}_{start:06d}_{end:06d}.mp4"
+            )
+            assert sample["tags"] == [side] and sample["primary_action"]["label"] == row["action"]
+            assert [c["label"] for c in sample["scenes"]["classifications"]] == row["scenes"].split("|")
+            assert row["action"] in [c["label"] for c in sample["actions"]["classifications"]]
+    for clip, pred, feature in zip(val_ids, preds, np.eye(len(val_ids), 3), strict=True):
+        assert samples[clip]["prediction"]["label"] == labels["action"][pred]
+        assert samples[clip]["correct"] == (
+            labels["action"][pred] == samples[clip]["primary_action"]["label"]
+        )
+        assert samples[clip]["features"] == feature.tolist()
+    own = {"filepath", "tags"}  # FiftyOne's own fields; every other one is declared, with its kind
+    for sample in document["samples"]:
+        for name, value in sample.items():
+            if name not in own:
+                assert document["sample_fields"][name] == _kind_of(value), name
+
+
+def test_fiftyone_parses_every_sample_as_declared(tiny_store, tiny_split):
+    """With FiftyOne installed, its own parsers read the samples (FiftyOne needs a database for a Dataset,
+    so this checks what Dataset.from_dict does to each sample: Sample.from_dict, and the declared fields)."""
+    foo = pytest.importorskip(
+        "fiftyone.core.odm.utils", reason="FiftyOne is not installed (not a dependency)"
+    )
+    import fiftyone.core.sample as fos
+
+    result = invoke("export", "fiftyone", tiny_split, "--db", tiny_store)
+    assert result.exit_code == 0, result.output
+    document = json.loads((Path(result.stdout.strip()) / "samples.json").read_text())
+    schema = {name: foo.get_field_kwargs(text) for name, text in document["sample_fields"].items()}
+    for sd in document["samples"]:
+        sample = fos.Sample.from_dict(dict(sd))
+        for name in sd:
+            if name in ("filepath", "tags"):
+                continue
+            implied = foo.get_implied_field_kwargs(sample[name])
+            assert implied["ftype"] is schema[name]["ftype"], name
+            assert implied.get("embedded_doc_type") is schema[name].get("embedded_doc_type"), name
+
+
+def test_a_fiftyone_export_needs_the_files_and_a_run_of_the_split(tiny_store, tmp_path):
+    options = ("--variant", "2", "--min-videos", "1", "--select-fraction", "0", "--val-fraction", "0.5")
+    split = _split(tiny_store, tmp_path / "si2", *options)
+    no_videos = invoke("export", "fiftyone", split, "--db", tiny_store)
+    assert no_videos.exit_code == 3 and "pass --videos DIR" in no_videos.output
+    (tmp_path / "run").mkdir()
+    no_eval = invoke(
+        "export", "fiftyone", split, "--videos", tmp_path, "--run", tmp_path / "run", "--db", tiny_store
+    )
+    assert no_eval.exit_code == 3 and "hvuaudit eval" in no_eval.output
+    assert not (tmp_path / "si2_fiftyone").exists()
+
+
+def test_hand_edited_split_folders_are_refused_before_anything_is_written(tiny_store, tmp_path):
+    import shutil
+
+    options = ("--variant", "2", "--min-videos", "1", "--select-fraction", "0", "--val-fraction", "0.5")
+    split = _split(tiny_store, tmp_path / "si2", *options)
+    # a set's name that leaves the export folder
+    bad = tmp_path / "bad_name"
+    shutil.copytree(split, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    manifest["eval_sets"] = {"val": "val.csv", "../../outside": "val.csv"}
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    result = invoke("export", "mmaction", bad, "--out", tmp_path / "o" / "x", "--db", tiny_store)
+    assert result.exit_code == 3 and "set named '../../outside'" in result.output
+    assert not (tmp_path / "outside_video.json").exists() and not (tmp_path / "o").exists()
+    # a row whose times were changed by hand
+    edited = tmp_path / "edited"
+    shutil.copytree(split, edited)
+    lines = (edited / "train.csv").read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[2] = "999.0"
+    (edited / "train.csv").write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    result = invoke("export", "mmaction", edited, "--out", tmp_path / "e", "--db", tiny_store)
+    assert (
+        result.exit_code == 3 and "train.csv: row 2" in result.output and "changed by hand" in result.output
+    )
+    # an --out inside the split folder
+    inside = invoke("export", "mmaction", split, "--out", split / "mm", "--db", tiny_store)
+    assert inside.exit_code == 5 and "inside" in inside.output and not (split / "mm").exists()
+
+
+def test_two_clips_with_one_mmaction_name_are_refused(tmp_path):
+    (tmp_path / "HVU_Val_x.csv").write_text(
+        "Tags,youtube_id,time_start,time_end\n"
+        + "".join(f"surfing|beach,vid{i},{i},{i + 2}\n" for i in range(4))
+        + "".join(f"surfing|lake,wid{i},{i},{i + 2}\n" for i in range(4))
+        + "surfing|beach,vid9,1.01,3.01\nsurfing|beach,vid9,1.04,3.04\n"  # one tenth of a second
+    )
+    (tmp_path / "cats.csv").write_text("Tag,Category\nsurfing,action\nbeach,scene\nlake,scene\n")
+    db = tmp_path / "x.duckdb"
+    assert (
+        invoke(
+            "ingest", tmp_path / "HVU_Val_x.csv", "--categories", tmp_path / "cats.csv", "--db", db
+        ).exit_code
+        == 0
+    )
+    split = _split(db, tmp_path / "si1", "--variant", "1", "--min-videos", "1", "--select-fraction", "0",
+                   "--val-fraction", "0.5")  # fmt: skip
+    result = invoke("export", "mmaction", split, "--db", db)
+    assert (
+        result.exit_code == 3 and "get the same mmaction2 file name vid9_000010_000030.mp4" in result.output
+    )

@@ -38,6 +38,7 @@ from hvuaudit.tui.screens.nca import NcaScreen  # noqa: E402
 from hvuaudit.tui.screens.overview import OverviewScreen  # noqa: E402
 from hvuaudit.tui.screens.splits import SplitsScreen  # noqa: E402
 from hvuaudit.tui.widgets import FrameTable, Notice  # noqa: E402
+from hvuaudit.tui.widgets.frame_table import format_cell  # noqa: E402
 
 SIZE = (120, 36)
 
@@ -979,3 +980,60 @@ def test_a_write_does_not_wait_for_a_running_read(store):
         assert con.execute("SELECT count(*) FROM annotation_events WHERE annotator = 'erin'").fetchone() == (
             1,
         )
+
+
+# ------------------------------------------------------------------ every table: sort, filter, export
+@pilot_test
+async def test_any_table_sorts_by_a_header_click_or_a_key_filters_and_saves_what_it_shows(store, tmp_path):
+    app = make_app(store, read_only=True)
+    seen = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "3")
+        table = app.screen.query_one("#nca-table", FrameTable)
+        table.focus()
+        await settle(pilot)
+        source = table.source
+        # a click on a header (the message a click sends): numbers from the largest; again: the other way
+        column = table.ordered_columns[[c.key.value for c in table.ordered_columns].index("ratio")]
+        for descending in (True, False):
+            table.post_message(DataTable.HeaderSelected(table, column.key, 0, column.label))
+            await settle(pilot)
+            ratios = table.frame["ratio"].drop_nulls().to_list()
+            assert ratios == sorted(ratios, reverse=descending) and table.frame.height == source.height
+            assert table_column(table, "ratio")[0] == format_cell(table.frame["ratio"][0])  # as it shows
+        # s sorts by the next column (after ratio), S turns it round
+        await press(pilot, "s")
+        following = table._shown_columns()[table._shown_columns().index("ratio") + 1]
+        assert table.sort_by is not None and table.sort_by[0] == following
+        before = table.sort_by[1]
+        await press(pilot, "S")
+        assert table.sort_by == (following, not before)
+        # / keeps the rows with a cell containing the text (any case)
+        await press(pilot, "slash")
+        assert isinstance(app.screen, PromptModal)
+        await type_text(pilot, "SKI")
+        await press(pilot, "enter")
+        assert table.frame.height == 1 and table.frame["action"].to_list() == ["skiing"]
+        assert table.row_count == 1 and any("rows with 'SKI': 1 of 5" in message for _, message in seen)
+        # the cursor's row is the shown one, sorted and filtered
+        assert table.current_row()["action"] == "skiing"
+        # e saves the table as shown, with the CLI's writer; never over a file
+        out = tmp_path / "nca.csv"
+        await press(pilot, "e")
+        await type_text(pilot, str(out))
+        await press(pilot, "enter")
+        saved = pl.read_csv(out)
+        assert saved["action"].to_list() == ["skiing"] and saved.columns == table._shown_columns()
+        await press(pilot, "e")
+        await type_text(pilot, str(out))
+        await press(pilot, "enter")  # refused in the dialog: the file exists
+        assert isinstance(app.screen, PromptModal)
+        await press(pilot, "escape")
+        assert pl.read_csv(out)["action"].to_list() == ["skiing"]
+        # an empty filter shows every row again, still sorted
+        await press(pilot, "slash")
+        for _ in range(3):
+            await press(pilot, "backspace")
+        await press(pilot, "enter")
+        assert table.frame.height == source.height and table.sort_by == (following, not before)

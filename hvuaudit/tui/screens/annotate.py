@@ -258,7 +258,8 @@ class AnnotateScreen(CoreScreen):
         table = self.query_one("#examples", FrameTable)
         self.stop_loading("#examples")
         table.show_frame(
-            clips.select("youtube_id", "time_start", "time_end", "tags"),
+            clips.select("youtube_id", "time_start", "time_end", "tags", "url"),
+            hide=("url",),  # kept for `o`: the row under the cursor, however the table is sorted
             labels={"time_start": "start", "time_end": "end"},
             digits={"time_start": 1, "time_end": 1},
             keep_cursor=False,
@@ -413,10 +414,10 @@ class AnnotateScreen(CoreScreen):
         )
 
     def action_open_example(self) -> None:
-        table = self.query_one("#examples", FrameTable)
-        if not self.examples.height:
+        row = self.query_one("#examples", FrameTable).current_row()
+        if row is None:
             return
-        url = self.examples["url"][min(max(table.cursor_row, 0), self.examples.height - 1)]
+        url = row["url"]
         self.app.copy_to_clipboard(url)
         if has_graphical_browser():
             self.app.open_url(url)

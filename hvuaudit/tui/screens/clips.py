@@ -139,10 +139,11 @@ class ClipsScreen(CoreScreen):
         self._show_detail()
 
     def _current(self) -> dict | None:
-        table = self.query_one("#clips", FrameTable)
-        if not self.clips.height or not 0 <= table.cursor_row < self.clips.height:
+        shown = self.query_one("#clips", FrameTable).current_row()  # the row under the cursor, sorted or not
+        if shown is None or not self.clips.height:
             return None
-        return self.clips.row(table.cursor_row, named=True)
+        match = self.clips.filter(pl.col("clip_id") == shown["clip_id"])
+        return match.row(0, named=True) if match.height else None
 
     def _show_detail(self) -> None:
         clip = self._current()

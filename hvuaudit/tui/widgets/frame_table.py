@@ -1,11 +1,14 @@
-"""A DataTable that shows a polars DataFrame: typed formatting, stable row keys, kept cursor."""
+"""A DataTable that shows a polars DataFrame: typed formatting, stable row keys, kept cursor; every table
+sorts by any column (a header click, or ``s``/``S``), filters its rows (``/``) and saves what it shows
+(``e``, with the CLI's writer)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import polars as pl
 from rich.cells import cell_len, set_cell_size
@@ -14,7 +17,10 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.binding import BindingType
 from textual.widgets import DataTable
+
+from hvuaudit.tui import bindings
 
 
 def format_cell(value: Any, *, digits: int = 3) -> str:
@@ -75,17 +81,61 @@ class Cell:
         yield Segment(padding + text if self.right else text + padding, _style(self.style))
 
 
+EXPORT_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet"}
+
+
+def export_problem(path: str) -> str | None:
+    """Why a path cannot take a table export, or None."""
+    target = Path(path.strip()).expanduser()
+    if not path.strip():
+        return "give a file name"
+    if target.suffix.lower() not in EXPORT_FORMATS:
+        return f"end the name with {', '.join(EXPORT_FORMATS)}"
+    if target.exists():
+        return f"{target} exists: choose another name (nothing is replaced)"
+    if not target.parent.is_dir():
+        return f"{target.parent} is not a folder"
+    return None
+
+
+def save_shown(frame: pl.DataFrame, columns: list[str], target: Path) -> None:
+    """Write the rows and columns a table shows, with the CLI's writer; never over an existing file."""
+    from hvuaudit.errors import ConflictError
+    from hvuaudit.output import write_table
+    from hvucontracts.files import refuse_overwriting
+
+    if target.exists():
+        raise ConflictError(f"{target} exists; nothing was replaced")
+    refuse_overwriting(target, [])
+    write_table(frame.select(columns), EXPORT_FORMATS[target.suffix.lower()], target)
+
+
 @lru_cache(maxsize=64)
 def _style(name: str) -> Style | None:
     return Style.parse(name) if name else None
 
 
+def rows_containing(frame: pl.DataFrame, text: str, columns: list[str]) -> pl.Series:
+    """The mask of the rows with a cell, among ``columns``, whose text contains ``text`` (any case)."""
+    needle = text.lower()
+    mask = pl.Series([False] * frame.height)
+    for name in columns:
+        cells = frame[name].to_list()
+        mask = mask | pl.Series([needle in format_cell(value).lower() for value in cells])
+    return mask
+
+
 class FrameTable(DataTable):
-    """Shows a polars DataFrame; the row key is the value of ``key_column`` (or the row index)."""
+    """Shows a polars DataFrame; the row key is the value of ``key_column`` (or the row index).
+
+    :attr:`frame` is what the table shows, sorted and filtered as the user asked;
+    :attr:`source` what the screen gave it.
+    """
 
     DEFAULT_CSS = """
     FrameTable { height: 1fr; }
     """
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings.TABLE]
 
     def __init__(self, *, key_column: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
@@ -93,9 +143,114 @@ class FrameTable(DataTable):
         super().__init__(**kwargs)
         self.key_column = key_column
         self.frame: pl.DataFrame = pl.DataFrame()
+        self.source: pl.DataFrame = pl.DataFrame()
+        self.sort_by: tuple[str, bool] | None = None  # (column, descending)
+        self.filter_text = ""
+        self._options: dict[str, Any] = {}
         self._header: list[tuple[str, str, bool]] = []
         self._keys: list[str] = []
         self._cells: list[list[Cell]] = []
+
+    # ------------------------------------------------------------------ sort, filter, export
+    def _shown_columns(self) -> list[str]:
+        return [name for name in self.source.columns if name not in self._options.get("hide", ())]
+
+    def _arranged(self) -> pl.DataFrame:
+        frame = self.source
+        if self.filter_text:
+            frame = frame.filter(rows_containing(frame, self.filter_text, self._shown_columns()))
+        if self.sort_by is not None and self.sort_by[0] in frame.columns:
+            column, descending = self.sort_by
+            frame = frame.sort(column, descending=descending, nulls_last=True, maintain_order=True)
+        return frame
+
+    def set_sort(self, column: str, descending: bool | None = None) -> None:
+        """Sort by ``column`` (a click on its header again turns the order round)."""
+        if descending is None:
+            same = self.sort_by is not None and self.sort_by[0] == column
+            numeric = column in self.source.columns and self.source.schema[column].is_numeric()
+            # numbers first from the largest, text from A; the same column again: the other way round
+            descending = (not self.sort_by[1]) if same and self.sort_by else numeric
+        self.sort_by = (column, descending)
+        self._refresh_arranged()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        self._refresh_arranged()
+
+    def _refresh_arranged(self) -> None:
+        self._display(self._arranged(), keep_cursor=True)
+
+    def arrangement(self) -> str:
+        """What the user did to the rows, in words ('' when nothing): shown under the table."""
+        parts = []
+        if self.sort_by is not None:
+            parts.append(f"sorted by {self.sort_by[0]} {'↓' if self.sort_by[1] else '↑'}")
+        if self.filter_text:
+            parts.append(f"rows with {self.filter_text!r}: {self.frame.height} of {self.source.height}")
+        return " · ".join(parts)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        if event.column_key.value is not None:
+            self.set_sort(str(event.column_key.value))
+
+    def action_sort_next(self) -> None:
+        columns = self._shown_columns()
+        if not columns:
+            return
+        current = columns.index(self.sort_by[0]) if self.sort_by and self.sort_by[0] in columns else -1
+        self.set_sort(columns[(current + 1) % len(columns)])
+        self.app.notify(self.arrangement(), timeout=2)
+
+    def action_sort_reverse(self) -> None:
+        if self.sort_by is not None:
+            self.set_sort(self.sort_by[0], not self.sort_by[1])
+
+    def action_filter(self) -> None:
+        from hvuaudit.tui.screens.modals import PromptModal
+
+        def apply(text: str | None) -> None:
+            if text is not None:
+                self.set_filter(text)
+                self.app.notify(self.arrangement() or "all rows", timeout=3)
+
+        self.app.push_screen(
+            PromptModal(
+                "Filter the rows",
+                value=self.filter_text,
+                placeholder="text that a cell contains (empty: every row)",
+                note="Any column, any case.",
+                validate=lambda text: None,  # an empty text is allowed: it shows every row again
+            ),
+            apply,
+        )
+
+    def action_export(self) -> None:
+        from hvuaudit.tui.screens.modals import PromptModal
+
+        self.app.push_screen(
+            PromptModal(
+                "Save the table as shown",
+                placeholder="table.csv (or .json, .parquet)",
+                note=f"{self.frame.height} rows, {self.arrangement() or 'as the screen gave them'}.",
+                validate=export_problem,
+            ),
+            self._export_to,
+        )
+
+    def _export_to(self, path: str | None) -> None:
+        if not path:
+            return
+        from hvuaudit.errors import HvuauditError
+
+        target = Path(path.strip()).expanduser()
+        try:
+            save_shown(self.frame, self._shown_columns(), target)
+        except (HvuauditError, OSError) as exc:
+            self.app.notify(str(exc), severity="error", timeout=8)
+            return
+        self.app.notify(f"wrote {self.frame.height} row(s) to {target}", timeout=4)
 
     def show_frame(
         self,
@@ -116,9 +271,19 @@ class FrameTable(DataTable):
         When only values changed (same columns, same row keys in the same order, as after
         a new NCA threshold) only the changed cells are updated.
         """
-        labels = labels or {}
-        digits = digits or {}
-        styles = styles or {}
+        self.source = frame
+        self._options = {"labels": labels, "digits": digits, "styles": styles, "hide": hide, "widths": widths}
+        if self.sort_by is not None and self.sort_by[0] not in frame.columns:
+            self.sort_by = None  # another table in this place: its own order
+        self._display(self._arranged(), keep_cursor=keep_cursor)
+
+    def _display(self, frame: pl.DataFrame, *, keep_cursor: bool) -> None:
+        options = self._options
+        labels = options.get("labels") or {}
+        digits = options.get("digits") or {}
+        styles = options.get("styles") or {}
+        hide = options.get("hide") or ()
+        widths = options.get("widths")
         numeric = {name for name, dtype in frame.schema.items() if dtype.is_numeric()}
         shown = [name for name in frame.columns if name not in hide]
         keys: list[str] = []

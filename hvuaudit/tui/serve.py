@@ -1,0 +1,67 @@
+"""``hvuaudit tui --serve``: the TUI in a web browser, through textual-serve (the ``serve`` extra).
+
+Where it sits: beside :mod:`hvuaudit.tui.app`, called by the CLI. textual-serve starts one
+``hvuaudit tui`` process per browser tab and relays its screen over a websocket; this module
+checks the address first (the port free, a warning when the host is not this machine's loopback,
+since the page gives full access to the store) and builds the command. Never imports torch, the
+trainer, the evaluator or the demo; textual-serve is imported only when serving.
+"""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from hvuaudit.errors import InputError
+
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+DEFAULT_PORT = 8000
+
+
+def check_address(host: str, port: int, warn: Callable[[str], None]) -> None:
+    """Refuse (exit 3) a port that cannot be bound; warn when the page would be reachable from elsewhere."""
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port {port} is not a TCP port (1-65535)")
+    if host not in LOOPBACK:
+        warn(
+            f"warning: --host {host} serves the TUI, and the store behind it, to anyone who can reach this "
+            "machine on that address; textual-serve has no login. Keep the default (localhost) unless "
+            "the network is yours"
+        )
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError(f"--host {host}: not an address of this machine ({exc})") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds it
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InputError(
+                f"--port {port} on {host} cannot be used: {exc.strerror or exc}",
+                hint=f"pick another --port (e.g. --port {port + 1})",
+            ) from exc
+
+
+def tui_command(db: Path, *, read_only: bool) -> str:
+    """The shell command textual-serve runs per browser tab: this Python's ``hvuaudit tui``."""
+    args = [sys.executable, "-c", "from hvuaudit.cli import main; main()", "tui", "--db", str(db)]
+    return shlex.join([*args, *(["--read-only"] if read_only else [])])
+
+
+def serve(db: Path, *, read_only: bool, host: str, port: int, warn: Callable[[str], None]) -> None:
+    """Serve the TUI at http://HOST:PORT until Ctrl+C."""
+    try:
+        from textual_serve.server import Server
+    except ImportError as exc:
+        raise InputError(
+            f"hvuaudit tui --serve needs textual-serve, which is not installed ({exc})",
+            hint="pip install 'hvuaudit[serve]' (or pip install textual-serve)",
+        ) from exc
+    check_address(host, port, warn)
+    warn(f"serving the TUI of {db} at http://{host}:{port} (Ctrl+C stops it)")
+    Server(tui_command(db, read_only=read_only), host=host, port=port, title="hvuaudit").serve()
