@@ -141,8 +141,9 @@ def clip_tags(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, where: Path) 
             f"({unknown.height} clip(s) are not)",
             hint="pass the --db the split was made from",
         )
-    stored = tags.unique("row", keep="first", maintain_order=True)
-    rows = frame.select("youtube_id", "time_start", "time_end").with_row_index("row")
+    stored = tags.unique("row", keep="first", maintain_order=True).with_columns(pl.col("row").cast(pl.Int64))
+    # row indices as Int64 on both sides (polars' own are UInt32, DuckDB's BIGINT)
+    rows = frame.select("youtube_id", "time_start", "time_end").with_row_index("row").cast({"row": pl.Int64})
     differ = rows.join(stored, on="row").filter(
         (pl.col("youtube_id") != pl.col("store_youtube_id"))
         | ((pl.col("time_start") - pl.col("store_time_start")).abs() > 1e-9)

@@ -66,7 +66,7 @@ class Setting:
     object_role: str | None
     scene_weight: float | None  # λ, signed as in config.json
     object_weight: float | None  # γ
-    adversary: str | None  # "grl" or "negative" (+ "+dann" when |λ| is ramped), when some head is adversarial
+    adversary: str | None  # grl, negative or dcorr (+ "+dann" when ramped), when some head is adversarial
     head_loss_reduction: str | None = None  # "mean" or "sum" over a head's classes; None without such a head
     # How the runs were scored: runs that differ in any of these are separate rows, never averaged.
     checkpoint: str | None = None  # eval.json's: best, last or a file; None when not evaluated

@@ -23,7 +23,7 @@ METHODS = ("baseline", "mtl", "amt-no-object", "amt", "pretrain-adv")
 AUTO = (
     "auto"  # --method auto: the method that tasks.json's roles make (amt, or mtl when the scene is learned)
 )
-ADVERSARIES = ("grl", "negative")
+ADVERSARIES = ("grl", "negative", "dcorr")
 ADV_SCHEDULES = ("constant", "dann")
 # How a head's BCE is reduced over its classes: mean (the default, and the first version's) or sum (Eq. 2).
 HEAD_REDUCTIONS = ("mean", "sum")
@@ -142,7 +142,8 @@ class TrainConfig:
     """kinetics400 (torchvision's weights of its backbones, needs a network once) or a checkpoint file
     (e.g. Hara et al.'s r3d50_K_200ep.pth for r3d50)."""
     adversary: str = "grl"
-    """grl: gradient reversal (default); negative: the paper's Eq. 3 literally (can diverge)."""
+    """grl: gradient reversal (default); negative: the paper's Eq. 3 literally (can diverge); dcorr: a
+    penalty of |λ|·dcorr²(features, scene labels), the evaluator's bias metric (docs/trainer.md)."""
     adv_schedule: str = "dann"
     """constant, or dann: ramp |λ| from 0 with 2/(1+exp(-10p))-1, p = training progress."""
     recipe: str | None = None

@@ -8,7 +8,12 @@ A negative weight makes a head adversarial, in one of two modes:
   the head, applied by the model's forward pass);
 * ``negative``: the paper's Eq. 3 literally, the weight w < 0 multiplies the loss,
   so the head and the backbone both get the flipped gradient. The scene head can
-  then simply learn to be wrong: the loss is unbounded and runs away.
+  then simply learn to be wrong: the loss is unbounded and runs away;
+* ``dcorr``: no head to fool: the backbone pays |w| times the squared distance
+  correlation (U-statistic) between the batch's features and its multi-hot labels
+  of that head, the evaluator's bias metric as the training signal
+  (:func:`dcorr2_penalty`). The head still learns, on features it cannot change
+  (a reversal of weight 0), as a probe of what the features hold.
 
 The DANN schedule ramps |w| of adversarial heads from 0 to full strength.
 Never imports ``hvuaudit``.
@@ -47,6 +52,50 @@ def dann_ramp(progress: float) -> float:
     return 2.0 / (1.0 + math.exp(-10.0 * p)) - 1.0
 
 
+def _distances(points: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances between the rows, with a zero gradient where two rows coincide (the diagonal)."""
+    squared = (points.unsqueeze(1) - points.unsqueeze(0)).pow(2).sum(-1)
+    positive = squared > 0
+    return torch.where(positive, squared.clamp_min(1e-30).sqrt(), torch.zeros_like(squared))
+
+
+def _u_centred(distances: torch.Tensor) -> torch.Tensor:
+    """The U-centred distance matrix of Székely & Rizzo (2014): row and column sums over n - 2, the total
+    over (n - 1)(n - 2), and a zero diagonal."""
+    n = distances.shape[0]
+    rows = distances.sum(1, keepdim=True) / (n - 2)
+    columns = distances.sum(0, keepdim=True) / (n - 2)
+    total = distances.sum() / ((n - 1) * (n - 2))
+    centred = distances - rows - columns + total
+    return centred * (1 - torch.eye(n, dtype=distances.dtype, device=distances.device))
+
+
+def dcorr2_penalty(features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The squared distance correlation (U-statistic) between the rows of ``features`` (n, d) and of
+    ``labels`` (n, k; one-hot or multi-hot), differentiable in ``features``.
+
+    Both distances Euclidean, as :func:`hvueval.dcorr.distance_correlation_stats` measures them
+    (a test checks the two agree to 1e-6). The U-statistic, not the V one: its expectation does not
+    grow as the batch shrinks, so that the penalty means the same at batch 16 as at 256 (the V
+    statistic of independent data is about 1/n above 0). It can dip below 0 by chance; the penalty
+    is then a small reward, which the gradient handles as any other value. Needs n >= 4; a smaller
+    batch, constant features or labels give 0 (as ``dcor`` defines it).
+    """
+    n = features.shape[0]
+    zero = features.sum() * 0.0  # keeps the graph, so that backward() works on every batch
+    if n < 4:
+        return zero
+    a = _u_centred(_distances(features.double()))
+    b = _u_centred(_distances(labels.double()))
+    scale = n * (n - 3)
+    xy, xx, yy = (a * b).sum() / scale, (a * a).sum() / scale, (b * b).sum() / scale
+    denominator = (xx * yy).abs().sqrt()
+    # constant features or labels: 0, without a host sync (a where on a safe denominator, no NaN gradient)
+    defined = denominator > 0
+    ratio = xy / torch.where(defined, denominator, torch.ones_like(denominator))
+    return torch.where(defined, ratio, torch.zeros_like(ratio)).to(features.dtype) + zero
+
+
 @dataclass(frozen=True)
 class HeadWeight:
     """How one auxiliary head enters the loss at one step."""
@@ -57,6 +106,9 @@ class HeadWeight:
     """Coefficient of the gradient reversal in front of the head; None = none."""
     effective: float
     """The signed weight of the objective as the paper writes it (for logging)."""
+    penalty: float | None = None
+    """--adversary dcorr: the weight of dcorr²(features, this head's labels) in the loss (|w|, ramped; 0
+    at the ramp's start); None for the other modes."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +133,9 @@ class Objective:
                 out[name] = HeadWeight(loss_weight=w, grl=None, effective=w)
             elif w < 0 and self.adversary == "grl":
                 out[name] = HeadWeight(loss_weight=1.0, grl=abs(w) * ramp, effective=w * ramp)
+            elif w < 0 and self.adversary == "dcorr":
+                # the head learns on features it cannot move (reversal of weight 0); the penalty moves them
+                out[name] = HeadWeight(loss_weight=1.0, grl=0.0, effective=w * ramp, penalty=abs(w) * ramp)
             elif w < 0:
                 out[name] = HeadWeight(loss_weight=w * ramp, grl=None, effective=w * ramp)
         return out
@@ -101,7 +156,14 @@ class Objective:
             bce = F.binary_cross_entropy_with_logits(outputs[name].float(), batch[name], reduction="none")
             parts[name] = bce.mean() if self.head_reduction == "mean" else bce.sum(dim=1).mean()
             total = total + hw.loss_weight * parts[name]
-            logged = logged + hw.effective * parts[name].detach()
+            if hw.penalty is not None:
+                # per process under DDP: each rank's batch, and DDP averages the gradients over the ranks
+                dcorr2 = dcorr2_penalty(outputs["features"].float(), batch[name].float())
+                parts[f"{name}_dcorr2"] = dcorr2
+                total = total + hw.penalty * dcorr2
+                logged = logged + hw.penalty * dcorr2.detach()
+            else:
+                logged = logged + hw.effective * parts[name].detach()
         return total, parts, logged
 
 

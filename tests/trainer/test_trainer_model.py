@@ -15,7 +15,7 @@ from trainer import models
 from trainer.config import ConfigError, TrainConfig, diff_for_resume, resolve_config
 from trainer.engine import mean_average_precision
 from trainer.errors import DivergedError
-from trainer.losses import Objective, check_finite, dann_ramp
+from trainer.losses import Objective, check_finite, dann_ramp, dcorr2_penalty
 from trainer.models import ModelConfig, PretrainedError, build_model, load_pretrained
 
 torch.set_num_threads(1)
@@ -102,6 +102,52 @@ def test_negative_flips_both_gradients(grad_setup):
     neg_b, neg_h = grad_setup(Objective(lambda_=-0.3, gamma=0.0, adversary="negative"))
     torch.testing.assert_close(neg_b, -plain_b)
     torch.testing.assert_close(neg_h, -plain_h)
+
+
+def test_dcorr_adversary_keeps_the_scene_head_off_the_backbone(grad_setup):
+    """--adversary dcorr: the head still learns, but its BCE moves no backbone weight (a reversal of 0)."""
+    plain_b, plain_h = grad_setup(Objective(lambda_=1.0, gamma=0.0))
+    dcorr_b, dcorr_h = grad_setup(Objective(lambda_=-0.3, gamma=0.0, adversary="dcorr"))
+    assert plain_b.abs().sum() > 0 and dcorr_b.abs().sum() == 0
+    torch.testing.assert_close(dcorr_h, plain_h)
+
+
+@pytest.mark.parametrize("kind", ["one-hot", "multi-hot"])
+def test_the_dcorr_penalty_is_the_evaluators_dcorr2(kind):
+    from hvueval.dcorr import distance_correlation_stats
+
+    rng = np.random.default_rng(3)
+    n, k = 96, 6
+    scenes = rng.integers(0, k, n)
+    labels = np.eye(k)[scenes] if kind == "one-hot" else (rng.random((n, k)) < 0.3).astype(np.float64)
+    # features that carry some of the scene, some noise
+    features = rng.normal(size=(n, 12)) + 1.5 * labels @ rng.normal(size=(k, 12))
+    penalty = dcorr2_penalty(torch.tensor(features), torch.tensor(labels))
+    measured = distance_correlation_stats(features, labels if kind == "multi-hot" else scenes)
+    assert float(penalty) == pytest.approx(measured.dcorr2_u, abs=1e-6) and measured.dcorr2_u > 0.05
+    assert float(dcorr2_penalty(torch.zeros(3, 4), torch.ones(3, 2))) == 0.0  # n < 4: no penalty
+
+
+def test_the_dcorr_penalty_descends_and_scales_with_lambda():
+    torch.manual_seed(0)
+    labels = torch.eye(4)[torch.arange(32) % 4]
+    features = (torch.randn(32, 8) + 2 * labels @ torch.randn(4, 8)).requires_grad_()
+    outputs = {"features": features, "action": torch.zeros(32, 3), "scene": torch.zeros(32, 4)}
+    batch = {"action": torch.zeros(32, dtype=torch.long), "scene": labels}
+
+    def feature_grad(lam: float) -> torch.Tensor:
+        objective = Objective(lambda_=lam, gamma=0.0, adversary="dcorr")
+        total, parts, _ = objective(outputs, batch, objective.head_weights(1.0))
+        (grad,) = torch.autograd.grad(total, features)
+        return grad, parts
+
+    small, parts = feature_grad(-0.3)
+    large, _ = feature_grad(-0.6)
+    torch.testing.assert_close(large, 2 * small)  # the only gradient to the features: |λ|·∇dcorr²
+    before = float(parts["scene_dcorr2"].detach())
+    with torch.no_grad():
+        after = float(dcorr2_penalty(features - 0.05 * small / small.norm(), labels))
+    assert 0 < after < before  # a step against the gradient removes scene information
 
 
 def test_dann_ramp_and_head_weights():

@@ -1012,3 +1012,17 @@ def test_tensorboard_is_optional_on_resume_and_force_never_empties_a_linked_fold
     (out / "tensorboard").symlink_to(theirs)
     assert train_cli(split[0], out, "--force").exit_code == 0
     assert (theirs / "events.out.tfevents.1.theirs").read_text() == "their events"
+
+
+def test_the_dcorr_adversary_trains_logs_its_penalty_and_resumes_exactly(split, tmp_path):
+    args = ("--method", "amt-no-object", "--adversary", "dcorr", "--lambda", "-1", "--epochs", "2")
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    assert train_cli(split[0], once, *args).exit_code == 0
+    assert train_cli(split[0], twice, *args, "--stop-after", "1").exit_code == 0
+    assert invoke("train", "--out", twice, "--resume").exit_code == 0
+    a, b = (torch.load(run / "checkpoint.pt", weights_only=True)["model"] for run in (once, twice))
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    lines = read_metrics(once)
+    for line in lines:  # the penalty is measured on train and on the selection set, a U-statistic
+        assert -1 < line["train"]["loss_scene_dcorr2"] < 1 and line["select"]["loss_scene_dcorr2"] is not None
+    assert json.loads((once / "config.json").read_text())["adversary"] == "dcorr"
