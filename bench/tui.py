@@ -11,7 +11,8 @@ Measured on one store, in one run:
   - selection latencies, in-process with Pilot (headless, 120x36): from the key press to the
     moment the widgets show the new data, for moving through the action list, switching a
     category tab, drilling into a pair's clips, changing the NCA threshold and category,
-    and answering an annotation card (the next card with its example clips).
+    sorting (s) and filtering (/) a table (the NCA table and the browser's action list), and
+    answering an annotation card (the next card with its example clips).
 
     .venv/bin/python bench/tui.py                        # builds the store, prints the section
     .venv/bin/python bench/tui.py --db /tmp/s500k.duckdb # reuse a store made by hvuaudit ingest
@@ -285,6 +286,32 @@ async def selections(db: Path, moves: int) -> dict[str, list[float]]:
                 )
             )
 
+        # every table sorts and filters (issue 21): on the NCA table, then on the browser's action list
+        for label, screen_key, table_id in (
+            ("NCA table", "3", "#nca-table"),
+            ("browser's actions", "2", "#actions"),
+        ):
+            await pilot.press(screen_key)
+            await _settle(pilot)
+            table = app.screen.query_one(table_id, FrameTable)
+            table.focus()
+            await _settle(pilot)
+            for _ in range(6):
+                before = table.sort_by
+                timings.setdefault(f"any table: sort by the next column (s), {label}", []).append(
+                    await _measure(pilot, "s", lambda b=before, t=table: t.sort_by != b)
+                )
+            if label == "NCA table":  # on the browser / is its own search
+                for text in ("a", "in", "ing", "zzz", ""):
+                    await pilot.press("slash")
+                    await _settle(pilot)
+                    await pilot.press(*["backspace"] * 8, *text)
+                    await _settle(pilot)
+                    timings.setdefault(f"any table: filter (/ text enter), {label}", []).append(
+                        await _measure(pilot, "enter", lambda x=text, t=table: t.filter_text == x)
+                    )
+            timings[f"rows in the {label}"] = [float(table.source.height)]
+
         started = time.perf_counter()
         await pilot.press("4")
         await pilot.press(*"bench", "enter")
@@ -358,6 +385,9 @@ def section(
                 f"| {label} | {statistics.median(values):.2f} s | {max(values):.2f} s | {len(values)} | |"
             )
     for label, values in timings.items():
+        if label.startswith("rows in the"):
+            lines.append(f"| {label} | {values[0]:,.0f} rows | | | |")
+            continue
         target = "< 200 ms" if len(values) > 1 else ""
         bold = "**" if target else ""
         lines.append(

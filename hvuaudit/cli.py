@@ -1206,11 +1206,19 @@ def tui(read_only, serve, host, port, db):
       hvuaudit tui --serve --port 8001
     """
     if serve:
-        from hvuaudit.store import default_db_path, open_store
+        from hvuaudit.errors import StoreError
+        from hvuaudit.store import default_db_path, has_table, open_store
         from hvuaudit.tui.serve import serve as serve_tui
 
         store = (db or default_db_path()).resolve()
-        open_store(store, read_only=True).close()  # a missing or foreign store stops here, not in each tab
+        with open_store(
+            store, read_only=True
+        ) as con:  # a missing or foreign store stops here, not in each tab
+            if not has_table(con, "clips"):
+                raise StoreError(
+                    f"{store} is a DuckDB file but not an hvuaudit store",
+                    hint=f"make one with: hvuaudit ingest HVU_Val_V1.0.csv --categories ... --db {store}",
+                )
         serve_tui(store, read_only=read_only, host=host, port=port, warn=lambda m: click.echo(m, err=True))
         return
     from hvuaudit.tui.app import run  # textual is imported only here

@@ -39,7 +39,7 @@ import numpy as np
 import polars as pl
 
 from hvuaudit.categories import CLIP_MODES, DEFAULT_CLIPS, DEFAULT_THRESHOLD, STUDY_CATEGORIES
-from hvuaudit.errors import InputError
+from hvuaudit.errors import ConflictError, InputError
 from hvuaudit.nca import NoLabelledClipsError, check_clips, check_threshold, necessity_frames, sweep_rows
 from hvucontracts import tasks
 from hvucontracts.tasks import TASKS_FORMAT, UNDECIDED
@@ -544,4 +544,18 @@ def roles_tables(roles: TaskRoles) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def write_tasks(roles: TaskRoles, path: Path) -> None:
+    """Write tasks.json; an existing file is replaced only when it is a tasks file itself (exit 5 else), and
+    never a DuckDB store or a special file (the TUI's `w` and `nca roles -o` both come here)."""
+    from hvucontracts.files import refuse_overwriting
+
+    path = Path(path)
+    refuse_overwriting(path, [])
+    if path.exists():
+        try:
+            tasks.read_tasks(path)
+        except tasks.TasksFileError as exc:
+            raise ConflictError(
+                f"{path} exists and is not a tasks file ({exc.message}); it is left alone",
+                hint="choose another file name for tasks.json",
+            ) from exc
     tasks.write_tasks(path, roles.as_json())

@@ -521,6 +521,11 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
     ):
         if int(number) != number or number < low:
             _fail(f"--{name} must be an integer of at least {low}, got {number}")
+    if cfg.adversary == "dcorr" and cfg.batch_size < 4:
+        _fail(
+            f"--adversary dcorr measures dcorr² on each process's batch, which needs 4 clips or more; "
+            f"--batch-size {cfg.batch_size} would leave the adversary off: give --batch-size 4 or more"
+        )
     if cfg.warmup_epochs >= cfg.epochs:
         _fail(
             f"--warmup-epochs {cfg.warmup_epochs} leaves no epoch of --epochs {cfg.epochs} after the "

@@ -53,9 +53,16 @@ def dann_ramp(progress: float) -> float:
 
 
 def _distances(points: torch.Tensor) -> torch.Tensor:
-    """Euclidean distances between the rows, with a zero gradient where two rows coincide (the diagonal)."""
-    squared = (points.unsqueeze(1) - points.unsqueeze(0)).pow(2).sum(-1)
-    positive = squared > 0
+    """Euclidean distances between the rows, with a zero gradient where two rows coincide (the diagonal).
+
+    From the Gram matrix (n × n memory, not n × n × d); in float64, so the cancellation is far below
+    the 1e-6 the penalty is checked to."""
+    norms = points.pow(2).sum(1)
+    squared = (norms.unsqueeze(1) + norms.unsqueeze(0) - 2 * points @ points.T).clamp_min(0)
+    # what the Gram matrix cancels to noise (float64: ~1e-16 of the norms) is a coincidence: distance 0
+    positive = (squared > 1e-12 * norms.max()) & ~torch.eye(
+        len(points), dtype=torch.bool, device=points.device
+    )
     return torch.where(positive, squared.clamp_min(1e-30).sqrt(), torch.zeros_like(squared))
 
 
@@ -77,9 +84,11 @@ def dcorr2_penalty(features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     Both distances Euclidean, as :func:`hvueval.dcorr.distance_correlation_stats` measures them
     (a test checks the two agree to 1e-6). The U-statistic, not the V one: its expectation does not
     grow as the batch shrinks, so that the penalty means the same at batch 16 as at 256 (the V
-    statistic of independent data is about 1/n above 0). It can dip below 0 by chance; the penalty
-    is then a small reward, which the gradient handles as any other value. Needs n >= 4; a smaller
-    batch, constant features or labels give 0 (as ``dcor`` defines it).
+    statistic of independent data is about 1/n above 0). It can be below 0 (by chance near
+    independence, and far below it for features pushed to the opposite of independence), so the
+    objective takes ``max(0, ·)`` of it (:class:`Objective`): what is rewarded is reaching 0, not
+    passing it. Needs n >= 4; a smaller batch, constant features or labels give 0 (as ``dcor``
+    defines it), with a finite (zero) gradient.
     """
     n = features.shape[0]
     zero = features.sum() * 0.0  # keeps the graph, so that backward() works on every batch
@@ -89,11 +98,12 @@ def dcorr2_penalty(features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     b = _u_centred(_distances(labels.double()))
     scale = n * (n - 3)
     xy, xx, yy = (a * b).sum() / scale, (a * a).sum() / scale, (b * b).sum() / scale
-    denominator = (xx * yy).abs().sqrt()
-    # constant features or labels: 0, without a host sync (a where on a safe denominator, no NaN gradient)
-    defined = denominator > 0
-    ratio = xy / torch.where(defined, denominator, torch.ones_like(denominator))
-    return torch.where(defined, ratio, torch.zeros_like(ratio)).to(features.dtype) + zero
+    # constant features or labels (a batch whose clips share their scene tags): 0. The where comes before the
+    # square root, whose gradient at 0 is infinite; no host sync either
+    product = (xx * yy).abs()
+    defined = product > 1e-24
+    denominator = torch.where(defined, product, torch.ones_like(product)).sqrt()
+    return torch.where(defined, xy / denominator, torch.zeros_like(xy)).to(features.dtype) + zero
 
 
 @dataclass(frozen=True)
@@ -159,9 +169,11 @@ class Objective:
             if hw.penalty is not None:
                 # per process under DDP: each rank's batch, and DDP averages the gradients over the ranks
                 dcorr2 = dcorr2_penalty(outputs["features"].float(), batch[name].float())
-                parts[f"{name}_dcorr2"] = dcorr2
-                total = total + hw.penalty * dcorr2
-                logged = logged + hw.penalty * dcorr2.detach()
+                parts[f"{name}_dcorr2"] = dcorr2  # logged as measured, below 0 included
+                # penalised from 0 up: a U-statistic below 0 is no better than independence
+                penalty = dcorr2.clamp_min(0)
+                total = total + hw.penalty * penalty
+                logged = logged + hw.penalty * penalty.detach()
             else:
                 logged = logged + hw.effective * parts[name].detach()
         return total, parts, logged

@@ -9,6 +9,7 @@ trainer, the evaluator or the demo; textual-serve is imported only when serving.
 
 from __future__ import annotations
 
+import errno
 import shlex
 import socket
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from hvuaudit.errors import InputError
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
+WILDCARD = ("0.0.0.0", "::")  # every address of the machine
 DEFAULT_PORT = 8000
 
 
@@ -25,7 +27,7 @@ def check_address(host: str, port: int, warn: Callable[[str], None]) -> None:
     """Refuse (exit 3) a port that cannot be bound; warn when the page would be reachable from elsewhere."""
     if not 1 <= port <= 65535:
         raise InputError(f"--port {port} is not a TCP port (1-65535)")
-    if host not in LOOPBACK:
+    if host.lower() not in LOOPBACK:
         warn(
             f"warning: --host {host} serves the TUI, and the store behind it, to anyone who can reach this "
             "machine on that address; textual-serve has no login. Keep the default (localhost) unless "
@@ -41,10 +43,25 @@ def check_address(host: str, port: int, warn: Callable[[str], None]) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise InputError(
+                    f"--host {host} is not an address of this machine",
+                    hint="give one of its addresses, or localhost",
+                ) from exc
             raise InputError(
                 f"--port {port} on {host} cannot be used: {exc.strerror or exc}",
-                hint=f"pick another --port (e.g. --port {port + 1})",
+                hint="pick another --port (1024-65535)",
             ) from exc
+
+
+def public_url(host: str, port: int) -> str:
+    """The address the page gives the browser for its websocket and files: the host as a browser writes it
+    (an IPv6 address in brackets), and this machine's name for a wildcard address."""
+    if host in WILDCARD:
+        host = socket.getfqdn()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def tui_command(db: Path, *, read_only: bool) -> str:
@@ -63,5 +80,8 @@ def serve(db: Path, *, read_only: bool, host: str, port: int, warn: Callable[[st
             hint="pip install 'hvuaudit[serve]' (or pip install textual-serve)",
         ) from exc
     check_address(host, port, warn)
-    warn(f"serving the TUI of {db} at http://{host}:{port} (Ctrl+C stops it)")
-    Server(tui_command(db, read_only=read_only), host=host, port=port, title="hvuaudit").serve()
+    url = public_url(host, port)
+    warn(f"serving the TUI of {db} at {url} (Ctrl+C stops it)")
+    Server(
+        tui_command(db, read_only=read_only), host=host, port=port, title="hvuaudit", public_url=url
+    ).serve()

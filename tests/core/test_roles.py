@@ -492,3 +492,26 @@ def test_nca_sweep_over_both_modes_prints_the_intervals_nca_roles_uses(real_stor
     for row in json.loads(result.stdout)["differences"]:
         (pair,) = real_roles["labelled"].differences[row["clips"]]
         assert (round(row["ci_low"], 6), round(row["ci_high"], 6)) == (pair["ci_low"], pair["ci_high"])
+
+
+def test_tasks_json_never_replaces_a_file_that_is_not_one(tiny_store, tmp_path):
+    from click.testing import CliRunner
+
+    from hvuaudit.cli import cli
+
+    def write(path):
+        return CliRunner().invoke(
+            cli, ["nca", "roles", "--resamples", "200", "-o", str(path), "--db", str(tiny_store)]
+        )
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    refused = write(notes)
+    assert (
+        refused.exit_code == 5 and "is not a tasks file" in refused.output and notes.read_text() == "my notes"
+    )
+    first = write(tmp_path / "tasks.json")
+    assert first.exit_code == 0, first.output
+    assert write(tmp_path / "tasks.json").exit_code == 0  # an earlier tasks.json is replaced
+    onto_store = write(tiny_store)
+    assert onto_store.exit_code == 5 and tiny_store.stat().st_size > 10_000

@@ -150,6 +150,35 @@ def test_the_dcorr_penalty_descends_and_scales_with_lambda():
     assert 0 < after < before  # a step against the gradient removes scene information
 
 
+def test_the_dcorr_penalty_has_a_finite_gradient_and_no_reward_below_independence():
+    # a batch whose clips share their scene tags (or carry none): penalty 0, gradient finite (zero)
+    for labels in (torch.zeros(9, 4), torch.ones(9, 4), torch.eye(4)[[0] * 9]):
+        features = torch.randn(9, 5, requires_grad=True)
+        dcorr2_penalty(features, labels).backward()
+        assert torch.isfinite(features.grad).all() and float(features.grad.abs().sum()) == 0.0
+    # minimised, the U-statistic would run to -1 (features made to mirror the labels' opposite); the
+    # objective penalises max(0, ·), so it stops at independence
+    torch.manual_seed(1)
+    labels = torch.eye(2)[torch.arange(8) % 2]
+    features = torch.randn(8, 4, requires_grad=True)
+    objective = Objective(lambda_=-1.0, gamma=0.0, adversary="dcorr")
+    optimizer = torch.optim.Adam([features], lr=0.05)
+    batch = {"action": torch.zeros(8, dtype=torch.long), "scene": labels}
+    for _ in range(300):
+        outputs = {"features": features, "action": torch.zeros(8, 3), "scene": torch.zeros(8, 2)}
+        total, parts, _ = objective(outputs, batch, objective.head_weights(1.0))
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+    assert float(parts["scene_dcorr2"].detach()) > -0.3
+
+
+def test_the_dcorr_adversary_needs_batches_of_four():
+    with pytest.raises(ConfigError, match="needs 4 clips or more; --batch-size 3"):
+        _resolve(adversary="dcorr", batch_size=3)
+    assert _resolve(adversary="dcorr", batch_size=4).adversary == "dcorr"
+
+
 def test_dann_ramp_and_head_weights():
     assert dann_ramp(0.0) == 0.0
     assert dann_ramp(1.0) == pytest.approx(2 / (1 + math.exp(-10)) - 1)

@@ -1037,3 +1037,33 @@ async def test_any_table_sorts_by_a_header_click_or_a_key_filters_and_saves_what
             await press(pilot, "backspace")
         await press(pilot, "enter")
         assert table.frame.height == source.height and table.sort_by == (following, not before)
+
+
+@pilot_test
+async def test_a_table_sorts_a_list_column_and_filters_on_the_text_it_shows():
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield FrameTable(id="t", key_column="name")
+
+    frame = pl.DataFrame(
+        {"name": ["a", "b", "c"], "tags": [["z", "y"], ["b"], ["m"]], "p": [0.12345, 0.5, 0.9]}
+    )
+    app = One()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#t", FrameTable)
+        table.show_frame(frame, digits={"p": 2})
+        table.set_sort("tags", descending=False)  # lists sort by their text: "b", "m", "z|y"
+        assert table.frame["name"].to_list() == ["b", "c", "a"]
+        table.set_filter("0.12")  # the cell shows 0.12, not 0.12345 (digits 2): it matches what is read
+        assert table.frame["name"].to_list() == ["a"]
+        table.set_filter("0.123")
+        assert table.frame.height == 0
+        # the same rows with new values (a new threshold): the filter stays; other rows: it goes, and says so
+        table.set_filter("0.5")
+        table.show_frame(frame.with_columns(pl.col("p") * 1.0), digits={"p": 2})
+        assert table.filter_text == "0.5" and table.frame["name"].to_list() == ["b"]
+        table.show_frame(frame.with_columns(pl.col("name") + "2"), digits={"p": 2})
+        assert table.filter_text == "" and table.frame.height == 3
+        await pilot.pause()

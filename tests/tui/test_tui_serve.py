@@ -37,7 +37,7 @@ async def _first_screen(port: int, seconds: float = 40.0) -> bytes:
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(f"http://localhost:{port}/ws?width=120&height=36") as ws:
             deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline and b"Overview" not in received:
+            while time.monotonic() < deadline and b"Clips per subset" not in received:
                 try:
                     message = await ws.receive(timeout=2)
                 except TimeoutError:
@@ -69,7 +69,8 @@ def test_the_served_tui_answers_on_localhost_and_draws_its_first_screen(tiny_sto
                 time.sleep(0.25)
         assert page is not None and page[0] == 200 and "textual" in page[1]
         screen = asyncio.run(_first_screen(port))
-        assert b"Overview" in screen and b"needs a terminal" not in screen
+        # the overview's own content (not only the tab bar, which a store-error dialog also shows)
+        assert b"Clips per subset" in screen and b"needs a terminal" not in screen
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -110,3 +111,20 @@ def test_a_missing_store_stops_before_serving(tmp_path):
     )
     assert result.exit_code == 4 and "does not exist" in result.output
     assert not Path(tmp_path / "none.duckdb").exists()
+
+
+def test_the_page_addresses_a_browser_can_use():
+    from hvuaudit.tui.serve import public_url
+
+    assert public_url("localhost", 8000) == "http://localhost:8000"
+    assert public_url("::1", 8001) == "http://[::1]:8001"  # IPv6 in brackets, as a URL writes it
+    assert public_url("0.0.0.0", 8002) == f"http://{socket.getfqdn()}:8002"  # not the wildcard itself
+
+
+def test_a_duckdb_file_that_is_not_a_store_is_refused_before_serving(tmp_path):
+    import duckdb
+
+    foreign = tmp_path / "foreign.duckdb"
+    duckdb.connect(str(foreign)).execute("CREATE TABLE t (x INT)").close()
+    result = CliRunner().invoke(cli, ["tui", "--serve", "--port", str(_free_port()), "--db", str(foreign)])
+    assert result.exit_code == 4 and "not an hvuaudit store" in result.output

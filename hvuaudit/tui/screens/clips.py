@@ -26,8 +26,8 @@ CLIP_COLUMNS = ["youtube_id", "time_start", "time_end", "subset", "tags"]
 
 def has_graphical_browser() -> bool:
     """False on a Linux/BSD console without a display, where webbrowser would start lynx/w3m over the TUI."""
-    if sys.platform in ("darwin", "win32"):
-        return True
+    if sys.platform in ("darwin", "win32") or os.environ.get("TEXTUAL_DRIVER"):
+        return True  # (under `tui --serve` the URL opens in the user's own browser, not the server's)
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("BROWSER"))
 
 

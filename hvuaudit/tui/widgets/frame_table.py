@@ -115,13 +115,16 @@ def _style(name: str) -> Style | None:
     return Style.parse(name) if name else None
 
 
-def rows_containing(frame: pl.DataFrame, text: str, columns: list[str]) -> pl.Series:
-    """The mask of the rows with a cell, among ``columns``, whose text contains ``text`` (any case)."""
+def rows_containing(
+    frame: pl.DataFrame, text: str, columns: list[str], digits: Mapping[str, int] | None = None
+) -> pl.Series:
+    """The mask of the rows with a cell, among ``columns``, whose shown text contains ``text`` (any case)."""
     needle = text.lower()
+    digits = digits or {}
     mask = pl.Series([False] * frame.height)
     for name in columns:
-        cells = frame[name].to_list()
-        mask = mask | pl.Series([needle in format_cell(value).lower() for value in cells])
+        shown = [format_cell(value, digits=digits.get(name, 3)).lower() for value in frame[name].to_list()]
+        mask = mask | pl.Series([needle in cell for cell in shown])
     return mask
 
 
@@ -158,9 +161,14 @@ class FrameTable(DataTable):
     def _arranged(self) -> pl.DataFrame:
         frame = self.source
         if self.filter_text:
-            frame = frame.filter(rows_containing(frame, self.filter_text, self._shown_columns()))
+            digits = self._options.get("digits")
+            frame = frame.filter(rows_containing(frame, self.filter_text, self._shown_columns(), digits))
         if self.sort_by is not None and self.sort_by[0] in frame.columns:
             column, descending = self.sort_by
+            if frame.schema[column].is_nested():  # a list of tags: in the order of its text
+                key = pl.Series("_sort", [format_cell(value) for value in frame[column].to_list()])
+                frame = frame.with_columns(key).sort("_sort", descending=descending, maintain_order=True)
+                return frame.drop("_sort")
             frame = frame.sort(column, descending=descending, nulls_last=True, maintain_order=True)
         return frame
 
@@ -182,7 +190,7 @@ class FrameTable(DataTable):
         self._display(self._arranged(), keep_cursor=True)
 
     def arrangement(self) -> str:
-        """What the user did to the rows, in words ('' when nothing): shown under the table."""
+        """What the user did to the rows, in words ('' when nothing), for the notifications."""
         parts = []
         if self.sort_by is not None:
             parts.append(f"sorted by {self.sort_by[0]} {'↓' if self.sort_by[1] else '↑'}")
@@ -244,13 +252,25 @@ class FrameTable(DataTable):
             return
         from hvuaudit.errors import HvuauditError
 
-        target = Path(path.strip()).expanduser()
+        target = Path(path.strip()).expanduser().resolve()
         try:
             save_shown(self.frame, self._shown_columns(), target)
         except (HvuauditError, OSError) as exc:
             self.app.notify(str(exc), severity="error", timeout=8)
             return
+        except Exception as exc:  # a column the writer cannot hold: said, and the app goes on
+            self.app.notify(f"could not save {target}: {exc}", severity="error", timeout=8)
+            return
         self.app.notify(f"wrote {self.frame.height} row(s) to {target}", timeout=4)
+
+    def _holds_other_rows(self, frame: pl.DataFrame) -> bool:
+        """Whether ``frame`` holds other rows than the table's source (not the same values updated)."""
+        column = self.key_column
+        if column is None or column not in frame.columns or column not in self.source.columns:
+            return True
+        return set(frame[column].cast(pl.String).to_list()) != set(
+            self.source[column].cast(pl.String).to_list()
+        )
 
     def show_frame(
         self,
@@ -271,6 +291,12 @@ class FrameTable(DataTable):
         When only values changed (same columns, same row keys in the same order, as after
         a new NCA threshold) only the changed cells are updated.
         """
+        if self.filter_text and self.key_column is not None and self._holds_other_rows(frame):
+            # other rows (another pair's clips): a filter typed for the old ones would hide them unseen
+            self.filter_text = ""
+            self.app.notify("the table holds other rows now: its filter is off", timeout=3)
+        elif self.filter_text and self.key_column is None:
+            self.filter_text = ""  # rows without keys cannot be told apart: a refill is new rows
         self.source = frame
         self._options = {"labels": labels, "digits": digits, "styles": styles, "hide": hide, "widths": widths}
         if self.sort_by is not None and self.sort_by[0] not in frame.columns:
