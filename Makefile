@@ -12,7 +12,7 @@ LINTED := $(PACKAGES) tests bench .ci
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[train,tensorboard,serve,dev]'
+	$(PY) -m pip install -q -e '.[train,tensorboard,serve,frames,dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -39,7 +39,7 @@ docs: install
 	$(VENV)/bin/mkdocs build --strict --quiet
 
 # The NCA figures of docs/nca.md, from the real validation annotations, in both clip modes, and the
-# screenshot of docs/audit.md.
+# screenshot of docs/audit.md and the capture of docs/tui.md.
 docs-figures: install
 	rm -f $(VENV)/docs-figures.duckdb
 	$(VENV)/bin/hvuaudit ingest $(HVU_DIR)/HVU_Val_V1.0.csv --categories $(HVU_DIR)/HVU_Tags_Categories_V1.0.csv \
@@ -51,6 +51,9 @@ docs-figures: install
 	@# docs/audit.md's screenshot: the audit page of the validation file, as the browser test renders it
 	HVUAUDIT_HVU_DIR=$(HVU_DIR) HVUAUDIT_TEST_ARTIFACTS=docs/img $(PY) -m pytest -q -p no:cacheprovider \
 	  tests/core/test_audit.py -k real_browser
+	@# docs/tui.md's capture: the clips screen with the frames of a clip, as its test draws it
+	HVUAUDIT_TEST_ARTIFACTS=docs/img $(PY) -m pytest -q -p no:cacheprovider tests/tui/test_tui_frames.py \
+	  -k clips_screen_shows
 
 # The core against the declared floors of its dependencies, on the oldest supported Python: first
 # `pip install .` alone (no extras: the CLI and every core module must load), then the test tools and

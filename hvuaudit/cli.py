@@ -386,21 +386,11 @@ def audit(output, threshold, resamples, confidence, seed, force, db):
       hvuaudit audit --html audit.html
     """
     from hvuaudit.audit import collect_audit, render_html
-    from hvuaudit.errors import ConflictError
     from hvuaudit.roles import BootstrapSpec
     from hvuaudit.store import open_store, store_sources
     from hvucontracts.files import refuse_overwriting, write_text_atomically
 
-    if output.is_dir():
-        raise InputError(
-            f"--html {output} is a folder", hint=f"give a file name, e.g. --html {output / 'audit.html'}"
-        )
-    if not output.parent.is_dir():
-        raise InputError(
-            f"--html {output}: {output.parent} is not a folder", hint="choose a file in an existing folder"
-        )
-    if output.exists() and not force:
-        raise ConflictError(f"{output} exists", hint="pass --force to replace it, or choose another --html")
+    check_new_file(output, "--html", force, example="audit.html")
     spec = BootstrapSpec(resamples=resamples, confidence=confidence, seed=seed)
     with open_store(db, read_only=True) as con:
         # the annotation files the store was made from are the page's provenance: never written over
@@ -1180,6 +1170,73 @@ def annotate_stats(categories, threshold, clips, fmt, db):
 # ---------------------------------------------------------------- TUI
 
 
+_IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def videos_source_options(func: Callable) -> Callable:
+    """--videos and --name-template: where clip files are, when the store has not scanned them."""
+    func = click.option(
+        "--name-template",
+        default=None,
+        help="How --videos names a clip's file: mmaction, downloader, raw or a format string "
+        "[default: try every known name].",
+    )(func)
+    return click.option(
+        "--videos",
+        "videos_dir",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        default=None,
+        help="Folder of clip files, for frames [default: the store's scanned videos].",
+    )(func)
+
+
+def _video_source(videos_dir: Path | None, name_template: str | None):
+    from hvuaudit.videos.frames import VideoSource
+
+    if name_template is not None and videos_dir is None:
+        raise InputError("--name-template needs --videos", hint="give the folder: --videos DIR")
+    return VideoSource(videos_dir, name_template)
+
+
+def _require_tags(con, *tags: str) -> None:
+    """Exit 3 naming a tag the store does not know, with the nearest known ones."""
+    import difflib
+
+    names = {row[0] for row in con.execute("SELECT tag FROM tags").fetchall()}
+    for tag in tags:
+        if tag not in names:
+            close = difflib.get_close_matches(tag, names, n=3)
+            raise InputError(
+                f"the store has no tag {tag!r}",
+                hint=f"did you mean {', '.join(close)}?" if close else "list them: hvuaudit sql actions",
+            )
+
+
+def check_new_file(
+    output: Path, option: str, force: bool, *, suffixes: tuple[str, ...] = (), example: str = "out"
+) -> None:
+    """Refuse an output file that cannot be written as asked: a folder, a missing parent or a wrong
+    suffix (exit 3), an existing file without --force (exit 5)."""
+    from hvuaudit.errors import ConflictError
+
+    if output.is_dir():
+        raise InputError(
+            f"{option} {output} is a folder", hint=f"give a file name, e.g. {option} {output / example}"
+        )
+    if not output.parent.is_dir():
+        raise InputError(
+            f"{option} {output}: {output.parent} is not a folder", hint="choose a file in an existing folder"
+        )
+    if suffixes and output.suffix.lower() not in suffixes:
+        raise InputError(
+            f"{option} {output}: unknown file type", hint=f"end the name in {', '.join(suffixes)}"
+        )
+    if output.exists() and not force:
+        raise ConflictError(
+            f"{output} exists", hint=f"pass --force to replace it, or choose another {option}"
+        )
+
+
 @cli.command()
 @click.option(
     "--read-only",
@@ -1191,8 +1248,9 @@ def annotate_stats(categories, threshold, clips, fmt, db):
 )
 @click.option("--host", default="localhost", show_default=True, help="--serve: the address to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True, help="--serve: the port to listen on.")
+@videos_source_options
 @db_option
-def tui(read_only, serve, host, port, db):
+def tui(read_only, serve, host, port, videos_dir, name_template, db):
     """Explore the store, decide with NCA, annotate necessity and build splits in a terminal UI.
 
     Keys 1-5 switch screens (Overview, Browse, NCA, Annotate, Splits), ? shows every key,
@@ -1204,7 +1262,9 @@ def tui(read_only, serve, host, port, db):
       hvuaudit tui --db hvu.duckdb
       hvuaudit tui --db /shared/hvu.duckdb --read-only
       hvuaudit tui --serve --port 8001
+      hvuaudit tui --videos ~/hvu/videos --name-template mmaction
     """
+    source = _video_source(videos_dir, name_template)
     if serve:
         from hvuaudit.errors import StoreError
         from hvuaudit.store import default_db_path, has_table, open_store
@@ -1219,11 +1279,100 @@ def tui(read_only, serve, host, port, db):
                     f"{store} is a DuckDB file but not an hvuaudit store",
                     hint=f"make one with: hvuaudit ingest HVU_Val_V1.0.csv --categories ... --db {store}",
                 )
-        serve_tui(store, read_only=read_only, host=host, port=port, warn=lambda m: click.echo(m, err=True))
+        serve_tui(
+            store,
+            read_only=read_only,
+            host=host,
+            port=port,
+            warn=lambda m: click.echo(m, err=True),
+            videos=source,
+        )
         return
     from hvuaudit.tui.app import run  # textual is imported only here
 
-    run(db, read_only=read_only)
+    run(db, read_only=read_only, videos=source)
+
+
+# ---------------------------------------------------------------- clips and their frames
+
+
+@cli.group()
+def clips():
+    """The clips of an (action, tag) pair, as frames: what a person checks before trusting a count.
+
+    \b
+    Example:
+      hvuaudit clips sheet --action skiing --tag ski_slope -o skiing.png
+    """
+
+
+@clips.command("sheet")
+@click.option("--action", required=True, help="The action tag.")
+@click.option("--tag", required=True, help="The other tag (a scene, an object, ...).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The picture to write (.png, .jpg or .webp).",
+)
+@click.option(
+    "--limit", type=click.IntRange(1, 200), default=12, show_default=True, help="Clips on the sheet."
+)
+@click.option("--frames", type=click.IntRange(1, 32), default=6, show_default=True, help="Frames per clip.")
+@click.option(
+    "--height", type=click.IntRange(16, 720), default=96, show_default=True, help="Frame height in pixels."
+)
+@videos_source_options
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@db_option
+def clips_sheet(action, tag, output, limit, frames, height, videos_dir, name_template, force, db):
+    """A contact sheet: the first clips that carry both tags, a row of frames each.
+
+    The clips are those of the TUI's clips screen (`hvuaudit sql clips_of_pair`), their files those of the
+    scan (`videos scan`) or of --videos. A clip without a usable file gets its reason in place of its
+    frames; when no clip has one, nothing is written (exit 3).
+
+    \b
+    Examples:
+      hvuaudit clips sheet --action skiing --tag ski_slope -o skiing.png
+      hvuaudit clips sheet --action skiing --tag snow --videos ~/hvu/videos -o skiing_snow.jpg
+    """
+    from hvuaudit.cooccurrence import clips_of_pair
+    from hvuaudit.store import open_store, store_sources
+    from hvuaudit.videos.frames import NoVideo, clip_label, clip_strip, contact_sheet, prepare_lookup
+    from hvucontracts.files import refuse_overwriting, write_atomically
+
+    check_new_file(output, "-o", force, suffixes=tuple(_IMAGE_FORMATS), example="sheet.png")
+    with open_store(db, read_only=True) as con:
+        refuse_overwriting(output, [source.path for source in store_sources(con)])
+        _require_tags(con, action, tag)
+        pairs = clips_of_pair(con, action, tag).head(limit)
+        if not pairs.height:
+            raise InputError(
+                f"no clip carries both {action!r} and {tag!r}",
+                hint=f"see the tags seen with it: hvuaudit sql top_scenes_of_action -p action={action}",
+            )
+        reason = prepare_lookup(con, source := _video_source(videos_dir, name_template))
+        rows = []
+        with progress_steps(pairs.height, "decoding frames") as step:
+            for clip in pairs.iter_rows(named=True):
+                strip = (
+                    NoVideo(reason) if reason else clip_strip(con, clip, source, frames=frames, height=height)
+                )
+                rows.append((clip_label(clip), strip))
+                step(clip["clip_id"])
+    missing = [label.split()[0] + ": " + s.reason for label, s in rows if isinstance(s, NoVideo)]
+    if len(missing) == len(rows):
+        raise InputError(
+            f"none of the {len(rows)} clip(s) of ({action}, {tag}) has a video to show: {missing[0]}",
+            hint="scan the videos first (hvuaudit videos scan DIR), or give --videos DIR",
+        )
+    sheet = contact_sheet(f"{action} + {tag}: {len(rows)} clip(s), {source.describe()}", rows, height=height)
+    write_atomically(output, lambda tmp: sheet.save(tmp, format=_IMAGE_FORMATS[output.suffix.lower()]))
+    for line in missing:
+        click.echo(f"warning: {line}", err=True)
+    click.echo(f"wrote {output} ({len(rows) - len(missing)} of {len(rows)} clip(s) with frames)", err=True)
 
 
 # ---------------------------------------------------------------- video files

@@ -37,6 +37,7 @@ from hvuaudit.tui.screens.nca import NcaScreen
 from hvuaudit.tui.screens.overview import OverviewScreen
 from hvuaudit.tui.screens.splits import SplitsScreen
 from hvuaudit.tui.session import StoreSession
+from hvuaudit.videos.frames import VideoSource
 
 GC_IDLE_SECONDS = 2.0  # a full garbage collection waits until no key or mouse event came for this long
 
@@ -207,19 +208,20 @@ class HvuauditApp(App[None]):
         )
 
 
-def make_app(db: Path | None, *, read_only: bool) -> HvuauditApp:
+def make_app(db: Path | None, *, read_only: bool, videos: VideoSource | None = None) -> HvuauditApp:
     """The one way to build the app: ``hvuaudit tui`` and every test call this.
 
-    ``db`` is the store (``None``: ``$HVUAUDIT_DB``, else ``./hvu.duckdb``). Nothing is
-    opened here; the first screen opens the store in a worker after the first paint.
+    ``db`` is the store (``None``: ``$HVUAUDIT_DB``, else ``./hvu.duckdb``); ``videos`` where the frame
+    strips find clip files (default: the store's scan). Nothing is opened here; the first screen opens
+    the store in a worker after the first paint.
     """
-    return HvuauditApp(StoreSession(db, read_only=read_only))
+    return HvuauditApp(StoreSession(db, read_only=read_only, videos=videos))
 
 
 WEB_DRIVER_ENV = "TEXTUAL_DRIVER"  # set by textual-serve for the apps it runs
 
 
-def run(db: Path | None, *, read_only: bool) -> None:
+def run(db: Path | None, *, read_only: bool, videos: VideoSource | None = None) -> None:
     """Run the app in this terminal (what ``hvuaudit tui`` does)."""
     # textual-serve (`hvuaudit tui --serve`) runs the app with its output to a pipe and names the web
     # driver in TEXTUAL_DRIVER; anything else without a terminal would draw into a file
@@ -228,4 +230,4 @@ def run(db: Path | None, *, read_only: bool) -> None:
             "hvuaudit tui needs a terminal",
             hint="run it in a terminal, not through a pipe, or in a browser: hvuaudit tui --serve",
         )
-    make_app(db, read_only=read_only).run()
+    make_app(db, read_only=read_only, videos=videos).run()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hvuaudit.errors import InputError
+from hvuaudit.videos.frames import VideoSource
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 WILDCARD = ("0.0.0.0", "::")  # every address of the machine
@@ -64,13 +65,27 @@ def public_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def tui_command(db: Path, *, read_only: bool) -> str:
+def tui_command(db: Path, *, read_only: bool, videos: VideoSource | None = None) -> str:
     """The shell command textual-serve runs per browser tab: this Python's ``hvuaudit tui``."""
     args = [sys.executable, "-c", "from hvuaudit.cli import main; main()", "tui", "--db", str(db)]
-    return shlex.join([*args, *(["--read-only"] if read_only else [])])
+    if read_only:
+        args.append("--read-only")
+    if videos is not None and videos.folder is not None:
+        args += ["--videos", str(videos.folder.resolve())]
+    if videos is not None and videos.template is not None:
+        args += ["--name-template", videos.template]
+    return shlex.join(args)
 
 
-def serve(db: Path, *, read_only: bool, host: str, port: int, warn: Callable[[str], None]) -> None:
+def serve(
+    db: Path,
+    *,
+    read_only: bool,
+    host: str,
+    port: int,
+    warn: Callable[[str], None],
+    videos: VideoSource | None = None,
+) -> None:
     """Serve the TUI at http://HOST:PORT until Ctrl+C."""
     try:
         from textual_serve.server import Server
@@ -83,5 +98,9 @@ def serve(db: Path, *, read_only: bool, host: str, port: int, warn: Callable[[st
     url = public_url(host, port)
     warn(f"serving the TUI of {db} at {url} (Ctrl+C stops it)")
     Server(
-        tui_command(db, read_only=read_only), host=host, port=port, title="hvuaudit", public_url=url
+        tui_command(db, read_only=read_only, videos=videos),
+        host=host,
+        port=port,
+        title="hvuaudit",
+        public_url=url,
     ).serve()

@@ -22,6 +22,7 @@ import duckdb
 
 from hvuaudit.errors import StoreError
 from hvuaudit.store import create_views, default_db_path, has_stale_views, open_store
+from hvuaudit.videos.frames import VideoSource
 
 INGEST_COMMAND = "hvuaudit ingest HVU_Val_V1.0.csv --categories HVU_Tags_Categories_V1.0.csv --db {db}"
 CLOSE_WAIT_SECONDS = 2.0  # how long close() waits for interrupted queries to return
@@ -33,9 +34,10 @@ READ_ONLY_REASON = (
 class StoreSession:
     """Where the store is, how it is opened, and a thread-safe way to get cursors."""
 
-    def __init__(self, db: Path | None, *, read_only: bool) -> None:
+    def __init__(self, db: Path | None, *, read_only: bool, videos: VideoSource | None = None) -> None:
         self.path = Path(db) if db is not None else default_db_path()
         self.read_only = read_only
+        self.videos = videos or VideoSource()  # where the frame strips find clip files
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # one write at a time; reads never wait
         self._con: duckdb.DuckDBPyConnection | None = None

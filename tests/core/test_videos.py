@@ -62,6 +62,10 @@ def _clip_rows() -> list[tuple[str, str, float, float]]:
 @pytest.fixture
 def video_store(tmp_path):
     """A store of the 26 clips above, and where each clip's file is written (scheme per clip)."""
+    return make_video_store(tmp_path)
+
+
+def make_video_store(tmp_path: Path) -> Path:
     lines = ["Tags,youtube_id,time_start,time_end"] + [f"{t},{v},{s},{e}" for t, v, s, e in _clip_rows()]
     (tmp_path / "HVU_Val_videos.csv").write_text("\n".join(lines) + "\n")
     categories = CATEGORIES + "lake,scene\n"

@@ -20,7 +20,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header, ProgressBar, Static, Tab, Tabs
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, Tab, Tabs
 
 from hvuaudit.categories import STUDY_CATEGORIES
 from hvuaudit.tui import bindings
@@ -29,7 +29,7 @@ from hvuaudit.tui.screens.base import CoreScreen, reports_errors
 from hvuaudit.tui.screens.clips import has_graphical_browser
 from hvuaudit.tui.screens.modals import PromptModal, TextModal
 from hvuaudit.tui.session import READ_ONLY_REASON
-from hvuaudit.tui.widgets import FrameTable, Notice
+from hvuaudit.tui.widgets import FrameStrip, FrameTable, Notice
 from hvuaudit.tui.widgets.frame_table import format_cell
 
 EXAMPLES = 5
@@ -97,6 +97,7 @@ class AnnotateScreen(CoreScreen):
             yield ProgressBar(id="annotate-progress", show_eta=False)
             yield Static("", id="card")
             yield FrameTable(id="examples", classes="short-table")
+            yield FrameStrip(id="example-frames")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -258,13 +259,21 @@ class AnnotateScreen(CoreScreen):
         table = self.query_one("#examples", FrameTable)
         self.stop_loading("#examples")
         table.show_frame(
-            clips.select("youtube_id", "time_start", "time_end", "tags", "url"),
-            hide=("url",),  # kept for `o`: the row under the cursor, however the table is sorted
+            clips.select("clip_id", "youtube_id", "time_start", "time_end", "tags", "url"),
+            hide=("clip_id", "url"),  # kept for `o` and the frames: the row under the cursor, however sorted
             labels={"time_start": "start", "time_end": "end"},
             digits={"time_start": 1, "time_end": 1},
             keep_cursor=False,
         )
         table.border_title = f"example clips ({clips.height}; o: open the highlighted one)"
+        self._show_frames()
+
+    @on(DataTable.RowHighlighted, "#examples")
+    def _show_frames(self) -> None:
+        """The frames of the highlighted example (decoded in the strip's worker)."""
+        self.query_one("#example-frames", FrameStrip).show_clip(
+            self.query_one("#examples", FrameTable).current_row()
+        )
 
     @on(Tabs.TabActivated, "#annotate-categories")
     def category_changed(self) -> None:

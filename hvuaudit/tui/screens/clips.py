@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from hvuaudit.tui import bindings
 from hvuaudit.tui.screens.base import CoreScreen, reports_errors
-from hvuaudit.tui.widgets import FrameTable
+from hvuaudit.tui.widgets import FrameStrip, FrameTable
 
 CLIP_COLUMNS = ["youtube_id", "time_start", "time_end", "subset", "tags"]
 
@@ -61,6 +61,7 @@ class ClipsScreen(CoreScreen):
         yield Static(id="clips-title")
         yield FrameTable(id="clips", key_column="clip_id")
         yield Static("", id="clip-detail", classes="status-line")
+        yield FrameStrip(id="clip-frames")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -148,6 +149,7 @@ class ClipsScreen(CoreScreen):
     def _show_detail(self) -> None:
         clip = self._current()
         detail = self.query_one("#clip-detail", Static)
+        self.query_one("#clip-frames", FrameStrip).show_clip(clip)
         if clip is None:
             detail.update("")
             return
