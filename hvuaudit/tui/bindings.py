@@ -88,6 +88,10 @@ NCA = [
     Binding("left_square_bracket", "category(-1)", "Previous category tab", key_display="[", show=False),
     Binding("right_square_bracket", "category(1)", "Tab", tooltip="Next category tab", key_display="]"),
     Binding("l", "app.toggle_clips", "Clips", tooltip="Count labelled clips only, or all clips"),
+    Binding(
+        "n", "necessary_only", "Necessary", tooltip="Only the actions whose top tag is necessary, or all"
+    ),
+    Binding("p", "toggle_plot", "Plot", tooltip="The plot and roles in the table's place (narrow windows)"),
     Binding("w", "write_tasks", "tasks.json"),
 ]
 

@@ -547,8 +547,10 @@ async def test_nca_threshold_changes_the_count_live_and_writes_tasks(store, tmp_
         table = nca.query_one("#nca-table", FrameTable)
         assert set(nca.frame.filter(pl.col("necessary"))["tag"]) == {"surfboard", "ski", "violin"}
         assert table.row_count == 5
+        await press(pilot, "p")  # at 120 columns the plot and the roles take the table's place
         assert "t = 0.00 | all" in screen_text(app)  # the sweep plot marks t and the mode
         assert "Task roles at threshold 0, all clips" in screen_text(app)
+        await press(pilot, "p")
 
         # the browser's verdicts follow the shared threshold and clip mode
         await press(pilot, "2")

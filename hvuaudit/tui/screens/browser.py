@@ -307,6 +307,7 @@ class BrowserScreen(CoreScreen):
             labels={"top": "", "p_tag_given_action": "P(t|a)", "n12": "n12=both"},
             hide=("n_both",),
             widths={"tag": 24},
+            drop=("n22", "n11", "lift", "n12", "p_tag_given_action"),  # in a narrow window, first gone first
             digits={"p_tag_given_action": 3, "lift": 2, "ratio": 2},
             styles={"verdict": VERDICT_STYLES},
             keep_cursor=keep_cursor,

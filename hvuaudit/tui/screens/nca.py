@@ -50,12 +50,18 @@ DISPLAY_ORDER = [
 ]
 ROLE_STYLES = {"auxiliary": "bold green", "adversarial": "bold red", "undecided": "bold yellow"}
 SWEEP_BASE = ("scene", "object")  # Fig. 2d's two curves; the current category is added when different
+# Hidden first when the window is too narrow for every column (the verdict, ratio, n11 and n12 stay).
+DROP_TO_FIT = ("q_value", "share", "n_tag", "n_action", "p_value", "n22")
+# From this width the plot and the roles sit beside the table; below it they share its place (key p).
+SIDE_BY_SIDE_WIDTH = 160
 
 
 class NcaScreen(CoreScreen):
     """Decide with NCA: live table, sweep plot and task roles for one category and threshold."""
 
     BINDINGS = [*bindings.NCA]
+    # Below SIDE_BY_SIDE_WIDTH the table takes the whole width, so that 120 columns show every cell
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (SIDE_BY_SIDE_WIDTH, "-wide")]
 
     class NcaComputed(Message):
         """compute_nca frames, keyed by (category, threshold, clips); the current one and prefetched ones."""
@@ -91,6 +97,7 @@ class NcaScreen(CoreScreen):
         self.sweeps: dict[tuple[str, float, str], pl.DataFrame] = {}
         self.roles: dict[tuple[float, str], Any] = {}  # (threshold, clips) -> TaskRoles
         self._prefetched = False
+        self.necessary_only = False  # key n: the actions whose top tag is necessary, alone
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -240,13 +247,15 @@ class NcaScreen(CoreScreen):
             self.query_one(Notice).clear()
         table = self.query_one("#nca-table", FrameTable)
         self.stop_loading("#nca-table")
-        shown = frame.with_columns(
+        rows = frame.filter(pl.col("necessary")) if self.necessary_only else frame
+        shown = rows.with_columns(
             necessary=pl.when(pl.col("necessary")).then(pl.lit("necessary")).otherwise(pl.lit("no"))
         ).select(DISPLAY_ORDER)
         table.show_frame(
             shown,
             digits={"ratio": 3, "share": 3, "p_value": 2, "q_value": 2},
             widths={"action": 24, "tag": 22},
+            drop=DROP_TO_FIT,
             labels={"p_value": "p", "q_value": "q"},
             styles={"necessary": VERDICT_STYLES},
         )
@@ -254,6 +263,7 @@ class NcaScreen(CoreScreen):
         summary = Text.assemble(
             (f"{necessary}", "bold"),
             f" of {frame.height} actions have a necessary {category} at {threshold:g} ({clips} clips)",
+            ("; only those shown (n: all)" if self.necessary_only else ""),
         )
         self.query_one("#nca-summary", Static).update(summary)
         table.border_subtitle = "enter: open the action in the browser"
@@ -373,6 +383,19 @@ class NcaScreen(CoreScreen):
         field = self.query_one("#threshold", Input)
         self.set_focus(field)  # at once, so that the digits typed next land in the field
         field.select_all()
+
+    def action_necessary_only(self) -> None:
+        """Show the actions whose top tag is necessary, alone; again: every action."""
+        self.necessary_only = not self.necessary_only
+        if self.frame is not None:
+            self._show_table()
+
+    def action_toggle_plot(self) -> None:
+        """In a window too narrow for both: the plot and the roles in the table's place, and back."""
+        if self.has_class("-wide"):
+            self.notify("The plot and the roles are beside the table already", timeout=2)
+            return
+        self.toggle_class("-show-plot")
 
     def action_category(self, step: int) -> None:
         tabs = self.query_one("#nca-categories", Tabs)

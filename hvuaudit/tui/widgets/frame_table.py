@@ -110,6 +110,45 @@ def save_shown(frame: pl.DataFrame, columns: list[str], target: Path) -> None:
     write_table(frame.select(columns), EXPORT_FORMATS[target.suffix.lower()], target)
 
 
+MIN_TEXT_WIDTH = 10  # a capped text column (a name) shrinks to this before any column is dropped
+FIT_MARGIN = 2  # room for the vertical scrollbar that rows may bring
+
+
+def fit_columns(
+    names: list[str],
+    natural: Mapping[str, int],
+    elastic: Mapping[str, int],
+    drop: tuple[str, ...],
+    available: int,
+    padding: int,
+) -> dict[str, int]:
+    """The columns that fit in ``available`` cells and their widths, in the order of ``names``.
+
+    ``natural``: each column's widest cell (label included). ``elastic``: the text columns that may be
+    cut with "…", and their cap. When the table is too wide, elastic columns shrink first (never under
+    :data:`MIN_TEXT_WIDTH`), then the columns of ``drop`` go, first one first. Every other column keeps
+    its full width: a number is never cut. ``padding`` cells are added to each column.
+    """
+    widths = {name: min(natural[name], elastic.get(name, natural[name])) for name in names}
+
+    def total() -> int:
+        return sum(width + padding for width in widths.values())
+
+    excess = total() - available
+    while excess > 0:  # one cell at a time off the widest name, so that the names stay alike
+        shrinkable = [n for n in elastic if n in widths and widths[n] > MIN_TEXT_WIDTH]
+        if not shrinkable:
+            break
+        widest = max(shrinkable, key=lambda n: widths[n])
+        widths[widest] -= 1
+        excess -= 1
+    for name in drop:
+        if total() <= available:
+            break
+        widths.pop(name, None)
+    return widths
+
+
 @lru_cache(maxsize=64)
 def _style(name: str) -> Style | None:
     return Style.parse(name) if name else None
@@ -150,7 +189,7 @@ class FrameTable(DataTable):
         self.sort_by: tuple[str, bool] | None = None  # (column, descending)
         self.filter_text = ""
         self._options: dict[str, Any] = {}
-        self._header: list[tuple[str, str, bool]] = []
+        self._header: list[tuple[str, str, bool, int]] = []
         self._keys: list[str] = []
         self._cells: list[list[Cell]] = []
 
@@ -281,13 +320,16 @@ class FrameTable(DataTable):
         styles: Mapping[str, Mapping[str, str]] | None = None,
         hide: tuple[str, ...] = (),
         widths: Mapping[str, int] | None = None,
+        drop: tuple[str, ...] = (),
         keep_cursor: bool = True,
     ) -> None:
         """Replace the rows with ``frame``'s (columns labelled by ``labels``).
 
         ``styles`` maps a column to {cell text: rich style}, for verdict-like columns;
         ``hide`` names columns kept in :attr:`frame` (for keys and details) but not shown;
-        ``widths`` caps columns (longer cells end in "…").
+        ``widths`` caps text columns (longer cells end in "…"); when the table is narrower than its
+        columns, these shrink first and then the columns of ``drop`` are hidden, first one first
+        (:func:`fit_columns`; the border title names them, ``e`` still saves them). Numbers are never cut.
         When only values changed (same columns, same row keys in the same order, as after
         a new NCA threshold) only the changed cells are updated.
         """
@@ -298,7 +340,14 @@ class FrameTable(DataTable):
         elif self.filter_text and self.key_column is None:
             self.filter_text = ""  # rows without keys cannot be told apart: a refill is new rows
         self.source = frame
-        self._options = {"labels": labels, "digits": digits, "styles": styles, "hide": hide, "widths": widths}
+        self._options = {
+            "labels": labels,
+            "digits": digits,
+            "styles": styles,
+            "hide": hide,
+            "widths": widths,
+            "drop": drop,
+        }
         if self.sort_by is not None and self.sort_by[0] not in frame.columns:
             self.sort_by = None  # another table in this place: its own order
         self._display(self._arranged(), keep_cursor=keep_cursor)
@@ -323,8 +372,19 @@ class FrameTable(DataTable):
                 text = format_cell(values[index], digits=digits.get(name, 3))
                 row.append(Cell(text, right=name in numeric, style=styles.get(name, {}).get(text, "")))
             cells.append(row)
-        widths = widths or {}
-        header = [(name, labels.get(name, name), name in numeric) for name in shown]
+        natural = {
+            name: max([cell_len(labels.get(name, name)), *(row[index].width for row in cells)])
+            for index, name in enumerate(shown)
+        }
+        fitted = self._fit(shown, natural, widths or {}, options.get("drop") or ())
+        visible = [index for index, name in enumerate(shown) if name in fitted]
+        if len(visible) < len(shown):
+            cells = [[row[index] for index in visible] for row in cells]
+        hidden = [labels.get(name, name) for name in shown if name not in fitted]
+        if options.get("drop"):  # a table that may hide columns says which in its title
+            self.border_title = f"hidden to fit (e saves them): {', '.join(hidden)}" if hidden else None
+        shown = [shown[index] for index in visible]
+        header = [(name, labels.get(name, name), name in numeric, fitted[name]) for name in shown]
         self.frame = frame
         if header == self._header and keys == self._keys:
             for key, old, new in zip(keys, self._cells, cells, strict=True):
@@ -335,16 +395,26 @@ class FrameTable(DataTable):
             return
         previous_key = self.current_key() if keep_cursor else None
         self.clear(columns=True)
-        for index, (name, label, right) in enumerate(header):
-            cap = widths.get(name)
-            longest = max([cell_len(label), *(row[index].width for row in cells)])
-            width = min(cap, longest) if cap else None
+        for name, label, right, width in header:
             self.add_column(Text(label, justify="right") if right else label, key=name, width=width)
         for key, row in zip(keys, cells, strict=True):
             self.add_row(*row, key=key)
         self._header, self._keys, self._cells = header, keys, cells
         if previous_key is not None and previous_key in self.rows:
             self.move_cursor(row=self.get_row_index(previous_key), scroll=True)
+
+    def _fit(
+        self, names: list[str], natural: dict[str, int], elastic: Mapping[str, int], drop: tuple[str, ...]
+    ) -> dict[str, int]:
+        available = self.scrollable_content_region.width
+        if available <= 0:  # not laid out yet: on_resize fits it
+            available = 10**6
+        return fit_columns(names, natural, elastic, drop, available - FIT_MARGIN, 2 * self.cell_padding)
+
+    def on_resize(self) -> None:
+        """A new width: the columns are fitted again (narrower hides columns, wider shows them)."""
+        if self._options and self._header:
+            self._display(self.frame, keep_cursor=True)
 
     def current_key(self) -> str | None:
         """The key of the row under the cursor, or None when the table is empty."""
