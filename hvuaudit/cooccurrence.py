@@ -57,5 +57,10 @@ def clips_of_pair(con: duckdb.DuckDBPyConnection, action: str, tag: str) -> pl.D
     return run_query(con, "clips_of_pair", action=action, tag=tag)
 
 
+def list_tags(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every tag seen in a clip: tag, category, n_clips (queries/tags.sql)."""
+    return run_query(con, "tags")
+
+
 def list_actions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return run_query(con, "actions")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib
 import os
 import sys
 import time
@@ -28,6 +29,7 @@ from textual.widgets import Input, TextArea
 from hvuaudit.categories import CLIP_MODES, DEFAULT_CLIPS, DEFAULT_THRESHOLD
 from hvuaudit.errors import HvuauditError, InputError
 from hvuaudit.tui import bindings
+from hvuaudit.tui.commands import ScreenActionCommands, TagCommands
 from hvuaudit.tui.messages import CoreFailed
 from hvuaudit.tui.screens.annotate import AnnotateScreen
 from hvuaudit.tui.screens.browser import BrowserScreen
@@ -42,12 +44,26 @@ from hvuaudit.videos.frames import VideoSource
 GC_IDLE_SECONDS = 2.0  # a full garbage collection waits until no key or mouse event came for this long
 
 
+# Imported in a worker once the overview is up: the NCA statistics and their tests (issue 21: the first
+# NCA open of the 31k validation store took over a second, half of it importing scipy.stats).
+PRELOADED_MODULES = (
+    "scipy.stats",
+    "hvuaudit.nca",
+    "hvuaudit.roles",
+    "hvuaudit.cooccurrence",
+    "hvuaudit.splits",
+)
+PRELOAD_DELAY = 0.5  # seconds after the start: the overview's own queries go first
+
+
 class HvuauditApp(App[None]):
     """Explore HVU's biases, decide with NCA, annotate necessity, build splits."""
 
     CSS_PATH = "app.tcss"
     TITLE = "hvuaudit"
     BINDINGS = [*bindings.APP]
+    # ctrl+p: the screens and system commands, any tag of the store, and every key of the screen
+    COMMANDS = App.COMMANDS | {TagCommands, ScreenActionCommands}
     MODES = {
         "overview": OverviewScreen,
         "browser": BrowserScreen,
@@ -70,12 +86,26 @@ class HvuauditApp(App[None]):
             None  # the interpreter's, while the app changes them
         )
         self._last_input = time.monotonic()
+        self.preloaded = False  # PRELOADED_MODULES imported
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._collect_garbage_when_idle)  # after the first frame: it costs ~30 ms
         mode = "read-only" if self.session.read_only else "read-write"
         self.sub_title = f"{mode} · {self.session.path}"
         self.switch_mode("overview")
+        self.set_timer(PRELOAD_DELAY, self._preload)
+
+    def _preload(self) -> None:
+        """Import what the other screens need while the user reads the overview (scipy.stats alone takes
+        half a second), so that the first NCA open does not wait for it."""
+        self.run_worker(
+            self._import_preloaded, name="preload", thread=True, group="preload", exit_on_error=False
+        )
+
+    def _import_preloaded(self) -> None:
+        for name in PRELOADED_MODULES:
+            importlib.import_module(name)
+        self.preloaded = True
 
     def on_unmount(self) -> None:
         try:

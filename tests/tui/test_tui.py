@@ -943,6 +943,40 @@ async def test_command_palette_switches_screens(store):
         assert isinstance(app.screen, SplitsScreen)
 
 
+@pilot_test
+async def test_command_palette_jumps_to_any_tag_and_runs_the_screens_keys(store):
+    app = make_app(store, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        # an action opens in the browser
+        await press(pilot, "ctrl+p")
+        await type_text(pilot, "playing_vio")
+        await press(pilot, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, BrowserScreen) and app.screen.action == "playing_violin"
+        # a scene opens its reverse view; enter there opens the action chosen
+        await press(pilot, "ctrl+p")
+        await type_text(pilot, "concert_hall (scene)")
+        await press(pilot, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ReverseScreen) and app.screen.tag == "concert_hall"
+        await press(pilot, "escape")
+        # the NCA screen's keys, by their names: the threshold goes up as + would
+        await press(pilot, "3")
+        await settle(pilot)
+        before = app.threshold
+        await press(pilot, "ctrl+p")
+        await type_text(pilot, "Raise the threshold")
+        await press(pilot, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, NcaScreen) and app.threshold == pytest.approx(before + 0.05)
+        await press(pilot, "ctrl+p")
+        await type_text(pilot, "Necessary")
+        await press(pilot, "enter")
+        await settle(pilot)
+        assert app.screen.necessary_only is True
+
+
 def test_a_write_does_not_wait_for_a_running_read(store):
     """An answer is committed while a long read (the NCA screen's) is still open on another cursor."""
     import threading

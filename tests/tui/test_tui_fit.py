@@ -128,3 +128,17 @@ async def test_the_browse_table_keeps_tag_verdict_and_ratio_at_80_by_24(real_sto
         assert {"tag", "verdict", "ratio"} <= set(shown) and "n22" not in shown
         _table_fits(table)
         assert "hidden to fit" in str(table.border_title)
+
+
+@pilot_test
+async def test_the_nca_modules_are_imported_while_the_overview_shows(tiny_store):
+    from hvuaudit.tui.app import PRELOAD_DELAY
+
+    app = make_app(tiny_store, read_only=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        for _ in range(50):
+            await pilot.pause(PRELOAD_DELAY / 5)
+            if app.preloaded:
+                break
+        assert app.preloaded, "the preload worker did not finish"

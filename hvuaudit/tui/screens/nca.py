@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static, Tab
 
 from hvuaudit.categories import SIDE_CATEGORIES, with_article
 from hvuaudit.tui import bindings
+from hvuaudit.tui.messages import CoreFailed
 from hvuaudit.tui.screens.base import CoreScreen, reports_errors
 from hvuaudit.tui.screens.browser import VERDICT_STYLES
 from hvuaudit.tui.screens.modals import PromptModal
@@ -98,6 +99,7 @@ class NcaScreen(CoreScreen):
         self.roles: dict[tuple[float, str], Any] = {}  # (threshold, clips) -> TaskRoles
         self._prefetched = False
         self.necessary_only = False  # key n: the actions whose top tag is necessary, alone
+        self._computing: tuple[str, float, str] | None = None  # the table the compute_tables worker makes
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -125,6 +127,7 @@ class NcaScreen(CoreScreen):
         self.reload()
 
     def reload(self) -> None:
+        self._computing = None
         self.frames.clear()
         self.sweeps.clear()
         self.roles.clear()
@@ -147,7 +150,18 @@ class NcaScreen(CoreScreen):
         else:
             if self.frame is None:
                 self.start_loading("#nca-table")
-            self.compute_tables([key])
+            if key != self._computing:  # the tabs' first activation asks again for the table under way
+                self._computing = key
+                self.compute_tables([key])
+            if self.frame is None:
+                # the first table goes first, alone on the cores: the plot and the roles follow it
+                # (store_tables calls _compute_side again once it is in)
+                return
+        self._compute_side()
+
+    def _compute_side(self) -> None:
+        """The Fig. 2d plot and the roles at the app's threshold and clip mode (cached or computed)."""
+        threshold, clips = self.app.threshold, self.app.clips
         if (threshold, clips) in self.roles:
             self._show_roles()
         else:
@@ -220,14 +234,23 @@ class NcaScreen(CoreScreen):
 
     # ------------------------------------------------------------ handlers
 
+    def on_core_failed(self, event: CoreFailed) -> None:
+        self._computing = None  # a failed table may be asked for again (after the store is reopened)
+        super().on_core_failed(event)
+
     @on(NcaComputed)
     def store_tables(self, event: NcaComputed) -> None:
         if len(self.frames) > 200:  # thresholds typed one after another: keep the cache small
             self.frames.clear()
         self.frames.update(event.frames)
+        if self._computing in event.frames:
+            self._computing = None
         current = (self.category, self.app.threshold, self.app.clips)
         if current in event.frames:
+            first = self.frame is None
             self._show_table()
+            if first:
+                self._compute_side()
             if not self._prefetched:  # once: the other tabs at the first threshold
                 self._prefetched = True
                 rest = [(c, *current[1:]) for c in SIDE_CATEGORIES if (c, *current[1:]) not in self.frames]
