@@ -17,6 +17,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -406,3 +407,69 @@ def _code_spans(text: str):
 def audit_facts(audit: Audit) -> dict[str, Any]:
     """The key numbers of each section (for tests and ``--format json``)."""
     return {section.id: section.facts for section in audit.sections}
+
+
+# --------------------------------------------------------------------------- PDF
+CHROMIUM_ENV = "HVUAUDIT_CHROMIUM"  # the browser that prints --pdf, when it is not on PATH
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+PRINT_TIMEOUT_S = 120
+
+
+def find_chromium() -> str:
+    """The Chromium (or Chrome) that prints the page, or an InputError saying how to get one."""
+    import os
+    import shutil
+
+    from hvuaudit.errors import InputError
+
+    given = os.environ.get(CHROMIUM_ENV)
+    if given:
+        if shutil.which(given) is None:
+            raise InputError(f"${CHROMIUM_ENV}={given} is not a program", hint="give the path of chromium")
+        return given
+    for name in CHROMIUM_NAMES:
+        if found := shutil.which(name):
+            return found
+    raise InputError(
+        "--pdf prints the page with Chromium (or Chrome), which is not installed",
+        hint=f"apt-get install chromium, or set ${CHROMIUM_ENV}; or write --html and print it from a browser",
+    )
+
+
+def print_pdf(html: Path, pdf: Path) -> None:
+    """Print the page ``html`` to ``pdf`` with headless Chromium, as a browser's "Save as PDF" would.
+
+    The PDF is written beside ``pdf`` under a temporary name and renamed once Chromium has finished
+    and the file is a PDF: an interrupted or failed print leaves nothing half-written.
+    """
+    import os
+    import subprocess
+    import tempfile
+
+    from hvuaudit.errors import InputError
+    from hvucontracts.files import write_atomically
+
+    chromium = find_chromium()
+
+    def write(tmp: Path) -> None:
+        with tempfile.TemporaryDirectory(prefix="hvuaudit-chromium-") as profile:
+            flags = [
+                "--headless",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-pdf-header-footer",
+            ]
+            if hasattr(os, "geteuid") and os.geteuid() == 0:
+                flags.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
+            command = [chromium, *flags, f"--user-data-dir={profile}", f"--print-to-pdf={tmp}", html.as_uri()]
+            try:
+                run = subprocess.run(command, capture_output=True, text=True, timeout=PRINT_TIMEOUT_S)
+            except subprocess.TimeoutExpired as exc:
+                raise InputError(f"Chromium did not print {html} within {PRINT_TIMEOUT_S} s") from exc
+        if run.returncode != 0 or not tmp.is_file() or tmp.read_bytes()[:5] != b"%PDF-":
+            raise InputError(
+                f"Chromium ({chromium}) could not print {html} to PDF (exit {run.returncode})",
+                hint=(run.stderr.strip().splitlines() or ["open the HTML in a browser and print it"])[-1],
+            )
+
+    write_atomically(pdf, write)

@@ -367,14 +367,21 @@ def subset_option(func: Callable) -> Callable:
     "--html",
     "output",
     type=click.Path(path_type=Path),
-    required=True,
+    default=None,
     help="Write the audit page here: one self-contained HTML file, figures inline.",
+)
+@click.option(
+    "--pdf",
+    "plot",  # the parameter name that protect_outputs guards like --output (hvucontracts.cli)
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also (or only) print it to this PDF, with headless Chromium.",
 )
 @threshold_option
 @bootstrap_options
-@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@click.option("--force", is_flag=True, help="Replace the files if they exist.")
 @db_option
-def audit(output, threshold, resamples, confidence, seed, force, db):
+def audit(output, plot, threshold, resamples, confidence, seed, force, db):
     """One shareable HTML page of the store's biases: provenance, tags per clip, co-occurrence, shortcuts,
     NCA (Fig. 2b/c/d in both clip modes, the roles), the human study, the saved splits and the videos.
 
@@ -382,22 +389,41 @@ def audit(output, threshold, resamples, confidence, seed, force, db):
     when it is opened (docs/audit.md).
 
     \b
-    Example:
+    Examples:
       hvuaudit audit --html audit.html
+      hvuaudit audit --html audit.html --pdf audit.pdf
     """
-    from hvuaudit.audit import collect_audit, render_html
+    import tempfile
+
+    from hvuaudit.audit import collect_audit, find_chromium, print_pdf, render_html
     from hvuaudit.roles import BootstrapSpec
     from hvuaudit.store import open_store, store_sources
     from hvucontracts.files import refuse_overwriting, write_text_atomically
 
-    check_new_file(output, "--html", force, example="audit.html")
+    if output is None and plot is None:
+        raise InputError("nothing to write", hint="give --html audit.html, --pdf audit.pdf, or both")
+    if output is not None:
+        check_new_file(output, "--html", force, example="audit.html")
+    if plot is not None:
+        check_new_file(plot, "--pdf", force, suffixes=(".pdf",), example="audit.pdf")
+        find_chromium()  # before the page is computed: a missing browser is said at once
     spec = BootstrapSpec(resamples=resamples, confidence=confidence, seed=seed)
     with open_store(db, read_only=True) as con:
         # the annotation files the store was made from are the page's provenance: never written over
-        refuse_overwriting(output, [source.path for source in store_sources(con)])
+        sources = [source.path for source in store_sources(con)]
+        for target in (output, plot):
+            if target is not None:
+                refuse_overwriting(target, sources)
         page = render_html(collect_audit(con, threshold=_threshold(threshold), bootstrap=spec))
-    write_text_atomically(output, page)
-    click.echo(f"wrote {output}", err=True)
+    if output is not None:
+        write_text_atomically(output, page)
+        click.echo(f"wrote {output}", err=True)
+    if plot is not None:
+        with tempfile.TemporaryDirectory(prefix="hvuaudit-audit-") as tmp:
+            page_file = Path(tmp) / "audit.html"
+            page_file.write_text(page, encoding="utf-8")
+            print_pdf(page_file, plot)
+        click.echo(f"wrote {plot}", err=True)
 
 
 @cli.group(invoke_without_command=True)

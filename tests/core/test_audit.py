@@ -219,3 +219,46 @@ def test_the_store_s_own_annotation_file_and_odd_paths_are_refused(tmp_path):
     assert under_a_file.exit_code == 3 and "is not a folder" in under_a_file.output
     folder = invoke("audit", "--html", tmp_path, "--db", db)
     assert folder.exit_code == 3 and "is a folder" in folder.output
+
+
+# --------------------------------------------------------------------------- --pdf
+def test_pdf_is_the_page_printed_by_chromium_beside_the_html(tiny_store, tmp_path):
+    _chromium()
+    html, pdf = tmp_path / "audit.html", tmp_path / "audit.pdf"
+    result = invoke("audit", "--html", html, "--pdf", pdf, "--db", tiny_store)
+    assert result.exit_code == 0, result.output
+    data = pdf.read_bytes()
+    assert data[:5] == b"%PDF-" and len(re.findall(rb"/Type\s*/Page\b", data)) >= 1
+    assert html.read_text().lower().startswith("<!doctype html>")
+    again = invoke("audit", "--pdf", pdf, "--db", tiny_store)  # an existing PDF is kept
+    assert again.exit_code == 5 and pdf.read_bytes() == data
+    only = invoke("audit", "--pdf", tmp_path / "only.pdf", "--db", tiny_store)  # --pdf alone
+    assert only.exit_code == 0 and (tmp_path / "only.pdf").read_bytes()[:5] == b"%PDF-"
+    assert not list(tmp_path.glob("*.hvuaudit-tmp-*"))
+
+
+def test_pdf_without_a_browser_or_with_a_failing_one_says_so_and_writes_nothing(
+    tiny_store, tmp_path, monkeypatch
+):
+    pdf = tmp_path / "audit.pdf"
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("HVUAUDIT_CHROMIUM", raising=False)
+    missing = invoke("audit", "--pdf", pdf, "--db", tiny_store)
+    assert missing.exit_code == 3 and "Chromium" in missing.stderr and "apt-get install" in missing.stderr
+    failing = tmp_path / "bin" / "chromium"
+    failing.parent.mkdir()
+    failing.write_text("#!/bin/sh\necho 'cannot open display' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("HVUAUDIT_CHROMIUM", str(failing))
+    broken = invoke("audit", "--html", tmp_path / "a.html", "--pdf", pdf, "--db", tiny_store)
+    assert (
+        broken.exit_code == 3
+        and "could not print" in broken.stderr
+        and "cannot open display" in broken.stderr
+    )
+    assert not pdf.exists() and not list(tmp_path.glob("*.hvuaudit-tmp-*"))
+    assert invoke("audit", "--db", tiny_store).exit_code == 3  # neither --html nor --pdf
+    assert invoke("audit", "--pdf", tmp_path / "a.txt", "--db", tiny_store).exit_code == 3
+    store_bytes = tiny_store.read_bytes()
+    assert invoke("audit", "--pdf", tiny_store, "--force", "--db", tiny_store).exit_code == 5
+    assert tiny_store.read_bytes() == store_bytes
