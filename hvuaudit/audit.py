@@ -436,13 +436,31 @@ def find_chromium() -> str:
     )
 
 
+PAGE_TITLE = "HVU scene-bias audit"  # the start of the page's <title>: how --pdf knows it printed the page
+
+
+def pdf_title(data: bytes) -> str | None:
+    """The document title of a PDF (Chromium writes the page's <title> there, as UTF-16 hex or text)."""
+    import re
+
+    if found := re.search(rb"/Title\s*<([0-9A-Fa-f]+)>", data):
+        raw = bytes.fromhex(found.group(1).decode("ascii"))
+        return raw.decode("utf-16") if raw[:2] in (b"\xfe\xff", b"\xff\xfe") else raw.decode("latin-1")
+    if found := re.search(rb"/Title\s*\(((?:[^()\\]|\\.)*)\)", data):
+        return found.group(1).decode("latin-1")
+    return None
+
+
 def print_pdf(html: Path, pdf: Path) -> None:
     """Print the page ``html`` to ``pdf`` with headless Chromium, as a browser's "Save as PDF" would.
 
-    The PDF is written beside ``pdf`` under a temporary name and renamed once Chromium has finished
-    and the file is a PDF: an interrupted or failed print leaves nothing half-written.
+    The PDF is written beside ``pdf`` under a temporary name and renamed once Chromium has finished and
+    the file is the page's PDF (its title is the page's: not, say, the error page of a browser that could
+    not read the file). An interrupted, failed or hung print leaves nothing half-written, and a hung
+    Chromium is killed with every process it started.
     """
     import os
+    import signal
     import subprocess
     import tempfile
 
@@ -462,14 +480,30 @@ def print_pdf(html: Path, pdf: Path) -> None:
             if hasattr(os, "geteuid") and os.geteuid() == 0:
                 flags.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
             command = [chromium, *flags, f"--user-data-dir={profile}", f"--print-to-pdf={tmp}", html.as_uri()]
+            # its own session, so that a hung browser and its helpers are killed together
+            process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+            )
             try:
-                run = subprocess.run(command, capture_output=True, text=True, timeout=PRINT_TIMEOUT_S)
+                _, stderr = process.communicate(timeout=PRINT_TIMEOUT_S)
             except subprocess.TimeoutExpired as exc:
-                raise InputError(f"Chromium did not print {html} within {PRINT_TIMEOUT_S} s") from exc
-        if run.returncode != 0 or not tmp.is_file() or tmp.read_bytes()[:5] != b"%PDF-":
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+                raise InputError(
+                    f"Chromium ({chromium}) did not print {html} within {PRINT_TIMEOUT_S} s",
+                    hint="run it again; if it hangs again, write --html and print it from a browser",
+                ) from exc
+        data = tmp.read_bytes() if tmp.is_file() else b""
+        if process.returncode != 0 or data[:5] != b"%PDF-":
             raise InputError(
-                f"Chromium ({chromium}) could not print {html} to PDF (exit {run.returncode})",
-                hint=(run.stderr.strip().splitlines() or ["open the HTML in a browser and print it"])[-1],
+                f"Chromium ({chromium}) could not print {html} to PDF (exit {process.returncode})",
+                hint=(stderr.strip().splitlines() or ["open the HTML in a browser and print it"])[-1],
+            )
+        title = pdf_title(data)
+        if not (title or "").startswith(PAGE_TITLE):
+            raise InputError(
+                f"Chromium ({chromium}) printed another page than {html} (its title: {title!r})",
+                hint="can the browser read that folder? A snap-packaged Chromium reads only your home folder",
             )
 
     write_atomically(pdf, write)

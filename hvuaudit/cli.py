@@ -393,12 +393,13 @@ def audit(output, plot, threshold, resamples, confidence, seed, force, db):
       hvuaudit audit --html audit.html
       hvuaudit audit --html audit.html --pdf audit.pdf
     """
+    import os
     import tempfile
 
     from hvuaudit.audit import collect_audit, find_chromium, print_pdf, render_html
     from hvuaudit.roles import BootstrapSpec
     from hvuaudit.store import open_store, store_sources
-    from hvucontracts.files import refuse_overwriting, write_text_atomically
+    from hvucontracts.files import TMP_TAG, refuse_overwriting, write_text_atomically
 
     if output is None and plot is None:
         raise InputError("nothing to write", hint="give --html audit.html, --pdf audit.pdf, or both")
@@ -419,10 +420,19 @@ def audit(output, plot, threshold, resamples, confidence, seed, force, db):
         write_text_atomically(output, page)
         click.echo(f"wrote {output}", err=True)
     if plot is not None:
-        with tempfile.TemporaryDirectory(prefix="hvuaudit-audit-") as tmp:
-            page_file = Path(tmp) / "audit.html"
-            page_file.write_text(page, encoding="utf-8")
-            print_pdf(page_file, plot)
+        # the page Chromium prints: --html's, else a temporary file beside the PDF (a browser that may not
+        # read /tmp, as a snap-packaged one, can still read the folder the PDF goes to)
+        page_file = output
+        try:
+            if page_file is None:  # ending in .html, or Chromium would show it as text
+                fd, name = tempfile.mkstemp(prefix=f".{plot.stem}{TMP_TAG}", suffix=".html", dir=plot.parent)
+                os.close(fd)
+                page_file = Path(name)
+                page_file.write_text(page, encoding="utf-8")
+            print_pdf(page_file.resolve(), plot)
+        finally:
+            if output is None and page_file is not None:
+                page_file.unlink(missing_ok=True)
         click.echo(f"wrote {plot}", err=True)
 
 
@@ -1224,11 +1234,11 @@ def _video_source(videos_dir: Path | None, name_template: str | None):
     return VideoSource(videos_dir, name_template)
 
 
-def _require_tags(con, *tags: str) -> None:
-    """Exit 3 naming a tag the store does not know, with the nearest known ones."""
+def _require_tags(con, *tags: str) -> dict[str, str]:
+    """The category of each tag; exit 3 naming a tag the store does not know, with the nearest known ones."""
     import difflib
 
-    names = {row[0] for row in con.execute("SELECT tag FROM tags").fetchall()}
+    names = dict(con.execute("SELECT tag, category FROM tags").fetchall())
     for tag in tags:
         if tag not in names:
             close = difflib.get_close_matches(tag, names, n=3)
@@ -1236,6 +1246,7 @@ def _require_tags(con, *tags: str) -> None:
                 f"the store has no tag {tag!r}",
                 hint=f"did you mean {', '.join(close)}?" if close else "list them: hvuaudit sql actions",
             )
+    return {tag: names[tag] for tag in tags}
 
 
 def check_new_file(
@@ -1364,20 +1375,38 @@ def clips_sheet(action, tag, output, limit, frames, height, videos_dir, name_tem
       hvuaudit clips sheet --action skiing --tag ski_slope -o skiing.png
       hvuaudit clips sheet --action skiing --tag snow --videos ~/hvu/videos -o skiing_snow.jpg
     """
+    from hvuaudit.categories import with_article
     from hvuaudit.cooccurrence import clips_of_pair
     from hvuaudit.store import open_store, store_sources
-    from hvuaudit.videos.frames import NoVideo, clip_label, clip_strip, contact_sheet, prepare_lookup
+    from hvuaudit.videos.frames import (
+        NoVideo,
+        clip_label,
+        clip_strip,
+        contact_sheet,
+        prepare_lookup,
+        sheet_size_problem,
+    )
     from hvucontracts.files import refuse_overwriting, write_atomically
 
     check_new_file(output, "-o", force, suffixes=tuple(_IMAGE_FORMATS), example="sheet.png")
+    image_format = _IMAGE_FORMATS[output.suffix.lower()]
+    if problem := sheet_size_problem(limit, frames, height, image_format):
+        raise InputError(
+            f"-o {output}: {problem}", hint="ask for fewer --frames, --limit or --height, or write a .png"
+        )
     with open_store(db, read_only=True) as con:
         refuse_overwriting(output, [source.path for source in store_sources(con)])
-        _require_tags(con, action, tag)
+        category = _require_tags(con, action, tag)[action]
+        if category != "action":
+            raise InputError(
+                f"--action {action!r} is {with_article(category)} tag, not an action",
+                hint="give an action as --action and the other tag as --tag",
+            )
         pairs = clips_of_pair(con, action, tag).head(limit)
         if not pairs.height:
             raise InputError(
                 f"no clip carries both {action!r} and {tag!r}",
-                hint=f"see the tags seen with it: hvuaudit sql top_scenes_of_action -p action={action}",
+                hint=f"its scenes: hvuaudit sql top_scenes_of_action --param action={action}",
             )
         reason = prepare_lookup(con, source := _video_source(videos_dir, name_template))
         rows = []
@@ -1392,10 +1421,12 @@ def clips_sheet(action, tag, output, limit, frames, height, videos_dir, name_tem
     if len(missing) == len(rows):
         raise InputError(
             f"none of the {len(rows)} clip(s) of ({action}, {tag}) has a video to show: {missing[0]}",
-            hint="scan the videos first (hvuaudit videos scan DIR), or give --videos DIR",
+            hint="check how the files are named (--name-template) and that they are directly in --videos"
+            if videos_dir is not None
+            else "scan the videos first (hvuaudit videos scan DIR), or give --videos DIR",
         )
     sheet = contact_sheet(f"{action} + {tag}: {len(rows)} clip(s), {source.describe()}", rows, height=height)
-    write_atomically(output, lambda tmp: sheet.save(tmp, format=_IMAGE_FORMATS[output.suffix.lower()]))
+    write_atomically(output, lambda tmp: sheet.save(tmp, format=image_format))
     for line in missing:
         click.echo(f"warning: {line}", err=True)
     click.echo(f"wrote {output} ({len(rows) - len(missing)} of {len(rows)} clip(s) with frames)", err=True)

@@ -49,10 +49,12 @@ from hvucontracts.splitfolder import DEFAULT_TEMPLATE, MANIFEST, read_manifest
 from hvudemo.analysis import pct, probe_features, summarise
 from hvudemo.report import write_report
 from hvudemo.settings import (
+    ADVERSARY_METHODS,
     DEMO_FORMAT,
     DEMO_KIND,
     METHOD_NAMES,
     NCA_THRESHOLD,
+    TRAINED_AS,
     DemoError,
     DemoResult,
     DemoSettings,
@@ -325,15 +327,20 @@ def plan_jobs(out: Path, settings: DemoSettings) -> list[TrainJob]:
         for method in settings.methods:
             # NCA's roles drive the adversarial methods; MTL learns the scene on purpose, so it gets no
             # tasks.json
-            with_tasks = method in ("amt-no-object", "amt")
+            with_tasks = method in ("amt-no-object", "amt", *TRAINED_AS)
+            trained_as, adversary = TRAINED_AS.get(method, (method, "grl"))
             planned.append(
                 job(
                     f"{method}_seed{seed}",
                     "main",
-                    method,
+                    trained_as,
                     seed,
                     "si2",
                     tasks_file=tasks(seed) if with_tasks else None,
+                    adversary=adversary,
+                    # the first seed's adversaries are probed after every epoch (REPORT.md's figure);
+                    # resuming is exact, so these runs are the ones an uninterrupted training gives
+                    probe_every_epoch=settings.probe_curves and seed == first and method in ADVERSARY_METHODS,
                     label=METHOD_NAMES[method],
                 )
             )
@@ -363,6 +370,36 @@ def plan_jobs(out: Path, settings: DemoSettings) -> list[TrainJob]:
                     label=f"AMT, GRL λ = {magnitude:g}, no ramp",
                 )
             )
+        if "amt-dcorr" in settings.methods:  # the new adversaries' own settings, on the test pairs too
+            for magnitude in (0.1, 1.0):
+                planned.append(
+                    job(
+                        f"amt-dcorr_lambda{magnitude:g}_seed{first}",
+                        "sensitivity",
+                        "amt",
+                        first,
+                        "si2",
+                        tasks_file=tasks(first),
+                        lambda_magnitude=magnitude,
+                        adversary="dcorr",
+                        label=f"AMT, dcorr² penalty λ = {magnitude:g}",
+                    )
+                )
+        if "amt-ensemble" in settings.methods:
+            for heads in (2, 8):
+                planned.append(
+                    job(
+                        f"amt-ensemble_k{heads}_seed{first}",
+                        "sensitivity",
+                        "amt",
+                        first,
+                        "si2",
+                        tasks_file=tasks(first),
+                        adversary="ensemble",
+                        adversary_heads=heads,
+                        label=f"AMT, ensemble of K = {heads} heads",
+                    )
+                )
         planned.append(
             job(
                 f"amt_negative_constant_seed{first}",
@@ -380,13 +417,22 @@ def plan_jobs(out: Path, settings: DemoSettings) -> list[TrainJob]:
     return planned
 
 
+def curve_file(job: TrainJob) -> Path:
+    """Where a job probed after every epoch keeps those probes as it goes."""
+    return Path(job.analysis).with_suffix(".epochs.json")
+
+
 def job_finished(job: TrainJob) -> bool:
-    """Trained for every epoch, evaluated after that, and analysed after the evaluation (or diverged)."""
+    """Trained for every epoch, evaluated after that, and analysed after the evaluation (or diverged),
+    with both probes (an analysis from before the MLP probe is done again) and, when asked, the curve."""
     run, analysis = Path(job.run_dir), Path(job.analysis)
     if analysis.is_file() and "diverged" in json.loads(analysis.read_text(encoding="utf-8")):
         return True
     paths = [run / runfolder.CHECKPOINT, run / runfolder.EVAL, analysis]
     if not all(p.is_file() for p in paths):
+        return False
+    done = json.loads(analysis.read_text(encoding="utf-8"))
+    if "mlp_probe_accuracy" not in done or (job.probe_every_epoch and "probe_by_epoch" not in done):
         return False
     mtimes = [p.stat().st_mtime for p in paths]
     return mtimes == sorted(mtimes) and _epochs_done(run) >= job.epochs
@@ -483,34 +529,78 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
         lambda_=job.lambda_magnitude,
         adv_schedule=job.adv_schedule,
         adversary=job.adversary,
+        **({"adversary_heads": job.adversary_heads} if job.adversary_heads else {}),
         epochs=job.epochs,
         batch_size=job.batch_size,
         max_lr=job.max_lr,
     )
     started = time.perf_counter()
-    done = _epochs_done(run)
-    if done < job.epochs:
-        resume = (run / runfolder.CHECKPOINT).is_file()
+    curve_path = curve_file(job)
+    curve = _read_curve(curve_path) if job.probe_every_epoch else []
+    # a run trained without its curve (by an older demo) is trained again from the start, epoch by epoch
+    again = job.probe_every_epoch and len(curve) < _epochs_done(run)
+    if again:
+        log(f"demo: {run} has no probe for every epoch; training it again")
+        curve = []
+    while again or (done := _epochs_done(run)) < job.epochs:
+        if again:
+            done, resume, again = 0, False, False  # force=True below: the trainer replaces its own run
+        else:
+            resume = (run / runfolder.CHECKPOINT).is_file()
         log(f"demo: {'resuming' if resume else 'training'} {run} (method {job.method}, seed {job.seed})")
         try:
-            train(config, resume=resume, force=not resume, log=log)
+            # epoch by epoch when the curve is wanted: a resume continues exactly, so the run is the same
+            train(config, resume=resume, force=not resume, stop_after=1 if job.probe_every_epoch else None,
+                  log=log)  # fmt: skip
         except DivergedError as exc:
             if job.group != "sensitivity":
                 raise
             # an outcome of the sweep (|λ| too large, the literal Eq. 3), reported as such
             write_json_atomically(Path(job.analysis), {"diverged": str(exc)})
             return {"diverged": str(exc)}
+        if job.probe_every_epoch:
+            curve.append(_probe_epoch(run, done + 1, job.seed, log))
+            write_json_atomically(curve_path, curve)
     train_seconds = time.perf_counter() - started
     # best.pt: the epoch with the best accuracy on select.csv, training pairs held out by the split; the
     # scene-invariant test pairs (val) and the indist and uniform sets are read here only
     doc = evaluate_run(run, checkpoint="best", device="cpu", workers=0, threads=1, log=log)
     analysis = probe_features(run / runfolder.FEATURES, set_name="uniform", seed=job.seed)
+    if job.probe_every_epoch:
+        analysis["probe_by_epoch"] = curve
     write_json_atomically(Path(job.analysis), analysis)
     return {
         "epochs": job.epochs,
         "train_seconds": train_seconds,
         "val_top1": doc["sets"]["val"]["top1"],
         "uniform_dcorr2": doc["sets"]["uniform"]["dcorr2"],
+    }
+
+
+def _read_curve(path: Path) -> list[dict]:
+    """The probes of the epochs done so far (none when the file is missing or damaged)."""
+    try:
+        curve = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return curve if isinstance(curve, list) else []
+
+
+def _probe_epoch(run: Path, epoch: int, seed: int, log: Log) -> dict:
+    """The uniform set's scene probes and dcorr² for the run's last checkpoint (the epoch just trained).
+
+    For the figure only: the numbers of the table come from best.pt, evaluated once training is done.
+    """
+    from hvueval.evaluate import evaluate_run
+
+    doc = evaluate_run(run, checkpoint="last", sets=["uniform"], device="cpu", workers=0, threads=1, log=log)
+    probes = probe_features(run / runfolder.FEATURES, set_name="uniform", seed=seed)
+    return {
+        "epoch": epoch,
+        "probe": probes["probe_accuracy"],
+        "mlp_probe": probes["mlp_probe_accuracy"],
+        "dcorr2": doc["sets"]["uniform"]["dcorr2"],
+        "uniform_acc": doc["sets"]["uniform"]["top1"],
     }
 
 

@@ -57,6 +57,8 @@ def render_markdown(settings: DemoSettings, summary: dict, tables: dict[str, str
         "checks": summary["checks"],
         "probe_chance": 100 * summary["runs"][f"main/baseline_seed{first}"]["probe_chance"],
         "results_table": results_table(settings, summary),
+        "removal_table": removal_table(summary),
+        "removal_words": removal_words(summary),
         "conclusions": _conclusions(
             settings, summary, methods["baseline"], methods["amt"], summary["gap"], paired["amt"]["gain"]
         ),
@@ -88,15 +90,16 @@ def _template() -> jinja2.Template:
 def results_table(settings: DemoSettings, summary: dict) -> list[str]:
     """The main table as markdown lines: one row per method (mean ± std over seeds), then the control."""
     lines = [
-        "| run | in-distribution acc | scene-invariant acc | uniform acc | dcorr² (uniform) | scene probe "
-        "(uniform) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| run | in-distribution acc | scene-invariant acc | uniform acc | dcorr² (uniform) | linear scene "
+        "probe (uniform) | MLP scene probe (uniform) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in summary["methods"].values():
         lines.append(
             f"| {row['label']} | {_ms(row['acc_indist'])} | {_ms(row['acc_val'])} | "
             f"{_ms(row['acc_uniform'])} "
-            f"| {_ms(row['dcorr2_uniform'], percent=False)} | {_ms(row['probe_uniform'])} |"
+            f"| {_ms(row['dcorr2_uniform'], percent=False)} | {_ms(row['probe_uniform'])} "
+            f"| {_ms(row['mlp_probe_uniform'])} |"
         )
     first = settings.seeds[0]
     control = summary["runs"].get(f"control/baseline_seed{first}")
@@ -104,9 +107,62 @@ def results_table(settings: DemoSettings, summary: dict) -> list[str]:
         lines.append(
             f"| Baseline on random scenes (control, seed {first}; its own unseen pairs) | – | "
             f"{100 * control['acc']['val']:.1f} | {100 * control['acc']['uniform']:.1f} | "
-            f"{control['dcorr2_uniform']:.3f} | {100 * control['probe_uniform']:.1f} |"
+            f"{control['dcorr2_uniform']:.3f} | {100 * control['probe_uniform']:.1f} "
+            f"| {100 * control['mlp_probe_uniform']:.1f} |"
         )
     return lines
+
+
+def removal_table(summary: dict) -> list[str]:
+    """Issue 22's comparison: each adversary's accuracies, dcorr², both probes (mean ± std, and the worst
+    seed against the target) and the share of the gap closed."""
+    removal = summary.get("removal") or {}
+    if not removal:
+        return []
+    lines = [
+        "| adversary | scene-invariant acc | in-distribution acc | uniform acc | dcorr² (uniform) "
+        "| linear probe | worst seed | MLP probe | worst seed | gap closed | meets the target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for method, target in removal.items():
+        row = summary["methods"][method]
+        closed = summary["paired"][method]["closed"]
+        lines.append(
+            f"| {row['label']} | {_ms(row['acc_val'])} | {_ms(row['acc_indist'])} "
+            f"| {_ms(row['acc_uniform'])} | {_ms(row['dcorr2_uniform'], percent=False)} "
+            f"| {_ms(row['probe_uniform'])} | {pct(target['worst_linear_probe'])} "
+            f"| {_ms(row['mlp_probe_uniform'])} | {pct(target['worst_mlp_probe'])} | {_ms(closed)}% "
+            f"| {'yes' if target['meets_target'] else 'no'} |"
+        )
+    return lines
+
+
+def removal_words(summary: dict) -> str:
+    """The conclusion of the comparison in plain words, whichever way it went."""
+    removal = summary.get("removal") or {}
+    if not removal:
+        return ""
+    met = [t["label"] for t in removal.values() if t["meets_target"]]
+    best = min(removal.values(), key=lambda t: t["worst_linear_probe"])
+    grl = removal.get("amt")
+    if met:
+        return (
+            f"{' and '.join(met)} met the target on every seed: a fresh linear probe at most "
+            f"{pct(best['linear_target'])} and an MLP probe at most {pct(best['mlp_target'])}, with a "
+            "scene-invariant accuracy at least AMT-GRL's."
+        )
+    words = [
+        "**No adversary met the target** (a fresh linear probe at most "
+        f"{pct(best['linear_target'])} and an MLP probe at most {pct(best['mlp_target'])} on every seed, "
+        "at no loss of scene-invariant accuracy against AMT-GRL)."
+    ]
+    if grl is not None and best is not grl:
+        words.append(
+            f"The lowest probe came from {best['label']}: {pct(best['worst_linear_probe'])} on its worst "
+            f"seed against AMT-GRL's {pct(grl['worst_linear_probe'])}, with a scene-invariant accuracy of "
+            f"{pct(best['acc_val'])} (AMT-GRL {pct(grl['acc_val'])})."
+        )
+    return " ".join(words)
 
 
 def _sensitivity_words(default: dict, sensitivity: list[dict]) -> list[str]:
@@ -241,3 +297,33 @@ def _ms(stat: dict, *, percent: bool = True, digits: int = 3) -> str:
     if stat["std"] is not None:
         text += f" ± {scale * stat['std']:{fmt}}"
     return text
+
+
+def draw_probe_curves(summary: dict, path: Path) -> Path | None:
+    """The figure of issue 22: the uniform set's linear and MLP scene probes after each epoch, for the
+    first seed's adversaries (the runs probed every epoch); None when no run was."""
+    from hvueval.plotting import new_figure, save_figure
+
+    curves = {
+        run["label"]: run["probe_by_epoch"]
+        for run in summary["runs"].values()
+        if run.get("group") == "main" and run.get("probe_by_epoch")
+    }
+    if not curves:
+        return None
+    fig = new_figure(1000, 420)
+    chance = next(iter(summary["runs"].values())).get("probe_chance")
+    for index, (key, title) in enumerate((("probe", "linear scene probe"), ("mlp_probe", "MLP scene probe"))):
+        ax = fig.add_subplot(1, 2, index + 1)
+        for label, points in curves.items():
+            ax.plot([p["epoch"] for p in points], [100 * p[key] for p in points], marker="o", label=label)
+        if chance:
+            ax.axhline(100 * chance, color="grey", linestyle=":", label="chance")
+        ax.axhline(100 * (0.25 if key == "probe" else 0.35), color="red", linestyle="--", label="target")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy on the uniform set (%)")
+        ax.set_ylim(0, 100)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -18,7 +18,7 @@ DEMO_FORMAT = "hvuaudit-demo/1"
 DEMO_KIND = "demo"  # the kind in a demo folder's ownership marker
 
 
-METHODS = ("baseline", "mtl", "amt-no-object", "amt")
+METHODS = ("baseline", "mtl", "amt-no-object", "amt", "amt-dcorr", "amt-ensemble")
 
 
 METHOD_NAMES = {
@@ -26,7 +26,14 @@ METHOD_NAMES = {
     "mtl": "MTL (scene learned)",
     "amt-no-object": "AMT w/o object",
     "amt": "AMT",
+    "amt-dcorr": "AMT, dcorr² penalty",
+    "amt-ensemble": "AMT, ensemble of 4 heads",
 }
+
+# The demo's methods that are the trainer's AMT with another --adversary (issue 22): (method, adversary).
+TRAINED_AS = {"amt-dcorr": ("amt", "dcorr"), "amt-ensemble": ("amt", "ensemble")}
+# The adversaries compared in "Removing the scene" (REPORT.md), GRL first: AMT as the paper trains it.
+ADVERSARY_METHODS = ("amt", "amt-dcorr", "amt-ensemble")
 
 
 # The tool's one default (hvuaudit.categories): the benchmark's top objects sit at n11/n12 <= 0.15
@@ -65,6 +72,8 @@ class DemoSettings:
     methods: tuple[str, ...] = METHODS
     batch_size: int = 64
     max_lr: float = 3e-3
+    probe_curves: bool = True
+    """Probe the first seed's adversaries after every epoch (REPORT.md's figure of probes by epoch)."""
 
     def as_json(self) -> dict:
         return {**asdict(self), "seeds": list(self.seeds), "methods": list(self.methods)}
@@ -91,6 +100,7 @@ def demo_settings(*, quick: bool, seeds: int | None) -> DemoSettings:
             sensitivity=False,
             control=False,
             methods=("baseline", "amt"),
+            probe_curves=False,
         )
     return DemoSettings(quick=False, seeds=tuple(range(n_seeds)), clips=3000, epochs=12, sensitivity=True)
 
@@ -114,6 +124,8 @@ class TrainJob:
     lambda_magnitude: float | None = None
     adv_schedule: str = "dann"
     adversary: str = "grl"
+    adversary_heads: int | None = None  # --adversary ensemble: K [default: the trainer's]
+    probe_every_epoch: bool = False  # train epoch by epoch and probe the uniform set after each
     label: str = ""
 
 

@@ -66,7 +66,9 @@ class Setting:
     object_role: str | None
     scene_weight: float | None  # λ, signed as in config.json
     object_weight: float | None  # γ
-    adversary: str | None  # grl, negative or dcorr (+ "+dann" when ramped), when some head is adversarial
+    adversary: (
+        str | None
+    )  # grl, negative, dcorr or ensembleK/E (+ "+dann" when ramped), when some head is adversarial
     head_loss_reduction: str | None = None  # "mean" or "sum" over a head's classes; None without such a head
     # How the runs were scored: runs that differ in any of these are separate rows, never averaged.
     checkpoint: str | None = None  # eval.json's: best, last or a file; None when not evaluated
@@ -287,8 +289,12 @@ def render_report(report: Report, output_format: str) -> str:
 
 
 def _adversary_label(config: dict, config_path: Path) -> str:
-    """``grl``, or ``grl+dann`` when |λ| is ramped: a ramped and a constant adversary are different rows."""
+    """``grl``, or ``grl+dann`` when |λ| is ramped: a ramped and a constant adversary are different rows;
+    an ensemble names its heads and their schedule (``ensemble4/2+dann``: 4 heads, one re-drawn every 2
+    epochs), so that ensembles of other sizes are other rows too."""
     adversary = _require(config, config_path, "adversary")
+    if adversary == "ensemble":
+        adversary = f"ensemble{config.get('adversary_heads')}/{config.get('reinit_every')}"
     schedule = config.get("adv_schedule")
     return adversary if schedule in (None, "constant") else f"{adversary}+{schedule}"
 

@@ -127,6 +127,20 @@ def _name_the_run_file(ctx: click.Context, exc: _cfg.ConfigError) -> _cfg.Config
 )
 @click.option("--adversary", type=click.Choice(_cfg.ADVERSARIES), default=_D.adversary, show_default=True)
 @click.option(
+    "--adversary-heads",
+    type=int,
+    default=_D.adversary_heads,
+    show_default=True,
+    help="--adversary ensemble: K adversarial heads under gradient reversal.",
+)
+@click.option(
+    "--reinit-every",
+    type=int,
+    default=_D.reinit_every,
+    show_default=True,
+    help="--adversary ensemble: re-initialise the oldest head every this many epochs.",
+)
+@click.option(
     "--adv-schedule", type=click.Choice(_cfg.ADV_SCHEDULES), default=_D.adv_schedule, show_default=True
 )
 @click.option(

@@ -23,7 +23,7 @@ METHODS = ("baseline", "mtl", "amt-no-object", "amt", "pretrain-adv")
 AUTO = (
     "auto"  # --method auto: the method that tasks.json's roles make (amt, or mtl when the scene is learned)
 )
-ADVERSARIES = ("grl", "negative", "dcorr")
+ADVERSARIES = ("grl", "negative", "dcorr", "cdcorr", "ensemble")
 ADV_SCHEDULES = ("constant", "dann")
 # How a head's BCE is reduced over its classes: mean (the default, and the first version's) or sum (Eq. 2).
 HEAD_REDUCTIONS = ("mean", "sum")
@@ -143,7 +143,13 @@ class TrainConfig:
     (e.g. Hara et al.'s r3d50_K_200ep.pth for r3d50)."""
     adversary: str = "grl"
     """grl: gradient reversal (default); negative: the paper's Eq. 3 literally (can diverge); dcorr: a
-    penalty of |λ|·dcorr²(features, scene labels), the evaluator's bias metric (docs/trainer.md)."""
+    penalty of |λ|·dcorr²(features, scene labels), the evaluator's bias metric; cdcorr: the same within
+    each action of the batch (scene-free given the action); ensemble: K adversarial
+    heads under gradient reversal, one re-initialised in turn (docs/trainer.md)."""
+    adversary_heads: int = 4
+    """--adversary ensemble: K, the adversarial heads; the backbone is reversed against their mean loss."""
+    reinit_every: int = 2
+    """--adversary ensemble: every this many epochs the oldest head is re-initialised (head e // E mod K)."""
     adv_schedule: str = "dann"
     """constant, or dann: ramp |λ| from 0 with 2/(1+exp(-10p))-1, p = training progress."""
     recipe: str | None = None
@@ -270,6 +276,8 @@ def unused_settings(cfg: TrainConfig) -> dict[str, str]:
             unused["lr"] = "--schedule onecycle with --max-lr sets every rate from --max-lr"
     if cfg.optimizer == "adam":
         unused["momentum"] = "--optimizer adam has no momentum setting"
+    if cfg.adversary != "ensemble":
+        unused["adversary_heads"] = unused["reinit_every"] = "only --adversary ensemble has several heads"
     return unused
 
 
@@ -521,10 +529,19 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
     ):
         if int(number) != number or number < low:
             _fail(f"--{name} must be an integer of at least {low}, got {number}")
+    if cfg.adversary_heads != int(cfg.adversary_heads) or cfg.adversary_heads < 2:
+        _fail(f"--adversary-heads is K >= 2 heads of --adversary ensemble, got {cfg.adversary_heads}")
+    if cfg.reinit_every != int(cfg.reinit_every) or cfg.reinit_every < 1:
+        _fail(f"--reinit-every is a number of epochs, at least 1, got {cfg.reinit_every}")
     if cfg.adversary == "dcorr" and cfg.batch_size < 4:
         _fail(
             f"--adversary dcorr measures dcorr² on each process's batch, which needs 4 clips or more; "
             f"--batch-size {cfg.batch_size} would leave the adversary off: give --batch-size 4 or more"
+        )
+    if cfg.adversary == "cdcorr" and cfg.batch_size < 16:
+        _fail(
+            f"--adversary cdcorr measures dcorr² among each action's clips of a batch (4 or more of one "
+            f"action); --batch-size {cfg.batch_size} would rarely hold that: give --batch-size 16 or more"
         )
     if cfg.warmup_epochs >= cfg.epochs:
         _fail(

@@ -14,6 +14,18 @@ A negative weight makes a head adversarial, in one of two modes:
   of that head, the evaluator's bias metric as the training signal
   (:func:`dcorr2_penalty`). The head still learns, on features it cannot change
   (a reversal of weight 0), as a probe of what the features hold.
+* ``cdcorr``: the dcorr² penalty within each action: the mean over the batch's
+  actions (those with 4 clips or more) of dcorr²(features, labels) among that
+  action's clips (:func:`conditional_dcorr2_penalty`). It asks for features
+  independent of the scene *given the action*, as equalized odds asks of a
+  prediction (Hardt et al., 2016), so the scene information that the action itself
+  carries (in training, each action sits mostly in one scene) is not fought;
+* ``ensemble``: K copies of the head, each minimising its own BCE at full strength,
+  behind one gradient reversal of |w|/K: the backbone gets |w| times the reversed
+  gradient of their mean loss. The trainer re-initialises one copy in turn (the
+  oldest) every few epochs (:func:`reinit_schedule`), so that the backbone cannot
+  settle on features that fool one stale head (after the ensembles of adversaries
+  of Elazar & Goldberg, 2018).
 
 The DANN schedule ramps |w| of adversarial heads from 0 to full strength.
 Never imports ``hvuaudit``.
@@ -106,6 +118,24 @@ def dcorr2_penalty(features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     return torch.where(defined, xy / denominator, torch.zeros_like(xy)).to(features.dtype) + zero
 
 
+def conditional_dcorr2_penalty(
+    features: torch.Tensor, labels: torch.Tensor, actions: torch.Tensor, *, min_clips: int = 4
+) -> torch.Tensor:
+    """dcorr² (U-statistic) of features and labels within each action, averaged over the batch's actions
+    with at least ``min_clips`` clips (0 when there is none). Differentiable in ``features``.
+
+    Each action's term is :func:`dcorr2_penalty` on that action's rows, clamped at 0 (a U-statistic below
+    0 is no better than independence), so the mean rewards no action for passing independence.
+    """
+    zero = features.sum() * 0.0
+    terms = []
+    for action in torch.unique(actions):
+        rows = actions == action
+        if int(rows.sum()) >= min_clips:
+            terms.append(dcorr2_penalty(features[rows], labels[rows]).clamp_min(0))
+    return torch.stack(terms).mean() + zero if terms else zero
+
+
 @dataclass(frozen=True)
 class HeadWeight:
     """How one auxiliary head enters the loss at one step."""
@@ -130,6 +160,7 @@ class Objective:
     adversary: str = "grl"
     adv_schedule: str = "constant"
     head_reduction: str = "mean"  # a head's BCE over its classes: "mean", or "sum" (the paper's Eq. 2)
+    adversary_heads: int = 1  # --adversary ensemble: K copies of each adversarial head
 
     def head_weights(self, progress: float = 1.0, *, scene: bool = True) -> dict[str, HeadWeight]:
         """The active heads at training progress ``progress`` in [0, 1].
@@ -143,12 +174,22 @@ class Objective:
                 out[name] = HeadWeight(loss_weight=w, grl=None, effective=w)
             elif w < 0 and self.adversary == "grl":
                 out[name] = HeadWeight(loss_weight=1.0, grl=abs(w) * ramp, effective=w * ramp)
-            elif w < 0 and self.adversary == "dcorr":
+            elif w < 0 and self.adversary == "ensemble":
+                # K copies, each at full strength on its BCE; the backbone gets |w| × their mean, reversed
+                k = self.adversary_heads
+                out[name] = HeadWeight(loss_weight=1.0, grl=abs(w) * ramp / k, effective=w * ramp)
+            elif w < 0 and self.adversary in ("dcorr", "cdcorr"):
                 # the head learns on features it cannot move (reversal of weight 0); the penalty moves them
                 out[name] = HeadWeight(loss_weight=1.0, grl=0.0, effective=w * ramp, penalty=abs(w) * ramp)
             elif w < 0:
                 out[name] = HeadWeight(loss_weight=w * ramp, grl=None, effective=w * ramp)
         return out
+
+    def _bce(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        # multi-hot tags over the labels.json vocabulary: (b, k) float; averaged over the batch, and
+        # over the k classes (mean) or summed over them (sum: Eq. 2, so that λ weighs K times more)
+        bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+        return bce.mean() if self.head_reduction == "mean" else bce.sum(dim=1).mean()
 
     def __call__(
         self,
@@ -161,14 +202,22 @@ class Objective:
         total = parts["action"]
         logged = parts["action"].detach()
         for name, hw in weights.items():
-            # multi-hot tags over the labels.json vocabulary: (b, k) float; averaged over the batch, and
-            # over the k classes (mean) or summed over them (sum: Eq. 2, so that λ weighs K times more)
-            bce = F.binary_cross_entropy_with_logits(outputs[name].float(), batch[name], reduction="none")
-            parts[name] = bce.mean() if self.head_reduction == "mean" else bce.sum(dim=1).mean()
-            total = total + hw.loss_weight * parts[name]
+            copies = outputs.get(f"{name}_copies")
+            if copies is not None:  # an ensemble: each copy's BCE; the head's loss is their mean
+                losses = torch.stack([self._bce(logits, batch[name]) for logits in copies.float()])
+                parts[name] = losses.mean()
+                total = total + hw.loss_weight * losses.sum()  # each copy learns at full strength
+            else:
+                parts[name] = self._bce(outputs[name].float(), batch[name])
+                total = total + hw.loss_weight * parts[name]
             if hw.penalty is not None:
                 # per process under DDP: each rank's batch, and DDP averages the gradients over the ranks
-                dcorr2 = dcorr2_penalty(outputs["features"].float(), batch[name].float())
+                if self.adversary == "cdcorr":  # within each action of the batch, each clamped at 0
+                    dcorr2 = conditional_dcorr2_penalty(
+                        outputs["features"].float(), batch[name].float(), batch["action"]
+                    )
+                else:
+                    dcorr2 = dcorr2_penalty(outputs["features"].float(), batch[name].float())
                 parts[f"{name}_dcorr2"] = dcorr2  # logged as measured, below 0 included
                 # penalised from 0 up: a U-statistic below 0 is no better than independence
                 penalty = dcorr2.clamp_min(0)
@@ -177,6 +226,18 @@ class Objective:
             else:
                 logged = logged + hw.effective * parts[name].detach()
         return total, parts, logged
+
+
+def reinit_schedule(epoch: int, *, every: int, heads: int) -> int | None:
+    """--adversary ensemble: the copy re-initialised at the start of ``epoch`` (1-based), or None.
+
+    Every ``every`` epochs from the first after ``every``, the copies in turn, oldest first: with every=2
+    and 3 heads, copy 0 at epoch 3, copy 1 at epoch 5, copy 2 at epoch 7, copy 0 at epoch 9, ... Each copy
+    then lives ``every × heads`` epochs, and the backbone always faces a mix of old and new heads.
+    """
+    if epoch <= every or (epoch - 1) % every:
+        return None
+    return ((epoch - 1) // every - 1) % heads
 
 
 def check_finite(parts: dict[str, torch.Tensor], total: torch.Tensor, *, epoch: int, step: int) -> None:

@@ -18,6 +18,7 @@ Never imports ``hvuaudit`` and never downloads anything unless asked to with
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -50,6 +51,8 @@ class ModelConfig:
     head_hidden: int
     scene_head: bool
     object_head: bool
+    scene_copies: int = 1  # --adversary ensemble: K scene heads (checkpoints from before have one)
+    object_copies: int = 1
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -208,6 +211,20 @@ def build_backbone(name: str) -> nn.Module:
     raise TrainerError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
 
 
+def reinitialise(head: nn.Module, generator: torch.Generator) -> None:
+    """Draw ``head``'s weights afresh as PyTorch initialises them, from ``generator`` (so that every
+    process of a DDP run and a resumed run draw the same); BatchNorm starts again from its defaults."""
+    with torch.no_grad():
+        for module in head.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+                if module.bias is not None:
+                    bound = 1 / math.sqrt(module.in_features) if module.in_features > 0 else 0
+                    nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):  # SyncBatchNorm too (--sync-bn)
+                module.reset_parameters()
+
+
 def make_head(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
     """The paper's auxiliary head: 2 × (Linear → BatchNorm → ReLU), then a Linear."""
     return nn.Sequential(
@@ -234,6 +251,21 @@ class AMTModel(nn.Module):
         self.object_head = (
             make_head(dim, config.head_hidden, config.n_objects) if config.object_head else None
         )
+        # --adversary ensemble: the head's other K - 1 copies (the first keeps its state-dict keys)
+        self.scene_head_copies = nn.ModuleList(
+            make_head(dim, config.head_hidden, config.n_scenes)
+            for _ in range(config.scene_copies - 1 if config.scene_head else 0)
+        )
+        self.object_head_copies = nn.ModuleList(
+            make_head(dim, config.head_hidden, config.n_objects)
+            for _ in range(config.object_copies - 1 if config.object_head else 0)
+        )
+
+    def head_copies(self, name: str) -> list[nn.Module]:
+        """Every copy of the scene or object head: the head itself, then the ensemble's others."""
+        head = self.scene_head if name == "scene" else self.object_head
+        others = self.scene_head_copies if name == "scene" else self.object_head_copies
+        return [] if head is None else [head, *others]
 
     def forward(
         self, video: torch.Tensor, heads: Mapping[str, float | None] | None = None
@@ -245,13 +277,19 @@ class AMTModel(nn.Module):
         """
         features = self.backbone(video)  # (b, d)
         out = {"features": features, "action": self.action_head(features)}  # action: (b, n_actions)
-        for name, head in (("scene", self.scene_head), ("object", self.object_head)):
+        for name in ("scene", "object"):
             if heads is None or name not in heads:
                 continue
-            assert head is not None, f"the model was built without a {name} head"
+            copies = self.head_copies(name)
+            assert copies, f"the model was built without a {name} head"
             coeff = heads[name]
             x = features if coeff is None else grad_reverse(features, coeff)
-            out[name] = head(x)  # (b, n_scenes) / (b, n_objects)
+            if len(copies) == 1:
+                out[name] = copies[0](x)  # (b, n_scenes) / (b, n_objects)
+            else:  # an ensemble: each copy's logits for its own loss, their mean as the head's prediction
+                stacked = torch.stack([copy(x) for copy in copies])  # (K, b, n)
+                out[f"{name}_copies"] = stacked
+                out[name] = stacked.mean(0)
         return out
 
 

@@ -46,8 +46,16 @@ from trainer.dataset import ClipDataset, ClipSettings, make_loader
 from trainer.distributed import DistContext, context_from_env, init_distributed, shutdown_distributed
 from trainer.engine import evaluate, train_one_epoch
 from trainer.errors import ConflictError, MissingArtifactError, TrainerError
-from trainer.losses import Objective
-from trainer.models import BACKBONES, ModelConfig, build_model, load_pretrained, pretraining_record
+from trainer.losses import Objective, reinit_schedule
+from trainer.models import (
+    BACKBONES,
+    AMTModel,
+    ModelConfig,
+    build_model,
+    load_pretrained,
+    pretraining_record,
+    reinitialise,
+)
 from trainer.utils import (
     code_version,
     load_checkpoint,
@@ -366,6 +374,7 @@ def check_inputs(
     ckpt = _check_resume(out, cfg, split) if resume else None
     device = resolve_device(cfg.device)
     assert cfg.head_hidden is not None  # resolve_config fills it in
+    ensemble = cfg.adversary == "ensemble"
     model_config = ModelConfig(
         backbone=cfg.backbone,
         n_actions=len(split.labels["action"]),
@@ -374,6 +383,9 @@ def check_inputs(
         head_hidden=cfg.head_hidden,
         scene_head=cfg.scene_role is not None,
         object_head=cfg.object_role is not None,
+        # --adversary ensemble: K copies of each adversarial head
+        scene_copies=cfg.adversary_heads if ensemble and cfg.scene_role == "adversarial" else 1,
+        object_copies=cfg.adversary_heads if ensemble and cfg.object_role == "adversarial" else 1,
     )
     if model_config.scene_head and not model_config.n_scenes:
         raise ConfigError(
@@ -604,6 +616,7 @@ def _set_up(checked: CheckedInputs, dist_ctx: DistContext, *, resume: bool, forc
             adversary=cfg.adversary,
             adv_schedule=cfg.adv_schedule,
             head_reduction=cfg.head_loss_reduction,
+            adversary_heads=cfg.adversary_heads if cfg.adversary == "ensemble" else 1,
         ),
         mean=torch.tensor(spec.mean, device=device),
         std=torch.tensor(spec.std, device=device),
@@ -779,6 +792,36 @@ def _loop(run: _Run, *, stop_after: int | None, log: Log) -> TrainResult:
     )
 
 
+def _reinit_ensemble(run: _Run, epoch: int) -> dict[str, int]:
+    """--adversary ensemble: at the start of ``epoch``, draw the scheduled copy of each adversarial head
+    afresh and forget its optimiser state; {head: copy} of what was re-initialised.
+
+    The weights come from a generator seeded by (--seed, epoch, head), the same in every process and in
+    a resumed run, so DDP's copies of the model stay equal and a resume is exact.
+    """
+    cfg = run.cfg
+    if cfg.adversary != "ensemble":
+        return {}
+    copy = reinit_schedule(epoch, every=cfg.reinit_every, heads=cfg.adversary_heads)
+    if copy is None:
+        return {}
+    model = run.model
+    assert isinstance(model, AMTModel)  # the plain model (compiling keeps the module, DDP wraps train_model)
+    done = {}
+    for index, name in enumerate(("scene", "object")):
+        copies = model.head_copies(name)
+        if len(copies) < 2:
+            continue
+        device = next(copies[copy].parameters()).device
+        # one stream per (seed, epoch, head), whatever ran before: the same draw in every process and resume
+        generator = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + epoch * 101 + index)
+        reinitialise(copies[copy], generator)
+        for parameter in copies[copy].parameters():
+            run.optimizer.state.pop(parameter, None)  # no momentum or Adam moments of the old head
+        done[name] = copy
+    return done
+
+
 def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
     """One epoch of training and validation, its metrics line and checkpoints; True when it stops early."""
     cfg, state, dist_ctx = run.cfg, run.state, run.dist_ctx
@@ -790,6 +833,7 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
         state.update(best_selection_acc=-1.0, best_epoch=0, bad_epochs=0)
     ramp_epochs = pretrain if pretrain is not None else cfg.epochs
     steps_per_epoch = run.steps_per_epoch
+    reinitialised = _reinit_ensemble(run, epoch)
     run.train_loader.sampler.set_epoch(epoch)
     train_metrics = train_one_epoch(
         run.train_model,
@@ -840,6 +884,8 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
         "selection_set": selection,
         selection: selection_metrics,
     }
+    if reinitialised:
+        line["reinitialised"] = reinitialised  # --adversary ensemble: {head: the copy drawn afresh}
     loss_scene = train_metrics["loss_scene"]
     if loss_scene is not None and cfg.scene_role == "adversarial":
         first = state["first_scene_loss"] = state["first_scene_loss"] or loss_scene

@@ -15,6 +15,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from hvuaudit.tui import bindings
@@ -22,6 +23,14 @@ from hvuaudit.tui import bindings
 if TYPE_CHECKING:
     from hvuaudit.tui.app import HvuauditApp
 
+# The keys hvuaudit defines (hvuaudit/tui/bindings.py): Textual's own (cursor moves, scrolling) are left out.
+OUR_ACTIONS = frozenset(
+    binding.action
+    for value in vars(bindings).values()
+    if isinstance(value, list)
+    for binding in value
+    if isinstance(binding, Binding)
+)
 # The palette, screen switches and help have their own system commands already.
 SKIPPED_ACTIONS = {
     "command_palette",
@@ -91,6 +100,8 @@ class ScreenActionCommands(Provider):
         for key, active in self.screen.active_bindings.items():
             binding = active.binding
             if not binding.description or not active.enabled or binding.action in SKIPPED_ACTIONS:
+                continue
+            if binding.action not in OUR_ACTIONS:
                 continue
             if binding.action in seen:
                 continue

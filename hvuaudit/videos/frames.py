@@ -13,7 +13,7 @@ or draw; never imports textual, torch or the trainer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ import duckdb
 
 from hvuaudit.errors import InputError
 from hvuaudit.store import run_query
-from hvuaudit.videos.scan import VIDEO_SUFFIXES, has_scans, refresh_usable
+from hvuaudit.videos.scan import DURATION_TOLERANCE, VIDEO_SUFFIXES, has_scans, refresh_usable
 from hvucontracts.splitfolder import (
     CLIP_FIELDS,
     NAME_TEMPLATES,
@@ -116,10 +116,13 @@ def locate_clip(
     :func:`prepare_lookup`."""
     window = (float(clip["time_start"]), float(clip["time_end"]))
     if source.folder is not None:
-        for name, whole in _folder_names(clip, source.template):
-            path = source.folder / name
-            if path.is_file():
-                return ClipFile(path, window if whole else None)
+        try:
+            for name, whole in _folder_names(clip, source.template):
+                path = source.folder / name
+                if path.is_file():
+                    return ClipFile(path, window if whole else None)
+        except OSError as exc:  # a folder this user may not list or enter
+            return NoVideo(f"no video: cannot read {source.folder} ({exc.strerror or exc})")
         return NoVideo(f"no video: no file for {clip['clip_id']} in {source.describe()}")
     if con is None:
         return NoVideo("no video: no store")
@@ -148,30 +151,45 @@ def _av() -> Any:
     return av
 
 
-def read_strip(clip_file: ClipFile, *, frames: int = FRAMES, height: int = FRAME_HEIGHT) -> Image:
+def read_strip(
+    clip_file: ClipFile,
+    *,
+    frames: int = FRAMES,
+    height: int = FRAME_HEIGHT,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Image:
     """``frames`` frames spread evenly over the clip, ``height`` pixels high, side by side.
 
     Each frame is the first decoded at or after the middle of its share of the clip's seconds. A whole
     video is cut at the clip's window; a trimmed clip is read from its start to its end.
 
-    Raises FrameError (naming the file) when not a single frame decodes.
+    Raises FrameError (naming the file) when not a single frame decodes, when a whole video ends before
+    the clip does (its frames would all be its last one), or when ``cancelled()`` turns true between two
+    frames (the TUI moved on to another clip).
     """
     av = _av()
     pictures: list[Image] = []
     try:
         with av.open(str(clip_file.path)) as container:
             if not container.streams.video:
-                raise FrameError(f"{clip_file.path}: no video stream")
+                raise FrameError(f"{clip_file.path}: no video stream (an audio-only or truncated file?)")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            duration = float(container.duration) / 1e6 if container.duration else None
             if clip_file.window is not None:
                 start, end = clip_file.window
+                if duration is not None and duration < end - DURATION_TOLERANCE:
+                    raise FrameError(
+                        f"{clip_file.path}: the video ends at {duration:.1f} s, before the clip ends "
+                        f"({end:.1f} s)"
+                    )
             else:
-                start = 0.0
-                end = float(container.duration) / 1e6 if container.duration else 0.0
+                start, end = 0.0, duration or 0.0
             span = max(end - start, 0.0)
             times = [start + (k + 0.5) * span / frames for k in range(frames)]
             for at in times:
+                if cancelled():
+                    raise FrameError(f"{clip_file.path}: decoding stopped")
                 frame = _frame_at(container, stream, at)
                 if frame is None:
                     continue
@@ -216,13 +234,14 @@ def clip_strip(
     *,
     frames: int = FRAMES,
     height: int = FRAME_HEIGHT,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> Image | NoVideo:
     """The frame strip of one clip, or why there is none (no file, a broken file, no PyAV)."""
     found = locate_clip(con, clip, source)
     if isinstance(found, NoVideo):
         return found
     try:
-        return read_strip(found, frames=frames, height=height)
+        return read_strip(found, frames=frames, height=height, cancelled=cancelled)
     except FrameError as exc:
         return NoVideo(f"no video: {exc}")
     except InputError as exc:  # PyAV missing
@@ -234,6 +253,31 @@ def clip_label(clip: dict[str, Any]) -> str:
     return f"{clip['clip_id']}  {times}  {clip.get('subset', '')}".rstrip()
 
 
+# The largest picture each format can hold (Pillow refuses more), and a cap on what a sheet may take in
+# memory: 64 megapixels (about 200 MB as RGB).
+FORMAT_LIMITS = {"PNG": 2**31 - 1, "JPEG": 65_500, "WEBP": 16_383}
+MAX_SHEET_PIXELS = 64_000_000
+WIDEST_ASPECT = 2.4  # a cinema frame: what the size check assumes before any frame is decoded
+LINE = 14  # pixels per line of text, with Pillow's default bitmap font
+
+
+def sheet_size_problem(rows: int, frames: int, height: int, image_format: str) -> str | None:
+    """Why a sheet of ``rows`` clips, each ``frames`` frames ``height`` pixels high, could be too large
+    for the format or for memory, judged before any frame is decoded; None when it fits."""
+    width = round(frames * (height * WIDEST_ASPECT + GAP)) + 2 * GAP
+    tall = LINE + 2 * GAP + rows * (LINE + height + GAP) + GAP
+    limit = FORMAT_LIMITS[image_format]
+    if max(width, tall) > limit:
+        return (
+            f"{image_format} holds at most {limit:,} pixels a side; this sheet may need {max(width, tall):,}"
+        )
+    if width * tall > MAX_SHEET_PIXELS:
+        return (
+            f"this sheet may need {width * tall / 1e6:,.0f} megapixels (at most {MAX_SHEET_PIXELS / 1e6:.0f})"
+        )
+    return None
+
+
 def contact_sheet(
     title: str, rows: Sequence[tuple[str, Image | NoVideo]], *, height: int = FRAME_HEIGHT
 ) -> Image:
@@ -241,7 +285,7 @@ def contact_sheet(
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default()
-    line = 14  # pixels per line of text, with the default bitmap font
+    line = LINE
     strips = [s for _, s in rows if not isinstance(s, NoVideo)]
     width = max([s.width for s in strips] + [height * 8]) + 2 * GAP
     total = line + GAP + sum(line + (height if not isinstance(s, NoVideo) else line) + GAP for _, s in rows)

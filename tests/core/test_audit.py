@@ -262,3 +262,42 @@ def test_pdf_without_a_browser_or_with_a_failing_one_says_so_and_writes_nothing(
     store_bytes = tiny_store.read_bytes()
     assert invoke("audit", "--pdf", tiny_store, "--force", "--db", tiny_store).exit_code == 5
     assert tiny_store.read_bytes() == store_bytes
+
+
+def test_pdf_refuses_a_browser_error_page_a_hung_browser_and_one_path_for_both(
+    tiny_store, tmp_path, monkeypatch
+):
+    from hvuaudit import audit
+    from hvuaudit.errors import InputError
+
+    _chromium()
+    with pytest.raises(InputError, match="printed another page"):  # Chromium's page for a missing file
+        audit.print_pdf(tmp_path / "missing.html", tmp_path / "ghost.pdf")
+    assert not (tmp_path / "ghost.pdf").exists()
+    # a browser that hangs, with a helper process of its own: both are killed, nothing is written
+    hung = tmp_path / "hung-chromium"
+    helper = tmp_path / "helper.pid"
+    hung.write_text(f"#!/bin/sh\nsleep 60 &\necho $! > {helper}\nsleep 60\n")
+    hung.chmod(0o755)
+    monkeypatch.setenv("HVUAUDIT_CHROMIUM", str(hung))
+    monkeypatch.setattr(audit, "PRINT_TIMEOUT_S", 1)
+    page = tmp_path / "page.html"
+    page.write_text("<title>HVU scene-bias audit</title>")
+    with pytest.raises(InputError, match="did not print"):
+        audit.print_pdf(page, tmp_path / "hung.pdf")
+    pid = int(helper.read_text())
+    for _ in range(50):  # the kill is delivered at once; the zombie is reaped by its parent's end
+        if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+            break
+        import time
+
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the hung browser's helper outlived it")
+    assert not (tmp_path / "hung.pdf").exists()
+    monkeypatch.setenv("HVUAUDIT_CHROMIUM", str(tmp_path / "no-such-browser"))
+    named = invoke("audit", "--pdf", tmp_path / "a.pdf", "--db", tiny_store)
+    assert named.exit_code == 3 and "HVUAUDIT_CHROMIUM" in named.stderr
+    monkeypatch.delenv("HVUAUDIT_CHROMIUM")
+    same = invoke("audit", "--html", tmp_path / "x.pdf", "--pdf", tmp_path / "x.pdf", "--db", tiny_store)
+    assert same.exit_code == 5 and not (tmp_path / "x.pdf").exists()

@@ -195,3 +195,141 @@ def test_clips_sheet_from_a_videos_folder_without_a_scan(video_store, tmp_path):
     result = _sheet(video_store, "-o", str(out), "--videos", str(folder), "--name-template", "mmaction")
     assert result.exit_code == 0, result.output
     assert "6 of 6" in result.stderr and Image.open(out).format == "JPEG"
+
+
+def test_a_whole_video_that_ends_before_the_clip_is_no_video_not_its_last_frame(tmp_path):
+    video = tmp_path / "short.mp4"
+    write_video(video, 3.0)
+    strip = clip_strip(
+        None, {**_clip(0), "clip_id": "c", "tags": ""}, VideoSource(tmp_path, "{youtube_id}.mp4")
+    )
+    assert isinstance(strip, NoVideo) and "no file" in strip.reason  # named by another id: not found
+    found = read_strip_or_reason(ClipFile(video, (6.0, 16.0)))
+    assert "ends at 3.0 s, before the clip ends (16.0 s)" in found
+
+
+def read_strip_or_reason(clip_file) -> str:
+    from hvuaudit.videos.frames import FrameError
+
+    try:
+        read_strip(clip_file, frames=2, height=16)
+    except FrameError as exc:
+        return str(exc)
+    return "decoded"
+
+
+def test_a_folder_that_cannot_be_read_and_a_nested_file_are_no_video(tmp_path, monkeypatch):
+    clip = _clip(0)
+    nested = tmp_path / "sub" / f"{clip['youtube_id']}.mp4"  # --videos looks in the folder itself
+    nested.parent.mkdir()
+    nested.write_bytes(b"x")
+    missing = locate_clip(None, clip, VideoSource(tmp_path))
+    assert isinstance(missing, NoVideo) and "no file for" in missing.reason
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "is_file", refuse)  # root reads every folder: the refusal is simulated
+    refused = locate_clip(None, clip, VideoSource(tmp_path))
+    assert (
+        isinstance(refused, NoVideo)
+        and "cannot read" in refused.reason
+        and "Permission denied" in refused.reason
+    )
+
+
+def test_clip_labels_name_the_clip_its_seconds_and_subset():
+    from hvuaudit.videos.frames import clip_label
+
+    assert clip_label({"clip_id": "abc_1.0_3.5", "time_start": 1.0, "time_end": 3.5, "subset": "val"}) == (
+        "abc_1.0_3.5  1.0-3.5 s  val"
+    )
+
+
+def test_clips_sheet_limits_its_size_takes_webp_and_names_what_it_refuses(video_store, tmp_path):
+    folder = tmp_path / "clips"
+    for k in range(6):
+        clip = _clip(k)
+        write_video(
+            folder
+            / f"{clip['youtube_id']}_{int(clip['time_start'] * 10):06d}_{int(clip['time_end'] * 10):06d}.mp4",
+            2.0,
+        )
+    webp = tmp_path / "s.webp"
+    two = _sheet(video_store, "-o", str(webp), "--videos", str(folder), "--limit", "2", "--frames", "2")
+    assert two.exit_code == 0 and "2 of 2 clip(s)" in two.stderr and Image.open(webp).format == "WEBP"
+    big = _sheet(
+        video_store,
+        "-o",
+        str(tmp_path / "big.webp"),
+        "--videos",
+        str(folder),
+        "--frames",
+        "32",
+        "--height",
+        "720",
+    )
+    assert big.exit_code == 3 and "WEBP holds at most 16,383 pixels" in big.stderr and ".png" in big.stderr
+    huge = _sheet(
+        video_store,
+        "-o",
+        str(tmp_path / "huge.png"),
+        "--videos",
+        str(folder),
+        "--frames",
+        "32",
+        "--height",
+        "720",
+        "--limit",
+        "200",
+    )
+    assert huge.exit_code == 3 and "megapixels" in huge.stderr
+    assert not (tmp_path / "big.webp").exists() and not (tmp_path / "huge.png").exists()
+    scene = CliRunner().invoke(
+        cli,
+        [
+            "clips",
+            "sheet",
+            "--action",
+            "park",
+            "--tag",
+            "run",
+            "-o",
+            str(tmp_path / "x.png"),
+            "--db",
+            str(video_store),
+        ],
+    )
+    assert scene.exit_code == 3 and "'park' is a scene tag, not an action" in scene.stderr
+    never = CliRunner().invoke(
+        cli,
+        [
+            "clips",
+            "sheet",
+            "--action",
+            "run",
+            "--tag",
+            "pool",
+            "-o",
+            str(tmp_path / "x.png"),
+            "--db",
+            str(video_store),
+        ],
+    )
+    assert "--param action=run" in never.stderr  # a hint that runs as written
+    wrong_names = _sheet(
+        video_store, "-o", str(tmp_path / "x.png"), "--videos", str(folder), "--name-template", "downloader"
+    )
+    assert (
+        wrong_names.exit_code == 3
+        and "--name-template" in wrong_names.stderr
+        and "give --videos" not in wrong_names.stderr
+    )
+
+
+def test_tui_serve_passes_the_videos_folder_and_template_to_each_tab(tmp_path):
+    from hvuaudit.tui.serve import tui_command
+
+    command = tui_command(tmp_path / "s.duckdb", read_only=True, videos=VideoSource(tmp_path, "mmaction"))
+    assert command.endswith(f"--read-only --videos {tmp_path.resolve()} --name-template mmaction")
+    assert "--videos" not in tui_command(tmp_path / "s.duckdb", read_only=False, videos=VideoSource())

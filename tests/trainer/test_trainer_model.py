@@ -9,6 +9,7 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tests.trainer_fixtures import write_tasks
 from trainer import models
@@ -110,6 +111,144 @@ def test_dcorr_adversary_keeps_the_scene_head_off_the_backbone(grad_setup):
     dcorr_b, dcorr_h = grad_setup(Objective(lambda_=-0.3, gamma=0.0, adversary="dcorr"))
     assert plain_b.abs().sum() > 0 and dcorr_b.abs().sum() == 0
     torch.testing.assert_close(dcorr_h, plain_h)
+
+
+def test_the_conditional_penalty_is_the_mean_of_the_evaluators_dcorr2_within_each_action():
+    from hvueval.dcorr import distance_correlation_stats
+    from trainer.losses import conditional_dcorr2_penalty
+
+    rng = np.random.default_rng(3)
+    actions = np.repeat([0, 1, 2], [9, 7, 3])  # action 2 has 3 clips: left out
+    scenes = rng.integers(0, 3, size=len(actions))
+    labels = np.eye(3)[scenes]
+    features = rng.normal(size=(len(actions), 6)) + 1.5 * labels @ rng.normal(size=(3, 6))
+    penalty = conditional_dcorr2_penalty(
+        torch.tensor(features, requires_grad=True), torch.tensor(labels), torch.tensor(actions)
+    )
+    expected = [
+        max(0.0, distance_correlation_stats(features[actions == a], scenes[actions == a]).dcorr2_u)
+        for a in (0, 1)
+    ]
+    assert (
+        float(penalty.detach()) == pytest.approx(np.mean(expected), abs=1e-6)
+        and float(penalty.detach()) > 0.05
+    )
+    # scene and action together: the marginal penalty sees the action's own scene, the conditional not
+    shared = torch.tensor(np.repeat([0, 1], 12))  # each action in its own scene...
+    within = torch.randn(24, 4, dtype=torch.float64)
+    onehot = torch.nn.functional.one_hot(shared, 2).double()
+    assert float(dcorr2_penalty(within + 3 * onehot @ torch.randn(2, 4).double(), onehot)) > 0.5
+    assert float(conditional_dcorr2_penalty(within, onehot, shared)) == 0.0  # constant scene within an action
+    few = conditional_dcorr2_penalty(
+        torch.randn(3, 4, requires_grad=True), torch.eye(3), torch.tensor([0, 1, 2])
+    )
+    few.backward()  # no action with 4 clips: 0, with a gradient
+    assert float(few) == 0.0
+
+
+def test_the_conditional_adversary_descends_its_penalty_and_needs_batches_of_sixteen():
+    from trainer.losses import conditional_dcorr2_penalty
+
+    torch.manual_seed(1)
+    actions = torch.arange(32) % 4
+    labels = torch.nn.functional.one_hot(torch.randint(0, 3, (32,)), 3).float()
+    features = (torch.randn(32, 8) + 2 * labels @ torch.randn(3, 8)).requires_grad_()
+    objective = Objective(lambda_=-1.0, gamma=0.0, adversary="cdcorr")
+    weights = objective.head_weights(1.0)
+    assert weights["scene"].penalty == 1.0 and weights["scene"].grl == 0.0
+    outputs = {"features": features, "action": torch.zeros(32, 4), "scene": torch.zeros(32, 3)}
+    total, parts, _ = objective(outputs, {"action": actions, "scene": labels}, weights)
+    total.backward()
+    before = float(parts["scene_dcorr2"])
+    after = float(
+        conditional_dcorr2_penalty(features - 0.05 * features.grad / features.grad.norm(), labels, actions)
+    )
+    assert after < before
+    with pytest.raises(ConfigError, match="batch-size 16"):
+        _resolve(adversary="cdcorr", batch_size=8)
+
+
+def test_the_ensemble_reverses_the_mean_of_its_heads_and_each_head_learns_at_full_strength():
+    """--adversary ensemble: the backbone gets -|λ| × the mean of the K copies' gradients; each copy gets
+    its own BCE gradient unscaled, as a single GRL head would."""
+    from trainer.models import reinitialise
+
+    torch.manual_seed(0)
+    model = build_model(_config(object_head=False, scene_copies=3)).double()
+    model.train()
+    copies = model.head_copies("scene")
+    for k, copy in enumerate(copies):  # three different heads
+        reinitialise(copy, torch.Generator().manual_seed(k))
+    copies = [copy.double() for copy in copies]
+    video = torch.randn(4, 3, 8, 32, 32, dtype=torch.float64)
+    batch = {"scene": (torch.rand(4, 7) > 0.5).double(), "action": torch.tensor([0, 1, 2, 3])}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    objective = Objective(lambda_=-0.3, gamma=0.0, adversary="ensemble", adversary_heads=3)
+    weights = objective.head_weights(1.0)
+    assert weights["scene"].grl == pytest.approx(0.3 / 3) and weights["scene"].effective == pytest.approx(
+        -0.3
+    )
+    out = model(video, {"scene": weights["scene"].grl})
+    assert out["scene_copies"].shape == (3, 4, 7)
+    torch.testing.assert_close(out["scene"], out["scene_copies"].mean(0))
+    model.zero_grad(set_to_none=True)
+    total, parts, _ = objective(out, batch, weights)
+    (total - parts["action"]).backward()  # the scene part alone
+    backbone = torch.cat([p.grad.flatten() for p in model.backbone.parameters()])
+    heads = [torch.cat([p.grad.flatten() for p in copy.parameters()]) for copy in copies]
+    # each copy alone, as a plain (non-adversarial) head of weight 1, from the same starting state
+    plain_backbone, plain_heads = [], []
+    for copy in copies:
+        model.load_state_dict(state)
+        model.zero_grad(set_to_none=True)
+        features = model.backbone(video)
+        F.binary_cross_entropy_with_logits(copy(features), batch["scene"]).backward()
+        plain_backbone.append(torch.cat([p.grad.flatten() for p in model.backbone.parameters()]))
+        plain_heads.append(torch.cat([p.grad.flatten() for p in copy.parameters()]))
+    torch.testing.assert_close(backbone, -0.3 * torch.stack(plain_backbone).mean(0))
+    for head, plain in zip(heads, plain_heads, strict=True):
+        torch.testing.assert_close(head, plain)
+    assert parts["scene"].item() == pytest.approx(
+        float(
+            np.mean(
+                [F.binary_cross_entropy_with_logits(c, batch["scene"]).item() for c in out["scene_copies"]]
+            )
+        )
+    )
+
+
+def test_the_ensemble_reinitialises_one_head_in_turn_on_schedule():
+    from trainer.losses import reinit_schedule
+
+    every2 = [reinit_schedule(epoch, every=2, heads=3) for epoch in range(1, 14)]
+    assert every2 == [None, None, 0, None, 1, None, 2, None, 0, None, 1, None, 2]
+    assert [reinit_schedule(e, every=1, heads=2) for e in range(1, 6)] == [None, 0, 1, 0, 1]
+
+
+def test_reinitialise_draws_the_same_head_from_the_same_seed_and_a_new_one_otherwise():
+    from trainer.models import make_head, reinitialise
+
+    head = make_head(8, 16, 5)
+    before = [p.detach().clone() for p in head.parameters()]
+    reinitialise(head, torch.Generator().manual_seed(7))
+    first = [p.detach().clone() for p in head.parameters()]
+    reinitialise(head, torch.Generator().manual_seed(7))
+    assert all(torch.equal(a, b) for a, b in zip(first, head.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(before, first, strict=True))
+    linear = head[0]
+    bound = 1 / 8**0.5  # PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias
+    assert (
+        float(linear.bias.detach().abs().max()) <= bound
+        and float(linear.weight.detach().abs().max()) <= bound
+    )
+
+
+def test_the_ensemble_options_are_checked():
+    with pytest.raises(ConfigError, match="--adversary-heads"):
+        _resolve(adversary="ensemble", adversary_heads=1)
+    with pytest.raises(ConfigError, match="--reinit-every"):
+        _resolve(adversary="ensemble", reinit_every=0)
+    assert _resolve(adversary="ensemble", adversary_heads=3).adversary_heads == 3
 
 
 @pytest.mark.parametrize("kind", ["one-hot", "multi-hot"])
@@ -496,3 +635,28 @@ def test_paper_recipes_need_pretrained_weights():
             resolve_config(with_recipe(name, split_dir="s"))
     with pytest.raises(ConfigError, match="unknown recipe 'paper-r34'; choose one of: paper-r18"):
         with_recipe("paper-r34")
+
+
+def test_an_ensemble_reinitialisation_draws_the_scheduled_copy_afresh_and_forgets_its_momentum():
+    from types import SimpleNamespace
+
+    from trainer.models import reinitialise
+    from trainer.train import _reinit_ensemble
+
+    cfg = TrainConfig(adversary="ensemble", adversary_heads=3, reinit_every=2, seed=5)
+    model = build_model(_config(object_head=False, scene_copies=3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(4, 3, 8, 32, 32), {"scene": 0.1})["scene"].sum().backward()
+    optimizer.step()  # every parameter has a momentum buffer now
+    before = [[p.detach().clone() for p in copy.parameters()] for copy in model.head_copies("scene")]
+    run = SimpleNamespace(cfg=cfg, model=model, optimizer=optimizer)
+    assert _reinit_ensemble(run, 4) == {} and _reinit_ensemble(run, 2) == {}  # not on the schedule
+    assert _reinit_ensemble(run, 5) == {"scene": 1}  # epoch 5, every 2: the second copy
+    fresh = build_model(_config(object_head=False, scene_copies=3)).head_copies("scene")[1]
+    reinitialise(fresh, torch.Generator().manual_seed(5 * 1_000_003 + 5 * 101 + 0))
+    copies = model.head_copies("scene")
+    assert all(torch.equal(a, b) for a, b in zip(copies[1].parameters(), fresh.parameters(), strict=True))
+    for k in (0, 2):  # the others untouched, momentum kept
+        assert all(torch.equal(a, b) for a, b in zip(before[k], copies[k].parameters(), strict=True))
+        assert all(p in optimizer.state for p in copies[k].parameters())
+    assert not any(p in optimizer.state for p in copies[1].parameters())

@@ -1014,8 +1014,10 @@ def test_tensorboard_is_optional_on_resume_and_force_never_empties_a_linked_fold
     assert (theirs / "events.out.tfevents.1.theirs").read_text() == "their events"
 
 
-def test_the_dcorr_adversary_trains_logs_its_penalty_and_resumes_exactly(split, tmp_path):
-    args = ("--method", "amt-no-object", "--adversary", "dcorr", "--lambda", "-1", "--epochs", "2")
+@pytest.mark.parametrize("adversary", ["dcorr", "cdcorr"])
+def test_the_dcorr_adversary_trains_logs_its_penalty_and_resumes_exactly(split, tmp_path, adversary):
+    args = ("--method", "amt-no-object", "--adversary", adversary, "--lambda", "-1", "--epochs", "2")
+    args += ("--batch-size", "16") if adversary == "cdcorr" else ()
     once, twice = tmp_path / "once", tmp_path / "twice"
     assert train_cli(split[0], once, *args).exit_code == 0
     assert train_cli(split[0], twice, *args, "--stop-after", "1").exit_code == 0
@@ -1025,4 +1027,20 @@ def test_the_dcorr_adversary_trains_logs_its_penalty_and_resumes_exactly(split, 
     lines = read_metrics(once)
     for line in lines:  # the penalty is measured on train and on the selection set, a U-statistic
         assert -1 < line["train"]["loss_scene_dcorr2"] < 1 and line["select"]["loss_scene_dcorr2"] is not None
-    assert json.loads((once / "config.json").read_text())["adversary"] == "dcorr"
+    assert json.loads((once / "config.json").read_text())["adversary"] == adversary
+
+
+def test_the_ensemble_adversary_reinitialises_on_schedule_and_resumes_exactly(split, tmp_path):
+    args = "--method amt-no-object --adversary ensemble --adversary-heads 2 --reinit-every 1 --epochs 3"
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    assert train_cli(split[0], once, *args.split()).exit_code == 0
+    assert train_cli(split[0], twice, *args.split(), "--stop-after", "1").exit_code == 0
+    assert invoke("train", "--out", twice, "--resume").exit_code == 0  # resumes into a re-initialisation
+    a, b = (torch.load(run / "checkpoint.pt", weights_only=True) for run in (once, twice))
+    assert all(torch.equal(a["model"][key], b["model"][key]) for key in a["model"])
+    assert a["model_config"]["scene_copies"] == 2 and any(
+        k.startswith("scene_head_copies.0.") for k in a["model"]
+    )
+    assert [line.get("reinitialised") for line in read_metrics(once)] == [None, {"scene": 0}, {"scene": 1}]
+    config = json.loads((once / "config.json").read_text())
+    assert (config["adversary"], config["adversary_heads"], config["reinit_every"]) == ("ensemble", 2, 1)

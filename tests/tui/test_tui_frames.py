@@ -20,8 +20,18 @@ from hvuaudit.cli import cli  # noqa: E402
 from hvuaudit.tui.app import make_app  # noqa: E402
 from hvuaudit.tui.screens.clips import ClipsScreen  # noqa: E402
 from hvuaudit.tui.widgets import FrameStrip, FrameTable  # noqa: E402
+from hvuaudit.tui.widgets.frame_strip import DECODE_DELAY  # noqa: E402
 from hvuaudit.videos.frames import NoVideo, VideoSource  # noqa: E402
-from tests.tui.test_tui import SIZE, build_store, open_annotate, pilot_test, press, screen_text, settle  # noqa: E402
+from tests.tui.test_tui import SIZE, build_store, open_annotate, pilot_test, press, screen_text  # noqa: E402
+from tests.tui.test_tui import settle as settle_workers  # noqa: E402
+
+
+async def settle(pilot) -> None:
+    """The workers done, and the strip's decode (which starts DECODE_DELAY after a highlight) too."""
+    await settle_workers(pilot)
+    await pilot.pause(DECODE_DELAY + 0.05)
+    await settle_workers(pilot)
+
 
 # surfing + beach: yt_surf_001 (10-20 s), yt_surf_002 (0-10 s), yt_surf_003 (5.5-15.5 s); 002 is missing
 DOWNLOADED = {"yt_surf_001": (10.0, 20.0), "yt_surf_003": (5.5, 15.5)}
@@ -127,24 +137,26 @@ async def test_decoding_never_blocks_the_table_and_a_stale_strip_is_not_shown(st
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         app.push_screen(ClipsScreen("surfing", "beach"))
-        for _ in range(20):  # the clips load; the strip's decoding of the first row waits on `release`
+        for _ in range(20):  # the clips load
             await pilot.pause(0.05)
             table = app.screen.query_one("#clips", FrameTable)
             if table.row_count:
                 break
+        await pilot.pause(DECODE_DELAY + 0.1)  # the first row's decode starts, and waits on `release`
         strip = _strip(app, "#clip-frames")
         first = table.current_row()
-        await pilot.press("down")
-        await pilot.pause(0.1)
-        second = table.current_row()
-        assert first and second and first["clip_id"] != second["clip_id"]  # moved while the first decodes
+        await pilot.press("down", "down")  # straight past the second row, to the third
+        await pilot.pause(0.05)
+        passed, last = table.get_row_at(1), table.current_row()
+        assert first and last and first["clip_id"] != last["clip_id"]  # moved while the first decodes
         assert strip.shown is None and "decoding" in screen_text(app)
         release.set()
         await settle(pilot)
-        # the first clip's strip arrived after the cursor moved on: only the second's is shown
-        assert strip.clip_id == second["clip_id"]
-        expected_missing = second["youtube_id"] not in DOWNLOADED
-        assert isinstance(strip.shown, NoVideo) == expected_missing
+        # the first clip's strip arrived after the cursor moved on: only the last one's is shown
+        assert strip.clip_id == last["clip_id"]
+        assert isinstance(strip.shown, NoVideo) == (last["youtube_id"] not in DOWNLOADED)
+        # the row passed over was never decoded: only the first (already under way) and the last
+        assert decoded == [first["youtube_id"], last["youtube_id"]], (decoded, str(passed[0]))
 
 
 @pilot_test
@@ -177,3 +189,38 @@ def test_tui_name_template_needs_videos(store):
         cli, ["tui", "--videos", str(store.parent), "--name-template", "x", "--db", str(store)]
     )
     assert bad.exit_code == 3 and "neither a preset" in bad.stderr
+
+
+def test_away_from_a_terminal_the_strip_is_drawn_in_half_blocks():
+    from textual_image.widget import HalfcellImage
+
+    from hvuaudit.tui.widgets import frame_strip
+
+    assert frame_strip.ImageWidget is HalfcellImage  # pytest's stdout is no terminal
+
+
+@pilot_test
+async def test_without_textual_image_or_pyav_the_strip_gives_the_pip_command(store, videos, monkeypatch):
+    from hvuaudit.errors import InputError
+    from hvuaudit.tui.widgets import frame_strip
+    from hvuaudit.videos import frames
+
+    def no_pyav():
+        raise InputError("frames need PyAV, which is not installed", hint=frames.EXTRA_HINT)
+
+    monkeypatch.setattr(frames, "_av", no_pyav)
+    app = make_app(store, read_only=True, videos=VideoSource(videos))
+    async with app.run_test(size=SIZE) as pilot:
+        table = await _clips_screen(pilot)
+        await _go_to(pilot, table, "yt_surf_001")  # a clip whose file exists
+        await settle(pilot)
+        strip = _strip(app, "#clip-frames")
+        assert isinstance(strip.shown, NoVideo) and "pip install 'hvuaudit[frames]'" in strip.shown.reason
+    monkeypatch.setattr(frame_strip, "ImageWidget", None)
+    app = make_app(store, read_only=True, videos=VideoSource(videos))
+    async with app.run_test(size=SIZE) as pilot:
+        await _clips_screen(pilot)
+        await settle(pilot)
+        strip = _strip(app, "#clip-frames")
+        assert isinstance(strip.shown, NoVideo) and "textual-image is not installed" in strip.shown.reason
+        assert "pip install 'hvuaudit[frames]'" in screen_text(app)

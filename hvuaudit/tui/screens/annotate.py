@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, Tab, Tabs
 
@@ -92,7 +92,7 @@ class AnnotateScreen(CoreScreen):
         yield Header()
         yield Tabs(*[Tab(f"{c}s", id=c) for c in STUDY_CATEGORIES], id="annotate-categories")
         yield Notice(id="annotate-notice")
-        with Vertical(id="annotate"):
+        with VerticalScroll(id="annotate"):  # a short window scrolls down to the examples and frames
             yield Static("", id="annotate-status")
             yield ProgressBar(id="annotate-progress", show_eta=False)
             yield Static("", id="card")

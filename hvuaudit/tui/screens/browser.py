@@ -234,7 +234,7 @@ class BrowserScreen(CoreScreen):
 
     @on(DataTable.RowHighlighted, "#actions")
     def action_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        action = event.row_key.value
+        action = event.row_key.value if event.row_key is not None else None  # None: an empty table
         if action and action != self.action:
             self.action = action
             self.start_loading("#pairs")
@@ -382,7 +382,7 @@ class BrowserScreen(CoreScreen):
 
     @on(DataTable.RowSelected, "#pairs")
     def pair_selected(self, event: DataTable.RowSelected) -> None:
-        tag = event.row_key.value
+        tag = event.row_key.value if event.row_key is not None else None
         if self.action and tag:
             if not self.app.is_screen_installed("clips"):
                 self.app.install_screen(ClipsScreen(), "clips")

@@ -237,7 +237,7 @@ class ReverseScreen(CoreScreen[str | None]):
 
     @on(DataTable.RowSelected, "#reverse")
     def action_chosen(self, event: DataTable.RowSelected) -> None:
-        self.dismiss(event.row_key.value)
+        self.dismiss(event.row_key.value if event.row_key is not None else None)
 
     def action_dismiss(self) -> None:  # type: ignore[override]  # textual runs sync actions too
         self.dismiss(None)

@@ -53,8 +53,9 @@ ROLE_STYLES = {"auxiliary": "bold green", "adversarial": "bold red", "undecided"
 SWEEP_BASE = ("scene", "object")  # Fig. 2d's two curves; the current category is added when different
 # Hidden first when the window is too narrow for every column (the verdict, ratio, n11 and n12 stay).
 DROP_TO_FIT = ("q_value", "share", "n_tag", "n_action", "p_value", "n22")
-# From this width the plot and the roles sit beside the table; below it they share its place (key p).
-SIDE_BY_SIDE_WIDTH = 160
+# From this width the plot and the roles sit beside the table with every column of the table in view
+# (3/5 of the width for the table, as app.tcss gives it); below it they share its place (key p).
+SIDE_BY_SIDE_WIDTH = 200
 
 
 class NcaScreen(CoreScreen):
@@ -394,7 +395,7 @@ class NcaScreen(CoreScreen):
 
     @on(DataTable.RowSelected, "#nca-table")
     async def open_in_browser(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
+        if event.row_key is not None and event.row_key.value:
             await self.app.show_action(event.row_key.value)
 
     # ------------------------------------------------------------ actions

@@ -1,8 +1,9 @@
 """A strip of frames from the highlighted clip, under the clips table and the Annotate screen's examples.
 
 The frames come from :func:`hvuaudit.videos.frames.clip_strip` (the same as ``hvuaudit clips sheet``),
-decoded in a thread worker so that moving through the table never waits: a newer clip replaces the
-strip being decoded and a stale one is never shown. The picture is drawn with textual-image: sixel or
+decoded in a thread worker so that moving through the table never waits: a clip is decoded once it has
+been highlighted for :data:`DECODE_DELAY`, a newer clip stops the decode under way at its next frame,
+and a stale strip is never shown. The picture is drawn with textual-image: sixel or
 the kitty protocol when the terminal has one, coloured half blocks otherwise (and always in tests and
 under ``--serve``). Without a file, without PyAV or without textual-image, the strip is one line saying
 so. Never imports torch or the trainer.
@@ -17,10 +18,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from hvuaudit.videos.frames import EXTRA_HINT, FRAME_HEIGHT, NoVideo, clip_strip, prepare_lookup
+from hvuaudit.videos.frames import EXTRA_HINT, NoVideo, clip_strip, prepare_lookup
 
 if TYPE_CHECKING:
     from PIL.Image import Image as Picture
@@ -40,6 +42,9 @@ except ImportError:  # the [frames] extra is not installed
 
 FRAMES_SHOWN = 6
 STRIP_ROWS = 6  # terminal rows the picture takes
+# A clip must stay highlighted this long before its frames are decoded: holding a key down through the
+# table starts no decode for the clips passed over (and a decode under way stops at its next frame).
+DECODE_DELAY = 0.15
 
 
 class FrameStrip(Vertical):
@@ -61,6 +66,7 @@ class FrameStrip(Vertical):
         super().__init__(id=id)
         self.clip_id: str | None = None
         self.shown: Picture | NoVideo | None = None  # what the strip shows now (for tests and the caption)
+        self._pending: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="strip-caption")
@@ -82,21 +88,35 @@ class FrameStrip(Vertical):
             self._show(NoVideo(f"no frames: textual-image is not installed; {EXTRA_HINT}"))
             return
         self._caption(f"decoding the frames of {self.clip_id} …")
-        self.decode(dict(clip), self.app.session)  # type: ignore[attr-defined]  # HvuauditApp.session
+        if self._pending is not None:
+            self._pending.stop()
+        row, session = dict(clip), self.app.session  # type: ignore[attr-defined]  # HvuauditApp.session
+        self._pending = self.set_timer(DECODE_DELAY, lambda: self.decode(row, session))
 
     @work(thread=True, exclusive=True, group="frame-strip")
     def decode(self, clip: dict[str, Any], session: StoreSession) -> None:
+        if str(clip["clip_id"]) != self.clip_id:
+            return  # another clip was highlighted meanwhile
         source = session.videos
+        worker = get_current_worker()  # a newer decode cancels this one: it stops at its next frame
+
+        def cancelled() -> bool:
+            return worker.is_cancelled
+
         try:
             if source.folder is not None:
-                strip = clip_strip(None, clip, source, frames=FRAMES_SHOWN, height=FRAME_HEIGHT)
+                strip = clip_strip(None, clip, source, frames=FRAMES_SHOWN, cancelled=cancelled)
             else:
                 with session.cursor() as cur:
                     reason = prepare_lookup(cur, source)
-                    strip = NoVideo(reason) if reason else clip_strip(cur, clip, source, frames=FRAMES_SHOWN)
+                    strip = (
+                        NoVideo(reason)
+                        if reason
+                        else clip_strip(cur, clip, source, frames=FRAMES_SHOWN, cancelled=cancelled)
+                    )
         except Exception as exc:  # noqa: BLE001 - a strip never breaks the screen: it says what went wrong
             strip = NoVideo(f"no video: {type(exc).__name__}: {exc}")
-        if not get_current_worker().is_cancelled:
+        if not worker.is_cancelled:
             self.post_message(self.Decoded(str(clip["clip_id"]), strip))
 
     def on_frame_strip_decoded(self, event: Decoded) -> None:

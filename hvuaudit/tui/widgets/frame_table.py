@@ -126,8 +126,9 @@ def fit_columns(
 
     ``natural``: each column's widest cell (label included). ``elastic``: the text columns that may be
     cut with "…", and their cap. When the table is too wide, elastic columns shrink first (never under
-    :data:`MIN_TEXT_WIDTH`), then the columns of ``drop`` go, first one first. Every other column keeps
-    its full width: a number is never cut. ``padding`` cells are added to each column.
+    :data:`MIN_TEXT_WIDTH`), then the columns of ``drop`` go, first one first, and what they free goes
+    back to the names. Every other column keeps its full width: a number is never cut. ``padding`` cells
+    are added to each column.
     """
     widths = {name: min(natural[name], elastic.get(name, natural[name])) for name in names}
 
@@ -146,6 +147,16 @@ def fit_columns(
         if total() <= available:
             break
         widths.pop(name, None)
+    # what the dropped columns freed goes back to the names, narrowest first, up to their caps
+    full = {name: min(natural[name], elastic[name]) for name in elastic if name in widths}
+    spare = available - total()
+    while spare > 0:
+        growable = [n for n in full if widths[n] < full[n]]
+        if not growable:
+            break
+        narrowest = min(growable, key=lambda n: widths[n])
+        widths[narrowest] += 1
+        spare -= 1
     return widths
 
 
@@ -235,6 +246,11 @@ class FrameTable(DataTable):
             parts.append(f"sorted by {self.sort_by[0]} {'↓' if self.sort_by[1] else '↑'}")
         if self.filter_text:
             parts.append(f"rows with {self.filter_text!r}: {self.frame.height} of {self.source.height}")
+            hidden = [
+                name for name in self._shown_columns() if name not in {str(k.value) for k in self.columns}
+            ]
+            if hidden:  # a match may sit in a column hidden to fit the window
+                parts.append(f"columns hidden to fit are searched too: {', '.join(hidden)}")
         return " · ".join(parts)
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
@@ -243,7 +259,7 @@ class FrameTable(DataTable):
             self.set_sort(str(event.column_key.value))
 
     def action_sort_next(self) -> None:
-        columns = self._shown_columns()
+        columns = [str(key.value) for key in self.columns]  # those on screen: not those hidden to fit
         if not columns:
             return
         current = columns.index(self.sort_by[0]) if self.sort_by and self.sort_by[0] in columns else -1
