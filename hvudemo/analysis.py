@@ -106,6 +106,8 @@ def summarise(out: Path, settings: DemoSettings, planned: list[TrainJob], facts:
             "probe_chance": analysis["chance"],
             **({"probe_by_epoch": analysis["probe_by_epoch"]} if "probe_by_epoch" in analysis else {}),
             "dcorr2_floor": analysis["dcorr2_floor"],
+            # what chose best.pt: the selection set's best action accuracy over the epochs
+            "best_select_acc": max(m[m["selection_set"]]["action_acc"] or 0.0 for m in metrics),
             "scene_loss_first": metrics[0]["train"]["loss_scene"],
             "scene_loss_last": metrics[-1]["train"]["loss_scene"],
             "scene_loss_runaway": any(m.get("scene_loss_runaway") for m in metrics),

@@ -47,13 +47,16 @@ from hvucontracts.files import (
 from hvucontracts.process import die_with_parent
 from hvucontracts.splitfolder import DEFAULT_TEMPLATE, MANIFEST, read_manifest
 from hvudemo.analysis import pct, probe_features, summarise
-from hvudemo.report import write_report
+from hvudemo.report import draw_probe_curves, write_report
 from hvudemo.settings import (
     ADVERSARY_METHODS,
     DEMO_FORMAT,
     DEMO_KIND,
+    LAMBDA_GRID,
     METHOD_NAMES,
     NCA_THRESHOLD,
+    PENALTY_METHODS,
+    SELECTION_TOLERANCE,
     TRAINED_AS,
     DemoError,
     DemoResult,
@@ -101,12 +104,22 @@ def run_demo(
     with step(4, "SI-2 split (and the control split)"):
         for seed in settings.seeds:
             facts[seed]["split"] = _split(out, settings, seed, facts[seed]["benchmark"], log)
-    train_jobs = plan_jobs(out, settings)
-    with step(5, f"train and (6) evaluate {len(train_jobs)} runs"):
+    grid = plan_lambda_jobs(out, settings)
+    with step(5, f"train and (6) evaluate {len(grid) + len(plan_jobs(out, settings, {}))} runs"):
+        if grid:  # first the penalties' λ, chosen on the first seed's selection set
+            log(f"    the penalties' λ on seed {settings.seeds[0]}'s selection set: {len(grid)} runs")
+            _run_jobs(grid, jobs, log)
+        chosen = choose_lambdas(grid)
+        for method, choice in chosen.items():
+            log(f"    {method}: λ = {choice['lambda']:g} ({choice['why']})")
+        train_jobs = [*grid, *plan_jobs(out, settings, chosen)]
         _run_jobs(train_jobs, jobs, log)
     with step(7, "report"):
         summary = summarise(out, settings, train_jobs, facts)
+        summary["lambda_choice"] = chosen
         summary["figures"] = _figures(out, settings, log)
+        curves = draw_probe_curves(summary, out / "figures" / "probe_by_epoch.png")
+        summary["probe_figure"] = str(curves.relative_to(out)) if curves else None
         summary["seconds"] = round(time.perf_counter() - started, 1)
         report = write_report(out, settings, summary)
         log(f"    wrote {report} and {out / 'results.json'}")
@@ -298,10 +311,7 @@ def _split(out: Path, settings: DemoSettings, seed: int, benchmark: dict, log: L
 # ----------------------------------------------------------------------------- training
 
 
-def plan_jobs(out: Path, settings: DemoSettings) -> list[TrainJob]:
-    """Main runs (every method × seed), then the control, then the sensitivity sweep."""
-    first = settings.seeds[0]
-
+def _job_factory(out: Path, settings: DemoSettings):
     def job(name: str, group: str, method: str, seed: int, split: str, **kwargs) -> TrainJob:
         run_dir = out / "runs" / group / name
         return TrainJob(
@@ -322,6 +332,78 @@ def plan_jobs(out: Path, settings: DemoSettings) -> list[TrainJob]:
     def tasks(seed: int) -> str:
         return str(seed_dir(out, seed) / "tasks.json")
 
+    return job, tasks
+
+
+def plan_lambda_jobs(out: Path, settings: DemoSettings) -> list[TrainJob]:
+    """The penalties' λ grid on the first seed (group "lambda"): what :func:`choose_lambdas` reads."""
+    job, tasks = _job_factory(out, settings)
+    first = settings.seeds[0]
+    return [
+        job(
+            f"{method}_lambda{magnitude:g}_seed{first}",
+            "lambda",
+            TRAINED_AS[method][0],
+            first,
+            "si2",
+            tasks_file=tasks(first),
+            lambda_magnitude=magnitude,
+            adversary=TRAINED_AS[method][1],
+            label=f"{METHOD_NAMES[method]}, λ = {magnitude:g}",
+        )
+        for method in PENALTY_METHODS
+        if method in settings.methods
+        for magnitude in LAMBDA_GRID
+    ]
+
+
+def choose_lambdas(grid: list[TrainJob]) -> dict[str, dict]:
+    """Per penalty method, λ chosen from its grid runs' selection accuracy alone (the rule of
+    :data:`hvudemo.settings.LAMBDA_GRID`): the largest λ within SELECTION_TOLERANCE of the grid's best."""
+    chosen: dict[str, dict] = {}
+    for method in PENALTY_METHODS:
+        runs = [j for j in grid if j.name.startswith(f"{method}_lambda")]
+        if not runs:
+            continue
+        scores: list[dict[str, float]] = []
+        for j in runs:
+            analysis = Path(j.analysis)
+            if analysis.is_file() and "diverged" in json.loads(analysis.read_text(encoding="utf-8")):
+                continue  # a λ too strong to train is not a candidate
+            metrics = runfolder.read_metrics(j.run_dir)
+            selection = metrics[0]["selection_set"]
+            if selection != "select":  # a split without select.csv would choose λ on the test pairs
+                raise DemoError(
+                    f"{j.run_dir} chose its epochs on {selection!r}, not on select.csv, so λ cannot be "
+                    "chosen from it",
+                    hint="rebuild the demo's splits with a selection set: hvuaudit demo --force",
+                )
+            accuracy = max(m[selection]["action_acc"] or 0.0 for m in metrics)
+            assert j.lambda_magnitude is not None  # every grid job has its λ
+            scores.append({"lambda": float(j.lambda_magnitude), "best_select_acc": float(accuracy)})
+        if not scores:
+            raise DemoError(
+                f"every λ of {method} diverged ({', '.join(f'{v:g}' for v in LAMBDA_GRID)})",
+                hint=f"see the logs of {runs[0].group}/{method}_lambda*; the grid is LAMBDA_GRID in "
+                "hvudemo/settings.py",
+            )
+        best = max(s["best_select_acc"] for s in scores)
+        eligible = [s for s in scores if s["best_select_acc"] >= best - SELECTION_TOLERANCE]
+        pick = max(eligible, key=lambda s: s["lambda"])
+        chosen[method] = {
+            "lambda": pick["lambda"],
+            "grid": scores,
+            "why": f"the largest λ whose best select.csv accuracy ({100 * pick['best_select_acc']:.1f}%) is "
+            f"within {100 * SELECTION_TOLERANCE:g} point of the grid's best ({100 * best:.1f}%)",
+        }
+    return chosen
+
+
+def plan_jobs(out: Path, settings: DemoSettings, chosen: dict[str, dict]) -> list[TrainJob]:
+    """Main runs (every method × seed; the penalties at their ``chosen`` λ), then the control, then the
+    sensitivity sweep."""
+    job, tasks = _job_factory(out, settings)
+    first = settings.seeds[0]
     planned = []
     for seed in settings.seeds:
         for method in settings.methods:
@@ -338,6 +420,7 @@ def plan_jobs(out: Path, settings: DemoSettings) -> list[TrainJob]:
                     "si2",
                     tasks_file=tasks(seed) if with_tasks else None,
                     adversary=adversary,
+                    lambda_magnitude=chosen[method]["lambda"] if method in chosen else None,
                     # the first seed's adversaries are probed after every epoch (REPORT.md's figure);
                     # resuming is exact, so these runs are the ones an uninterrupted training gives
                     probe_every_epoch=settings.probe_curves and seed == first and method in ADVERSARY_METHODS,
@@ -370,22 +453,7 @@ def plan_jobs(out: Path, settings: DemoSettings) -> list[TrainJob]:
                     label=f"AMT, GRL λ = {magnitude:g}, no ramp",
                 )
             )
-        if "amt-dcorr" in settings.methods:  # the new adversaries' own settings, on the test pairs too
-            for magnitude in (0.1, 1.0):
-                planned.append(
-                    job(
-                        f"amt-dcorr_lambda{magnitude:g}_seed{first}",
-                        "sensitivity",
-                        "amt",
-                        first,
-                        "si2",
-                        tasks_file=tasks(first),
-                        lambda_magnitude=magnitude,
-                        adversary="dcorr",
-                        label=f"AMT, dcorr² penalty λ = {magnitude:g}",
-                    )
-                )
-        if "amt-ensemble" in settings.methods:
+        if "amt-ensemble" in settings.methods:  # K, on the test pairs too (the penalties' λ: the grid)
             for heads in (2, 8):
                 planned.append(
                     job(
@@ -537,14 +605,18 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
     started = time.perf_counter()
     curve_path = curve_file(job)
     curve = _read_curve(curve_path) if job.probe_every_epoch else []
+    if job.probe_every_epoch and len(curve) == _epochs_done(run) - 1 and curve == _read_curve(curve_path):
+        # stopped between an epoch and its probe: checkpoint.pt is that epoch
+        curve.append(_probe_epoch(run, _epochs_done(run), job.seed, log))
+        write_json_atomically(curve_path, curve)
     # a run trained without its curve (by an older demo) is trained again from the start, epoch by epoch
     again = job.probe_every_epoch and len(curve) < _epochs_done(run)
     if again:
         log(f"demo: {run} has no probe for every epoch; training it again")
         curve = []
-    while again or (done := _epochs_done(run)) < job.epochs:
+    while again or _epochs_done(run) < job.epochs:
         if again:
-            done, resume, again = 0, False, False  # force=True below: the trainer replaces its own run
+            resume, again = False, False  # force=True below: the trainer replaces its own run
         else:
             resume = (run / runfolder.CHECKPOINT).is_file()
         log(f"demo: {'resuming' if resume else 'training'} {run} (method {job.method}, seed {job.seed})")
@@ -553,13 +625,13 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
             train(config, resume=resume, force=not resume, stop_after=1 if job.probe_every_epoch else None,
                   log=log)  # fmt: skip
         except DivergedError as exc:
-            if job.group != "sensitivity":
+            if job.group not in ("sensitivity", "lambda"):
                 raise
             # an outcome of the sweep (|λ| too large, the literal Eq. 3), reported as such
             write_json_atomically(Path(job.analysis), {"diverged": str(exc)})
             return {"diverged": str(exc)}
-        if job.probe_every_epoch:
-            curve.append(_probe_epoch(run, done + 1, job.seed, log))
+        if job.probe_every_epoch:  # the epochs done as the run folder says now (a damaged log reads 0)
+            curve.append(_probe_epoch(run, _epochs_done(run), job.seed, log))
             write_json_atomically(curve_path, curve)
     train_seconds = time.perf_counter() - started
     # best.pt: the epoch with the best accuracy on select.csv, training pairs held out by the split; the

@@ -18,7 +18,7 @@ from hvucontracts.files import (
     write_text_atomically,
 )
 from hvudemo.analysis import mean_std, pct
-from hvudemo.settings import EVAL_SETS, METHOD_NAMES, METHODS, NCA_THRESHOLD, DemoSettings
+from hvudemo.settings import EVAL_SETS, LAMBDA_GRID, METHOD_NAMES, METHODS, NCA_THRESHOLD, DemoSettings
 
 
 def write_report(out: Path, settings: DemoSettings, summary: dict) -> Path:
@@ -59,6 +59,9 @@ def render_markdown(settings: DemoSettings, summary: dict, tables: dict[str, str
         "results_table": results_table(settings, summary),
         "removal_table": removal_table(summary),
         "removal_words": removal_words(summary),
+        "lambda_choice": summary.get("lambda_choice") or {},
+        "lambda_grid": [f"{magnitude:g}" for magnitude in LAMBDA_GRID],
+        "lambda_runs": [r for r in summary["runs"].values() if r["group"] == "lambda"],
         "conclusions": _conclusions(
             settings, summary, methods["baseline"], methods["amt"], summary["gap"], paired["amt"]["gain"]
         ),
@@ -84,6 +87,7 @@ def _template() -> jinja2.Template:
         undefined=jinja2.StrictUndefined,  # a misspelt name fails the render instead of printing nothing
     )
     environment.globals.update(pct=pct, ms=_ms, stem=lambda path: Path(path).stem)
+    environment.filters["cell"] = lambda text: str(text).replace("|", "\\|")  # one markdown table cell
     return environment.get_template("REPORT.md.j2")
 
 
@@ -119,16 +123,18 @@ def removal_table(summary: dict) -> list[str]:
     removal = summary.get("removal") or {}
     if not removal:
         return []
+    chosen = summary.get("lambda_choice") or {}
     lines = [
-        "| adversary | scene-invariant acc | in-distribution acc | uniform acc | dcorr² (uniform) "
+        "| adversary | λ | scene-invariant acc | in-distribution acc | uniform acc | dcorr² (uniform) "
         "| linear probe | worst seed | MLP probe | worst seed | gap closed | meets the target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for method, target in removal.items():
         row = summary["methods"][method]
         closed = summary["paired"][method]["closed"]
+        weight = f"{chosen[method]['lambda']:g} (select.csv)" if method in chosen else "0.3 (default)"
         lines.append(
-            f"| {row['label']} | {_ms(row['acc_val'])} | {_ms(row['acc_indist'])} "
+            f"| {row['label']} | {weight} | {_ms(row['acc_val'])} | {_ms(row['acc_indist'])} "
             f"| {_ms(row['acc_uniform'])} | {_ms(row['dcorr2_uniform'], percent=False)} "
             f"| {_ms(row['probe_uniform'])} | {pct(target['worst_linear_probe'])} "
             f"| {_ms(row['mlp_probe_uniform'])} | {pct(target['worst_mlp_probe'])} | {_ms(closed)}% "
@@ -161,6 +167,16 @@ def removal_words(summary: dict) -> str:
             f"The lowest probe came from {best['label']}: {pct(best['worst_linear_probe'])} on its worst "
             f"seed against AMT-GRL's {pct(grl['worst_linear_probe'])}, with a scene-invariant accuracy of "
             f"{pct(best['acc_val'])} (AMT-GRL {pct(grl['acc_val'])})."
+        )
+    control = next((r for r in summary["runs"].values() if r.get("group") == "control"), None)
+    if control is not None and "probe_uniform" in control:
+        close = best["worst_linear_probe"] <= control["probe_uniform"] + 0.05
+        words.append(
+            f"For scale: the control, a baseline trained where scene and action are independent, gives a "
+            f"linear probe of {pct(control['probe_uniform'])} and an MLP probe of "
+            f"{pct(control['mlp_probe_uniform'])}: the background stays visible in the features of a model "
+            "that never saw the shortcut"
+            + (", and the best adversary comes within 5 points of that." if close else ".")
         )
     return " ".join(words)
 

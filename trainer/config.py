@@ -149,7 +149,8 @@ class TrainConfig:
     adversary_heads: int = 4
     """--adversary ensemble: K, the adversarial heads; the backbone is reversed against their mean loss."""
     reinit_every: int = 2
-    """--adversary ensemble: every this many epochs the oldest head is re-initialised (head e // E mod K)."""
+    """--adversary ensemble: every this many epochs the oldest head is re-initialised (at the start of
+    epoch e, head ((e - 1) // E - 1) mod K; trainer.losses.reinit_schedule)."""
     adv_schedule: str = "dann"
     """constant, or dann: ramp |λ| from 0 with 2/(1+exp(-10p))-1, p = training progress."""
     recipe: str | None = None
@@ -276,8 +277,15 @@ def unused_settings(cfg: TrainConfig) -> dict[str, str]:
             unused["lr"] = "--schedule onecycle with --max-lr sets every rate from --max-lr"
     if cfg.optimizer == "adam":
         unused["momentum"] = "--optimizer adam has no momentum setting"
-    if cfg.adversary != "ensemble":
-        unused["adversary_heads"] = unused["reinit_every"] = "only --adversary ensemble has several heads"
+    adversarial = "adversarial" in (cfg.scene_role, cfg.object_role)
+    if cfg.adversary != "ensemble" or not adversarial:
+        unused["adversary_heads"] = unused["reinit_every"] = (
+            "only --adversary ensemble with an adversarial head has several heads"
+        )
+    elif cfg.reinit_every >= cfg.epochs:
+        unused["reinit_every"] = (
+            f"--reinit-every {cfg.reinit_every} re-draws no head in --epochs {cfg.epochs}"
+        )
     return unused
 
 
@@ -537,6 +545,13 @@ def resolve_config(cfg: TrainConfig, *, log=None) -> TrainConfig:
         _fail(
             f"--adversary dcorr measures dcorr² on each process's batch, which needs 4 clips or more; "
             f"--batch-size {cfg.batch_size} would leave the adversary off: give --batch-size 4 or more"
+        )
+    eval_batch = cfg.eval_batch_size or cfg.batch_size
+    if cfg.adversary in ("dcorr", "cdcorr") and eval_batch < (4 if cfg.adversary == "dcorr" else 16):
+        _fail(
+            f"--adversary {cfg.adversary} also measures its dcorr² on the selection set's batches; "
+            f"--eval-batch-size {eval_batch} is too small for it: give --eval-batch-size "
+            f"{4 if cfg.adversary == 'dcorr' else 16} or more"
         )
     if cfg.adversary == "cdcorr" and cfg.batch_size < 16:
         _fail(

@@ -33,7 +33,7 @@ from trainer.losses import grad_reverse
 
 # The classifier of a pretrained checkpoint, replaced by the action head when loading.
 CLASSIFIER_PREFIX = "fc."
-HEAD_PREFIXES = ("action_head.", "scene_head.", "object_head.")
+HEAD_PREFIXES = ("action_head.", "scene_head.", "object_head.", "scene_head_copies.", "object_head_copies.")
 
 
 class PretrainedError(TrainerError):

@@ -833,7 +833,8 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
         state.update(best_selection_acc=-1.0, best_epoch=0, bad_epochs=0)
     ramp_epochs = pretrain if pretrain is not None else cfg.epochs
     steps_per_epoch = run.steps_per_epoch
-    reinitialised = _reinit_ensemble(run, epoch)
+    # pretrain-adv's fine-tuning has no scene head left to re-draw
+    reinitialised = _reinit_ensemble(run, epoch) if scene_on else {}
     run.train_loader.sampler.set_epoch(epoch)
     train_metrics = train_one_epoch(
         run.train_model,

@@ -353,3 +353,29 @@ def test_the_markdown_names_how_each_row_was_scored(tmp_path):
     row = result.stdout.splitlines()[2]
     assert "| mean | last | select | sha256:0123456789ab | yes |" in row
     assert "Rows selected on val" not in result.stdout  # selected on select.csv, scored on val
+
+
+def test_ensembles_of_other_sizes_are_other_rows_and_say_their_heads(tmp_path):
+    amt = {"method": "amt", "variant": "si2", "scene": "adversarial", "object_role": "auxiliary"}
+    for name, heads, top1 in (("k4", 4, 0.9), ("k8", 8, 0.7)):
+        folder = _write_run(
+            tmp_path,
+            name,
+            seed=0,
+            weights=(-0.3, 1.0),
+            adversary="ensemble",
+            val={"top1": top1, "dcorr2": 0.1},
+            **amt,
+        )
+        config = json.loads((folder / "config.json").read_text())
+        extra = {"adv_schedule": "dann", "adversary_heads": heads, "reinit_every": 2}
+        (folder / "config.json").write_text(json.dumps({**config, **extra}))
+    result = _report(str(tmp_path / "k4"), str(tmp_path / "k8"))
+    assert result.exit_code == 0, result.output
+    rows = [
+        line
+        for line in result.stdout.split("Beside the headline")[0].splitlines()
+        if line.startswith("| AMT")
+    ]
+    assert len(rows) == 2 and any("| ensemble4/2+dann |" in r and "90.0 (1)" in r for r in rows)
+    assert any("| ensemble8/2+dann |" in r for r in rows)

@@ -660,3 +660,30 @@ def test_an_ensemble_reinitialisation_draws_the_scheduled_copy_afresh_and_forget
         assert all(torch.equal(a, b) for a, b in zip(before[k], copies[k].parameters(), strict=True))
         assert all(p in optimizer.state for p in copies[k].parameters())
     assert not any(p in optimizer.state for p in copies[1].parameters())
+
+
+def test_ensemble_settings_are_checked_where_they_would_do_nothing():
+    from trainer.config import unused_settings
+
+    assert "adversary_heads" in unused_settings(_resolve(adversary="grl"))
+    assert "adversary_heads" in unused_settings(
+        _resolve(adversary="ensemble", method="mtl")
+    )  # nothing adversarial
+    ensemble = _resolve(adversary="ensemble", epochs=4, reinit_every=2)
+    assert "adversary_heads" not in unused_settings(ensemble) and "reinit_every" not in unused_settings(
+        ensemble
+    )
+    assert "reinit_every" in unused_settings(_resolve(adversary="ensemble", epochs=2, reinit_every=2))
+    with pytest.raises(ConfigError, match="--eval-batch-size 3"):
+        _resolve(adversary="dcorr", eval_batch_size=3)
+    with pytest.raises(ConfigError, match="--eval-batch-size 8"):
+        _resolve(adversary="cdcorr", batch_size=16, eval_batch_size=8)
+
+
+def test_an_ensemble_checkpoint_starts_another_run_without_its_heads(tmp_path):
+    ensemble = build_model(_config(scene_copies=3))
+    path = tmp_path / "ensemble.pt"
+    torch.save({"model": ensemble.state_dict()}, path)
+    plain = build_model(_config())
+    load_pretrained(plain, str(path))  # refused its heads' copies before: 'a checkpoint of another backbone?'
+    torch.testing.assert_close(plain.backbone.state_dict(), ensemble.backbone.state_dict())
