@@ -134,3 +134,29 @@ def test_lambda_is_never_chosen_on_the_test_pairs_nor_from_nothing(tmp_path):
     )
     with pytest.raises(DemoError, match="not on select.csv"):
         choose_lambdas(grid)
+
+
+def test_both_probes_read_a_scene_the_features_hold_and_not_one_they_lack(tmp_path):
+    import numpy as np
+    import pytest
+
+    pytest.importorskip("sklearn")
+    from hvudemo.analysis import probe_features
+
+    rng = np.random.default_rng(0)
+    scenes = np.repeat(np.arange(4), 100)
+    held = rng.normal(size=(400, 6))
+    held[:, 0] += np.where(scenes % 2, 3.0, -3.0)  # one bit of the scene, read by a line...
+    sign = rng.choice([-1, 1], size=400)  # ...and the other as the XOR of two signs, which no line reads
+    held[:, 1] = 3 * sign + 0.3 * rng.normal(size=400)
+    held[:, 2] = 3 * sign * np.where(scenes < 2, 1, -1) + 0.3 * rng.normal(size=400)
+    np.savez(tmp_path / "held.npz", uniform_features=held, uniform_scene=scenes)
+    np.savez(tmp_path / "none.npz", uniform_features=rng.normal(size=(400, 6)), uniform_scene=scenes)
+    held_probes = probe_features(tmp_path / "held.npz", set_name="uniform", seed=0)
+    none = probe_features(tmp_path / "none.npz", set_name="uniform", seed=0)
+    assert (
+        held_probes["mlp_probe_accuracy"] > 0.8
+        and held_probes["mlp_probe_accuracy"] > held_probes["probe_accuracy"] + 0.1
+    )
+    assert none["probe_accuracy"] < 0.4 and none["mlp_probe_accuracy"] < 0.4  # chance: 25%
+    assert len(held_probes["mlp_probe_accuracy_folds"]) == 5
