@@ -605,7 +605,7 @@ def _train_and_evaluate(job: TrainJob, log: Log) -> dict:
     started = time.perf_counter()
     curve_path = curve_file(job)
     curve = _read_curve(curve_path) if job.probe_every_epoch else []
-    if job.probe_every_epoch and len(curve) == _epochs_done(run) - 1 and curve == _read_curve(curve_path):
+    if job.probe_every_epoch and len(curve) == _epochs_done(run) - 1:
         # stopped between an epoch and its probe: checkpoint.pt is that epoch
         curve.append(_probe_epoch(run, _epochs_done(run), job.seed, log))
         write_json_atomically(curve_path, curve)

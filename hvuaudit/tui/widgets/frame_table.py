@@ -246,9 +246,8 @@ class FrameTable(DataTable):
             parts.append(f"sorted by {self.sort_by[0]} {'↓' if self.sort_by[1] else '↑'}")
         if self.filter_text:
             parts.append(f"rows with {self.filter_text!r}: {self.frame.height} of {self.source.height}")
-            hidden = [
-                name for name in self._shown_columns() if name not in {str(k.value) for k in self.columns}
-            ]
+            on_screen = {str(key.value) for key in self.columns}
+            hidden = [name for name in self._shown_columns() if name not in on_screen]
             if hidden:  # a match may sit in a column hidden to fit the window
                 parts.append(f"columns hidden to fit are searched too: {', '.join(hidden)}")
         return " · ".join(parts)
