@@ -284,13 +284,15 @@ def ingest(
     db_path = Path(db) if db is not None else default_db_path()
     existed = db_path.exists()
     with ctrl_c_held_after_commit() as guard:
-        con = open_store(db_path, read_only=False, create=True)
-        try:
+        con = None
+        try:  # opening is inside: a Ctrl-C while a new store's schema is written must remove it too
+            con = open_store(db_path, read_only=False, create=True)
             summary = _ingest_in_transaction(
                 con, paths, subsets, scans, categories, category_scan, allow_unknown, step
             )
         except BaseException:
-            con.close()
+            if con is not None:
+                con.close()
             if not existed:  # leave no half-made store behind (the default ./hvu.duckdb included)
                 for leftover in (db_path, db_path.with_name(db_path.name + ".wal")):
                     leftover.unlink(missing_ok=True)

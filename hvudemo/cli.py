@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from hvudemo.videoset import OBJECT_SCHEMES
+
 
 @click.command("videos")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
@@ -64,6 +66,13 @@ import click
     default=0.9,
     show_default=True,
     help="Share of an action's clips with its main shape.",
+)
+@click.option(
+    "--objects",
+    type=click.Choice(OBJECT_SCHEMES),
+    default="family",
+    show_default=True,
+    help="How the shape follows the action: one bit of it (translations or not), or one shape per action.",
 )
 @click.option("--frames", type=int, default=8, show_default=True)
 @click.option("--size", type=int, default=32, show_default=True, help="Frame width and height in pixels.")
@@ -123,8 +132,15 @@ def synth_videos(out, workers, force, **options):
     show_default=True,
     help="Training processes at once (one torch thread each).",
 )
+@click.option(
+    "--objects",
+    type=click.Choice(OBJECT_SCHEMES),
+    default="family",
+    show_default=True,
+    help="The benchmark's shapes: one bit of the action, or one shape per action (the object head's study).",
+)
 @click.option("--force", is_flag=True, help="Start over instead of reusing finished steps.")
-def demo(out, quick, seeds, jobs, force):
+def demo(out, quick, seeds, jobs, objects, force):
     """Run the whole pipeline on the built-in scene-biased benchmark and explain it in REPORT.md.
 
     Generates clips, ingests them, runs NCA, builds the SI-2 split, trains baseline, MTL,
@@ -141,7 +157,7 @@ def demo(out, quick, seeds, jobs, force):
     from hvudemo.report import results_table
     from hvudemo.settings import demo_settings
 
-    settings = demo_settings(quick=quick, seeds=seeds)
+    settings = demo_settings(quick=quick, seeds=seeds, objects=objects)
     result = run_demo(
         out, settings, jobs=jobs, force=force, log=lambda message: click.echo(message, err=True)
     )

@@ -65,7 +65,13 @@ from hvudemo.settings import (
     TrainJob,
     seed_dir,
 )
-from hvudemo.videoset import VideoSetConfig, generate_video_set, read_video_set, require_modules
+from hvudemo.videoset import (
+    ADDED_KNOBS,
+    VideoSetConfig,
+    generate_video_set,
+    read_video_set,
+    require_modules,
+)
 
 # ----------------------------------------------------------------------------- the pipeline
 
@@ -156,7 +162,10 @@ def _prepare_out(out: Path, settings: DemoSettings, *, force: bool) -> None:
             remove_owned(out)
     else:
         hint = f"start over with: hvuaudit demo --out {out} --force"
-        if read_json(marker, "demo description", hint=hint) != wanted:
+        stored = read_json(marker, "demo description", hint=hint)
+        if isinstance(stored, dict) and isinstance(stored.get("settings"), dict):
+            stored = {**stored, "settings": DemoSettings.stored_as_json(stored["settings"])}
+        if stored != wanted:
             raise ConflictError(
                 f"{out} holds a demo with other settings ({marker})",
                 hint="pass --force to start it over, or choose another --out",
@@ -174,7 +183,9 @@ def _adopt_outputs(out: Path, settings: DemoSettings) -> None:
 def video_set_config(settings: DemoSettings, seed: int) -> VideoSetConfig:
     """The benchmark of one seed; only the first seed gets the control subset (one control run)."""
     control = None if settings.control and seed == settings.seeds[0] else 0
-    return VideoSetConfig(clips=settings.clips, seed=seed, control_clips=control).resolved()
+    return VideoSetConfig(
+        clips=settings.clips, seed=seed, control_clips=control, objects=settings.objects
+    ).resolved()
 
 
 def _generate(out: Path, settings: DemoSettings, seed: int, jobs: int, log: Log) -> dict:
@@ -182,9 +193,11 @@ def _generate(out: Path, settings: DemoSettings, seed: int, jobs: int, log: Log)
     config = video_set_config(settings, seed)
     if (folder / "benchmark.json").is_file():
         doc = read_video_set(folder)
-        if doc["config"] == asdict(config):
+        # a benchmark.json from before a knob existed holds what the versions before it wrote; one with a
+        # knob this version does not know is another benchmark
+        if {**ADDED_KNOBS, **doc["config"]} == asdict(config):
             log(f"    seed {seed}: reused {folder}")
-            return doc
+            return {**doc, "config": asdict(config)}
     started = time.perf_counter()
     files = generate_video_set(config, folder, workers=jobs, force=True)
     log(
@@ -422,7 +435,9 @@ def plan_jobs(out: Path, settings: DemoSettings, chosen: dict[str, dict]) -> lis
                     adversary=adversary,
                     lambda_magnitude=chosen[method]["lambda"] if method in chosen else None,
                     # the first seed's adversaries are probed after every epoch (REPORT.md's figure);
-                    # resuming is exact, so these runs are the ones an uninterrupted training gives
+                    # resuming is exact, so these runs are the ones an uninterrupted training gives. The
+                    # penalties' first-seed runs repeat the λ grid's run at the chosen λ: the grid keeps no
+                    # checkpoint per epoch to probe, and probing its 8 runs every epoch costs more than 2 runs
                     probe_every_epoch=settings.probe_curves and seed == first and method in ADVERSARY_METHODS,
                     label=METHOD_NAMES[method],
                 )

@@ -69,6 +69,11 @@ class DemoError(HvuauditError):
     exit_code = ExitCode.UNEXPECTED
 
 
+# Settings added after demo.json's format was fixed -> what a demo.json without them ran with. Only those
+# whose every earlier demo ran as the value says: a setting whose meaning was new changes the demo.
+ADDED_SETTINGS = {"objects": "family"}
+
+
 @dataclass(frozen=True)
 class DemoSettings:
     """What a demo runs; stored in demo.json so a rerun can reuse finished steps."""
@@ -86,12 +91,21 @@ class DemoSettings:
     max_lr: float = 3e-3
     probe_curves: bool = True
     """Probe the first seed's adversaries after every epoch (REPORT.md's figure of probes by epoch)."""
+    objects: str = "family"
+    """The benchmark's object scheme (:data:`hvudemo.videoset.OBJECT_SCHEMES`): how the shape follows the
+    action."""
 
     def as_json(self) -> dict:
         return {**asdict(self), "seeds": list(self.seeds), "methods": list(self.methods)}
 
+    @staticmethod
+    def stored_as_json(stored: dict) -> dict:
+        """``stored`` (demo.json's settings) with each setting added since at the value that the versions
+        before it used (ADDED_SETTINGS), so that a demo of the same settings is reused after an upgrade."""
+        return {**ADDED_SETTINGS, **stored}
 
-def demo_settings(*, quick: bool, seeds: int | None) -> DemoSettings:
+
+def demo_settings(*, quick: bool, seeds: int | None, objects: str = "family") -> DemoSettings:
     """Full: 3 seeds × 3,000 clips × 12 epochs (the prototype's recipe), 4 methods, the control and the sweep.
 
     Quick (CI): 1 seed, 2,000 clips, 10 epochs, baseline and AMT only, neither control
@@ -103,6 +117,10 @@ def demo_settings(*, quick: bool, seeds: int | None) -> DemoSettings:
     n_seeds = seeds if seeds is not None else (1 if quick else 3)
     if n_seeds < 1:
         raise InputError(f"--seeds must be at least 1 (got {n_seeds})")
+    from hvudemo.videoset import OBJECT_SCHEMES  # checked before a demo folder records the settings
+
+    if objects not in OBJECT_SCHEMES:
+        raise InputError(f"--objects must be one of {', '.join(OBJECT_SCHEMES)} (got {objects!r})")
     if quick:
         return DemoSettings(
             quick=True,
@@ -113,8 +131,11 @@ def demo_settings(*, quick: bool, seeds: int | None) -> DemoSettings:
             control=False,
             methods=("baseline", "amt"),
             probe_curves=False,
+            objects=objects,
         )
-    return DemoSettings(quick=False, seeds=tuple(range(n_seeds)), clips=3000, epochs=12, sensitivity=True)
+    return DemoSettings(
+        quick=False, seeds=tuple(range(n_seeds)), clips=3000, epochs=12, sensitivity=True, objects=objects
+    )
 
 
 @dataclass(frozen=True)

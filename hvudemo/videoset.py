@@ -16,9 +16,13 @@ is built on it.
   (mod 8) otherwise, so every scene is shared by three actions. The other five
   (action, scene) pairs per action are rarer: they form the scene-invariant
   test set, which the real SI-2 split carves out (see ``si2_val_fraction``).
-* **Object** = the sprite's shape. Translations show a square in
-  ``object_share`` (90%) of their clips (else a triangle), the other actions a
-  disk (else a plus): the object is a necessary condition, the scene is not.
+* **Object** = the sprite's shape, by ``objects``. ``family`` (the default):
+  translations show a square in ``object_share`` (90%) of their clips (else a
+  triangle), the other actions a disk (else a plus), so the shape tells one bit
+  of the action. ``per-action``: action *i* shows shape *i* of eight in
+  ``object_share`` of its clips, else shape *i + 1*, so the shape alone names
+  the action in 90% of the clips (the setting where an object head could help,
+  issue 22). Either way the object is a necessary condition, the scene is not.
 
 Subsets (one CSV each, ``Tags,youtube_id,time_start,time_end``):
 ``train`` (``HVU_Train_Benchmark.csv``: the biased pairs plus the rare pairs),
@@ -69,7 +73,11 @@ SCENES: dict[str, tuple[tuple[float, float, float], str]] = {
     "ochre_grid": ((0.60, 0.50, 0.25), "grid"),
     "steel_waves": ((0.45, 0.47, 0.47), "waves"),
 }
-SHAPES = ("square", "triangle", "disk", "plus")
+SHAPES = ("square", "triangle", "disk", "plus", "cross", "ring", "diamond", "bar")
+# How the sprite's shape follows the action (VideoSetConfig.objects): one bit of it, or all of it
+OBJECT_SCHEMES = ("family", "per-action")
+# The smallest side at which the eight shapes are eight different masks (at 5 px disk and plus coincide)
+PER_ACTION_MIN_SPRITE = 6
 SUBSETS = ("train", "indist", "uniform", "control")
 FILE_NAMES = {
     "train": "HVU_Train_Benchmark.csv",  # the subset comes from the name: HVU_Train_* -> train
@@ -104,7 +112,10 @@ class VideoSetConfig:
     over the next ``seen_scenes - 1`` scenes."""
     seen_scenes: int = 3
     object_share: float = 0.9
-    """Share of an action's clips that show its main shape (square or disk)."""
+    """Share of an action's clips that show its main shape (:func:`main_shape`)."""
+    objects: str = "family"
+    """How the shape follows the action: ``family`` (square/triangle for the translations,
+    disk/plus for the others) or ``per-action`` (shape i for action i, else shape i + 1)."""
     frames: int = 8
     size: int = 32
     sprite: int = 8
@@ -162,6 +173,17 @@ class VideoSetConfig:
             raise InputError(
                 f"--object-share must be in (0.5, 1] (got {self.object_share})",
                 hint="above 0.5 the main shape is a necessary condition for NCA",
+            )
+        if self.objects not in OBJECT_SCHEMES:
+            raise InputError(
+                f"--objects must be one of {', '.join(OBJECT_SCHEMES)} (got {self.objects!r})",
+                hint="family: the shape tells translations from the rest; per-action: one shape per action",
+            )
+        if self.objects == "per-action" and self.sprite < PER_ACTION_MIN_SPRITE:
+            raise InputError(
+                f"--objects per-action needs --sprite {PER_ACTION_MIN_SPRITE} or more (got {self.sprite}): "
+                "below that some of the eight shapes are the same pixels",
+                hint=f"raise --sprite to {PER_ACTION_MIN_SPRITE}, or use --objects family",
             )
         if not 4 <= self.sprite <= self.size // 2:
             raise InputError(
@@ -292,7 +314,7 @@ def plan_clips(config: VideoSetConfig) -> list[ClipSpec]:
     def add(subset: str, labels: list[tuple[int, int]]) -> None:
         rng = np.random.default_rng([config.seed, _SUBSET_SEED[subset], 0])
         order = rng.permutation(len(labels))  # interleave actions and scenes in the files
-        shapes = _shapes(rng, [labels[k][0] for k in order], config.object_share)
+        shapes = _shapes(rng, [labels[k][0] for k in order], config.object_share, config.objects)
         for i, (k, shape) in enumerate(zip(order, shapes, strict=True)):
             action, scene = labels[k]
             plan.append(ClipSpec(subset, i, action, scene, shape))
@@ -332,14 +354,33 @@ def plan_clips(config: VideoSetConfig) -> list[ClipSpec]:
     return plan
 
 
-def _shapes(rng, actions: list[int], object_share: float) -> list[int]:
-    """The main shape of the action's family in ``object_share`` of its clips, else the alternate."""
+def main_shape(action: int, objects: str) -> int:
+    """The shape (an index of SHAPES) that ``action`` shows in ``object_share`` of its clips."""
+    if objects == "per-action":
+        return action
+    return 0 if ACTIONS[action] in TRANSLATIONS else 2  # square (else triangle) or disk (else plus)
+
+
+def alternate_shape(action: int, objects: str) -> int:
+    """The shape of the action's other clips: the family's second, or the next action's shape."""
+    if objects == "per-action":
+        return (action + 1) % len(ACTIONS)
+    return main_shape(action, objects) + 1
+
+
+def shapes_used(objects: str) -> tuple[str, ...]:
+    """The object tags a benchmark of this scheme holds, in SHAPES order (its categories file)."""
+    used = {f(a, objects) for a in range(len(ACTIONS)) for f in (main_shape, alternate_shape)}
+    return tuple(name for i, name in enumerate(SHAPES) if i in used)
+
+
+def _shapes(rng, actions: list[int], object_share: float, objects: str) -> list[int]:
+    """The action's main shape in ``object_share`` of its clips, else its alternate (one draw per clip)."""
     main = rng.random(len(actions)) < object_share
-    shapes = []
-    for action, is_main in zip(actions, main, strict=True):
-        family = 0 if ACTIONS[action] in TRANSLATIONS else 2  # square/triangle or disk/plus
-        shapes.append(family if is_main else family + 1)
-    return shapes
+    return [
+        main_shape(action, objects) if is_main else alternate_shape(action, objects)
+        for action, is_main in zip(actions, main, strict=True)
+    ]
 
 
 # -------------------------------------------------------------------- pixels
@@ -414,6 +455,16 @@ def _shape_mask(shape: str, side: int):
         return (np.abs(y - c) <= arm) | (np.abs(x - c) <= arm)
     if shape == "triangle":  # apex up: the row's half-width grows with y
         return np.abs(x - c) <= y / 2
+    if shape == "cross":  # the two diagonals
+        arm = max(1.0, side / 6)
+        return (np.abs(y - x) <= arm) | (np.abs(y + x - side) <= arm)
+    if shape == "ring":  # a square outline
+        edge = max(1.0, side / 5)
+        return (np.minimum(y, side - y) <= edge) | (np.minimum(x, side - x) <= edge)
+    if shape == "diamond":
+        return np.abs(y - c) + np.abs(x - c) <= c
+    if shape == "bar":  # a horizontal band, a third of the side high
+        return np.abs(y - c) <= side / 6
     raise ValueError(f"unknown shape {shape!r}")
 
 
@@ -535,7 +586,9 @@ def generate_video_set(
         write_text_atomically(annotations[subset], "\n".join(lines) + "\n")
     categories = out / CATEGORIES_FILE
     tag_rows = (
-        [f"{a},action" for a in ACTIONS] + [f"{s},scene" for s in SCENES] + [f"{o},object" for o in SHAPES]
+        [f"{a},action" for a in ACTIONS]
+        + [f"{s},scene" for s in SCENES]
+        + [f"{o},object" for o in shapes_used(config.objects)]
     )
     write_text_atomically(categories, "Tag,Category\n" + "\n".join(tag_rows) + "\n")
 
@@ -571,7 +624,7 @@ def describe(config: VideoSetConfig, plan: list[ClipSpec]) -> dict:
                 "dominant_scene": scene_names[config.seen_scene_ids(a)[0]],
                 "seen_scenes": [scene_names[s] for s in config.seen_scene_ids(a)],
                 "rare_scenes": [scene_names[s] for s in config.rare_scene_ids(a)],
-                "main_object": SHAPES[0 if action in TRANSLATIONS else 2],
+                "main_object": SHAPES[main_shape(a, config.objects)],
             }
             for a, action in enumerate(ACTIONS)
         },
@@ -594,6 +647,10 @@ def read_video_set(out_dir: Path | str) -> dict:
     if doc.get("format") != BENCHMARK_FORMAT:
         raise InputError(f"{path}: format is {doc.get('format')!r}, expected {BENCHMARK_FORMAT!r}")
     return doc
+
+
+# Knobs added after benchmark.json's format was fixed -> the value that the versions before them wrote
+ADDED_KNOBS = {"objects": "family"}
 
 
 def config_from_json(data: dict) -> VideoSetConfig:

@@ -12,6 +12,7 @@ Never imports ``hvuaudit``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 from hvucontracts.errors import HvuError
+from trainer.errors import ReplicaMismatchError
 
 T = TypeVar("T")
 
@@ -95,6 +97,36 @@ class DistContext:
         if kind == "error":
             raise value
         return value
+
+    def check_replicas_equal(self, module: nn.Module, *, epoch: int) -> None:
+        """Raise :class:`~trainer.errors.ReplicaMismatchError` unless every process holds the same weights.
+
+        DDP keeps the replicas equal only if every process changes them in the same way; a step outside
+        DDP's all-reduce (an ensemble head drawn afresh) must be the same draw everywhere. Each process
+        sends one number per parameter tensor (its sum in float64, so that two tensors swapped are seen
+        too), once an epoch; a tolerance of 1e-9 of their size allows for another reduction order on other
+        hardware. A NaN never compares equal, so weights gone NaN are reported as well.
+        """
+        if not self.enabled:
+            return
+        with torch.no_grad():
+            fingerprint = [float(p.detach().double().sum()) for p in module.parameters()]
+        fingerprints = self.all_gather(fingerprint)
+        mine = fingerprints[0]
+        differ = [
+            rank
+            for rank, theirs in enumerate(fingerprints)
+            if len(theirs) != len(mine)
+            or not all(abs(a - b) <= 1e-9 * max(1.0, abs(a)) for a, b in zip(mine, theirs, strict=True))
+        ]
+        if differ:
+            totals = ", ".join(f"{math.fsum(f):.12g}" for f in fingerprints)
+            raise ReplicaMismatchError(
+                f"after epoch {epoch} the {self.world_size} processes hold different weights (process(es) "
+                f"{', '.join(map(str, differ))} differ from process 0; sums of the parameters {totals}): a "
+                "bug of the trainer, please report it with the run's config.json",
+                hint="the same run with one process does not depend on this",
+            )
 
     def broadcast_buffers(self, module: nn.Module) -> None:
         """Copy rank 0's buffers (BatchNorm running statistics) to every process.

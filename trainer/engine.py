@@ -17,9 +17,11 @@ losses; None without that head), ``action_acc`` (top-1), ``scene_acc`` (share of
 clips with at least one scene tag whose top-scoring scene is one of their tags),
 ``object_map`` (mean over object classes with a positive of the average
 precision; on train over the epoch's last 8192 clips), ``skipped_clips`` (clips
-that failed to decode); with ``--adversary dcorr``, ``loss_scene_dcorr2`` (the
-U-statistic dcorr² between the batch's features and scene labels, averaged over
-the batches; ``loss`` then holds |λ| times it in place of λ·L_scene).
+that failed to decode); with ``--adversary dcorr`` or ``cdcorr``, ``loss_scene_dcorr2`` (the
+U-statistic dcorr² between the batch's features and scene labels, within each action for cdcorr,
+averaged over the batches; ``loss`` then holds |λ| times it in place of λ·L_scene); with ``cdcorr``
+also ``scene_dcorr2_coverage`` (the share of clips in a term of the penalty with a signal:
+:func:`~trainer.losses.conditional_coverage`).
 """
 
 from __future__ import annotations
@@ -158,6 +160,12 @@ class MetricAccumulator:
             "loss_object": mean("loss_object"),
             # --adversary dcorr: the batch-level dcorr² penalty of an adversarial head (mean over batches)
             **{name: mean(name) for name in sorted(self.loss_sums) if name.endswith("_dcorr2")},
+            # --adversary cdcorr: the share of the clips in an action with a term of the penalty
+            **{
+                name.removeprefix("loss_"): mean(name)
+                for name in sorted(self.loss_sums)
+                if name.endswith("_dcorr2_coverage")
+            },
             "action_acc": self.action_correct / self.n if self.n else None,
             "scene_acc": self.scene_hits / self.scene_n if self.scene_n else None,
             "object_map": object_map,

@@ -23,4 +23,17 @@ class DivergedError(TrainerError):
     exit_code = ExitCode.DIVERGED
 
 
-__all__ = ["ConflictError", "DivergedError", "MissingArtifactError", "SystemRefusal", "TrainerError"]
+class ReplicaMismatchError(TrainerError):
+    """The processes of a torchrun run hold different weights: a bug of the trainer, not of the input."""
+
+    exit_code = ExitCode.UNEXPECTED
+
+
+__all__ = [
+    "ConflictError",
+    "DivergedError",
+    "MissingArtifactError",
+    "ReplicaMismatchError",
+    "SystemRefusal",
+    "TrainerError",
+]

@@ -136,6 +136,20 @@ def conditional_dcorr2_penalty(
     return torch.stack(terms).mean() + zero if terms else zero
 
 
+def conditional_coverage(actions: torch.Tensor, labels: torch.Tensor, *, min_clips: int = 4) -> torch.Tensor:
+    """The share of the batch's clips that :func:`conditional_dcorr2_penalty` can act on: those of an action
+    with at least ``min_clips`` clips in the batch whose scene labels are not all the same (a term whose
+    clips share their scene tags is 0, with no gradient). Below 1 the penalty ignores the other clips.
+    """
+    counts = torch.bincount(actions)
+    seen = counts[actions] >= min_clips
+    for action in torch.unique(actions[seen]):
+        rows = actions == action
+        if bool((labels[rows] == labels[rows][0]).all()):
+            seen = seen & ~rows
+    return seen.float().mean()
+
+
 @dataclass(frozen=True)
 class HeadWeight:
     """How one auxiliary head enters the loss at one step."""
@@ -216,6 +230,7 @@ class Objective:
                     dcorr2 = conditional_dcorr2_penalty(
                         outputs["features"].float(), batch[name].float(), batch["action"]
                     )
+                    parts[f"{name}_dcorr2_coverage"] = conditional_coverage(batch["action"], batch[name])
                 else:
                     dcorr2 = dcorr2_penalty(outputs["features"].float(), batch[name].float())
                 parts[f"{name}_dcorr2"] = dcorr2  # logged as measured, below 0 included

@@ -76,6 +76,8 @@ from trainer.videos import (
 )
 
 RUNAWAY_FACTOR = 10.0
+# --adversary cdcorr: below this share of the training clips in a term of the penalty, epoch 1 warns
+LOW_COVERAGE = 0.5
 # --warmup-epochs with plateau: the first batch trains at this share of --lr (torchvision's video reference)
 WARMUP_START = 0.001
 
@@ -857,6 +859,7 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
         on_step=progress.task(f"epoch {epoch} train", steps_per_epoch),
     )
     lambda_eff = train_metrics.pop("lambda_eff")
+    dist_ctx.check_replicas_equal(run.model, epoch=epoch)  # every process trained the same weights
     dist_ctx.broadcast_buffers(run.model)  # validate with rank 0's BatchNorm statistics
     selection = run.split.selection_set
     selection_metrics = evaluate(
@@ -897,6 +900,14 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress, log: Log) -> bool:
                 f"with --adversary {cfg.adversary} the scene head is learning to be wrong rather than "
                 "the features losing scene information (see the trainer docs, docs/trainer.md)"
             )
+    coverage = train_metrics.get("scene_dcorr2_coverage")
+    if epoch == 1 and coverage is not None and coverage < LOW_COVERAGE:
+        log(
+            f"warning: --adversary cdcorr saw {coverage:.0%} of the training clips in epoch 1 (the rest were "
+            "in a batch with fewer than 4 clips of their action, or all of them in one scene, where the "
+            "penalty has nothing to act on): "
+            "raise --batch-size"
+        )
     improved = selection_acc > state["best_selection_acc"]
     if improved:
         state.update(best_selection_acc=selection_acc, best_epoch=epoch, bad_epochs=0)

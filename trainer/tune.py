@@ -171,10 +171,14 @@ def plan(
 ) -> list[tuple[str, dict[str, Any], TrainConfig]]:
     """Every point of the grid, in the order of its axes: (name, signed values, resolved config)."""
     resolved = resolve_config(base)  # a mistake in the shared options stops here, once
-    for name, why in unused_settings(base).items():
-        if name in grid:
-            raise ConfigError(f"--grid {option_name(name)}: every point would train the same run: {why}")
     points: list[tuple[str, dict[str, Any], TrainConfig]] = []
+    # Points that differ only in axes doing nothing at them (--adversary-heads with --adversary grl) train one
+    # run: the first of them, with its own values (which do nothing there either). An axis doing nothing at
+    # every point is refused. runs: what a point trains (its values, the inert ones left out) -> its values
+    # as the grid gave them, so that two values making one point (gamma=1,-1) are still a mistake
+    inert: dict[str, str] = {}
+    active_somewhere: set[str] = set()
+    runs: dict[str, dict[str, Any]] = {}
     for values in itertools.product(*grid.values()):
         params = dict(zip(grid, values, strict=True))
         for name, role_field in SIGNED.items():
@@ -195,14 +199,28 @@ def plan(
             params[name] = (-1.0 if role == "adversarial" else 1.0) * abs(params[name])
         name = point_name({k: abs(v) if k in SIGNED else v for k, v in params.items()})
         cfg = replace(base, **params, out=str(out / POINTS / name))
-        resolve_config(cfg)  # a grid value the setting refuses stops here, before any training
-        for other_name, other_params, _ in points:
-            if other_name == name:
-                raise ConfigError(
-                    f"--grid: {_described(other_params)} and {_described(params)} are the same point "
-                    f"({name}); list each value once"
-                )
+        unused_here = unused_settings(resolve_config(cfg))  # a value the setting refuses stops here
+        for axis in grid:
+            if axis in unused_here:
+                inert.setdefault(axis, unused_here[axis])
+            else:
+                active_somewhere.add(axis)
+        run = point_name({k: abs(v) if k in SIGNED else v for k, v in params.items() if k not in unused_here})
+        as_given = {k: v for k, v in zip(grid, values, strict=True) if k not in unused_here}
+        if run in runs:
+            if runs[run] == as_given:
+                continue  # the run of an earlier point: they differ only in axes that do nothing here
+            raise ConfigError(
+                f"--grid: {_described(as_given)} and {_described(runs[run])} are the same point "
+                f"({name}); list each value once"
+            )
+        runs[run] = as_given
         points.append((name, params, cfg))
+    for axis in grid:
+        if axis not in active_somewhere:
+            raise ConfigError(
+                f"--grid {option_name(axis)}: every point would train the same run: {inert[axis]}"
+            )
     return points
 
 

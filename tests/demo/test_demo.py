@@ -11,6 +11,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,16 @@ from click.testing import CliRunner
 
 from hvuaudit.cli import cli
 from hvuaudit.errors import ConflictError, InputError
-from hvudemo.videoset import ACTIONS, FILE_NAMES, VideoSetConfig, generate_video_set, plan_clips
+from hvudemo.videoset import (
+    ACTIONS,
+    FILE_NAMES,
+    PER_ACTION_MIN_SPRITE,
+    SHAPES,
+    VideoSetConfig,
+    _shape_mask,
+    generate_video_set,
+    plan_clips,
+)
 
 SMALL = VideoSetConfig(clips=160, test_clips=40, indist_clips=16, uniform_clips=16, control_clips=64)
 
@@ -43,6 +53,29 @@ def test_generator_is_deterministic_whatever_the_worker_count(tmp_path):
         tmp_path / "a" / FILE_NAMES["train"]
     ).read_bytes()
     assert other.si2_val_fraction == one.si2_val_fraction
+
+
+# SHA-256 of SMALL's files as the generator wrote them before --objects existed (commit 6ba692d): the default
+# scheme must keep writing them, or a rerun of an older demo would train on another benchmark
+FAMILY_DIGESTS = {
+    "HVU_Train_Benchmark.csv": "7eb873799c00b2f8ff10f6caeeadae8d422dfdfd2df9c83c616c412109980c7b",
+    "Benchmark_indist.csv": "e81feb111819a50f1c3177ba538e4bb5c05afd0ca5c72be2490fb95874c9b447",
+    "Benchmark_uniform.csv": "08a65048e09593de1b923ca81d11dd8ad3aec2cde04497bd61504db93136737d",
+    "Benchmark_control.csv": "16a97cc8a7779c4c1ae285a94fbe7e518d8c4217e19e6e8ba53d480713a88308",
+    "HVU_Tags_Categories_Benchmark.csv": "49e39fc5f625a8840d5fd4bb20b7bfb5b4e21e91be2a907f964b29020c21a721",
+}
+# the raw frames of SMALL's first 8 clips (before encoding, so that no codec version enters the digest)
+FAMILY_PIXELS = "60b98f4a92050a20dd55490c20104fd52052712310d69feb9a3876a99bde28b2"
+
+
+def test_the_default_object_scheme_writes_the_benchmark_of_earlier_versions(tmp_path):
+    from hvudemo.videoset import render_clip
+
+    generate_video_set(SMALL, tmp_path / "b", workers=2)
+    assert {name: _digest(tmp_path / "b")[name] for name in FAMILY_DIGESTS} == FAMILY_DIGESTS
+    config = SMALL.resolved()
+    frames = b"".join(render_clip(spec, config).tobytes() for spec in plan_clips(config)[:8])
+    assert hashlib.sha256(frames).hexdigest() == FAMILY_PIXELS
 
 
 def test_clips_decode_to_the_requested_frames_and_names_follow_mmaction(tmp_path):
@@ -72,6 +105,8 @@ def test_existing_benchmark_is_refused_without_force(tmp_path):
         ({"speed": 4}, "leaves the 32 px frame"),
         ({"clips": 4}, "--clips"),
         ({"object_share": 0.5}, "--object-share"),
+        ({"objects": "per-tag"}, "--objects must be one of family, per-action"),
+        ({"objects": "per-action", "sprite": 5}, "--objects per-action needs --sprite 6 or more"),
     ],
 )
 def test_bad_settings_are_refused_with_a_hint(change, needle):
@@ -92,6 +127,40 @@ def test_the_pair_structure_follows_the_recipe():
     uniform = [c for c in plan if c.subset == "uniform"]
     pairs = {(c.action, c.scene) for c in uniform}
     assert len(pairs) == 64  # every action with every scene
+
+
+@pytest.mark.parametrize("objects", ["family", "per-action"])
+def test_the_shape_follows_the_action_by_the_object_scheme(objects):
+    config = VideoSetConfig(clips=3000, objects=objects).resolved()
+    train = [c for c in plan_clips(config) if c.subset == "train"]
+    for action, name in enumerate(ACTIONS):
+        shapes = [SHAPES[c.shape] for c in train if c.action == action]
+        main = max(set(shapes), key=shapes.count)
+        share = shapes.count(main) / len(shapes)
+        assert (
+            0.85 < share < 0.95 and len(set(shapes)) == 2
+        )  # object_share 0.9: the main shape, else one other
+        if objects == "per-action":  # one shape per action: the main shape names the action
+            assert main == SHAPES[action] and set(shapes) == {SHAPES[action], SHAPES[(action + 1) % 8]}
+        else:  # one bit: translations are squares (or triangles), the others disks (or pluses)
+            assert set(shapes) == ({"square", "triangle"} if name.startswith("moving") else {"disk", "plus"})
+    mains = {c.shape for c in train}
+    assert len(mains) == (8 if objects == "per-action" else 4)
+
+
+def test_a_per_action_benchmark_lists_its_eight_shapes(tmp_path):
+    files = generate_video_set(replace(SMALL, objects="per-action"), tmp_path / "b", workers=1)
+    objects = [
+        line.split(",")[0] for line in files.categories.read_text().splitlines() if line.endswith(",object")
+    ]
+    assert objects == list(SHAPES)
+    doc = json.loads(files.manifest.read_text())
+    assert doc["config"]["objects"] == "per-action"
+    assert [doc["actions"][a]["main_object"] for a in ACTIONS] == list(SHAPES)
+    # the eight masks differ at every side from the smallest sprite allowed up to the largest a growing
+    # default sprite reaches (12 px); growing and shrinking pass through 4 and 5 px for a frame or two
+    for side in range(PER_ACTION_MIN_SPRITE, 13):
+        assert len({_shape_mask(name, side).tobytes() for name in SHAPES}) == 8, side
 
 
 @pytest.fixture(scope="module")

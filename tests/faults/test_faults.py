@@ -141,6 +141,25 @@ def test_ctrl_c_during_ingest_into_a_new_store_leaves_none(big_csv, tmp_path):
     assert not db.exists() and not db.with_name("new.duckdb.wal").exists()
 
 
+def test_ctrl_c_while_a_new_store_is_created_leaves_none(tmp_path, monkeypatch):
+    """The interrupt of the test above, at the one moment a timer rarely hits: inside the opening."""
+    from hvuaudit import ingest as ingest_module
+    from hvuaudit.synthetic import SynthConfig, generate_annotations
+
+    files = generate_annotations(SynthConfig(clips=50, val_fraction=0), tmp_path / "synth")
+    real_open = ingest_module.open_store
+
+    def open_then_interrupted(*args, **kwargs):
+        real_open(*args, **kwargs).close()  # the new file and its schema are on disk
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ingest_module, "open_store", open_then_interrupted)
+    db = tmp_path / "new.duckdb"
+    with pytest.raises(KeyboardInterrupt):
+        ingest_module.ingest(files.annotations, files.categories, db=db, allow_unknown=True)
+    assert not db.exists() and not db.with_name("new.duckdb.wal").exists()
+
+
 # --------------------------------------------------------------------------- kill -9 during a split export
 
 

@@ -431,3 +431,93 @@ def test_resume_with_another_process_count_is_refused(ddp_runs):
     assert result.exit_code == 3
     assert "was trained by 2 process(es), this command starts 1" in result.stderr
     assert "--nproc-per-node 2" in result.stderr
+
+
+def test_the_replica_check_stops_processes_whose_weights_differ():
+    from trainer.distributed import DistContext
+    from trainer.errors import ReplicaMismatchError
+
+    class TwoProcesses(
+        DistContext
+    ):  # the all_gather of a process group, with the other rank's answer made up
+        def __init__(self, other):
+            super().__init__(rank=0, world_size=2)
+            object.__setattr__(self, "other", other)
+
+        def all_gather(self, obj):
+            return [obj, self.other(list(obj))]
+
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(4, 3))
+    TwoProcesses(lambda mine: mine).check_replicas_equal(module, epoch=1)  # the same weights: nothing raised
+    off = TwoProcesses(lambda mine: [mine[0] + 1e-3, *mine[1:]])  # one tensor off by 1e-3 on the other rank
+    with pytest.raises(ReplicaMismatchError, match=r"after epoch 2 the 2 processes hold different weights"):
+        off.check_replicas_equal(module, epoch=2)
+    swapped = TwoProcesses(lambda mine: [mine[2], mine[3], mine[0], mine[1]])  # the same total, moved
+    with pytest.raises(ReplicaMismatchError, match=r"process\(es\) 1 differ from process 0"):
+        swapped.check_replicas_equal(module, epoch=3)
+    gone_nan = TwoProcesses(lambda mine: [float("nan"), *mine[1:]])
+    with pytest.raises(ReplicaMismatchError):
+        gone_nan.check_replicas_equal(module, epoch=4)
+    assert ReplicaMismatchError.exit_code == 1
+
+
+ADVERSARY_DDP_ARGS = [*TINY_ARGS, "--workers", "1", "--method", "amt-no-object", "--lambda", "-1"]
+ENSEMBLE_DDP_ARGS = [
+    "--adversary",
+    "ensemble",
+    "--adversary-heads",
+    "2",
+    "--reinit-every",
+    "1",
+    "--epochs",
+    "3",
+]
+
+
+@pytest.fixture(scope="module")
+def ddp_adversary_runs(tmp_path_factory) -> dict:
+    """Two-process runs (gloo) of the adversaries that do more than DDP's all-reduce: the ensemble's heads
+    drawn afresh (in one go, and stopped after epoch 2 and resumed into a draw) and the within-action
+    penalty, computed on each process's share of the batch."""
+    root = tmp_path_factory.mktemp("ddp_adversaries")
+    split_dir, _ = make_split(root / "data", n_train=64, record_videos=True)
+    common = ["--split", str(split_dir), *ADVERSARY_DDP_ARGS]
+    runs = {
+        "ensemble": _run(_torchrun("train", *common, "--out", "ensemble", *ENSEMBLE_DDP_ARGS), root),
+        "stopped": _run(
+            _torchrun("train", *common, "--out", "resumed", *ENSEMBLE_DDP_ARGS, "--stop-after", "2"), root
+        ),
+    }
+    runs["resumed"] = _run(_torchrun("train", "--out", "resumed", "--resume"), root)
+    cdcorr = ["--adversary", "cdcorr", "--batch-size", "16", "--epochs", "2"]
+    runs["cdcorr"] = _run(_torchrun("train", *common, "--out", "cdcorr", *cdcorr), root)
+    return {"root": root, **runs}
+
+
+@pytest.mark.slow  # four torchrun launches: about 35 s
+def test_ensemble_heads_drawn_afresh_stay_equal_across_processes_and_resume_exactly(ddp_adversary_runs):
+    for name in ("ensemble", "stopped", "resumed"):
+        assert ddp_adversary_runs[name].returncode == 0, ddp_adversary_runs[name].stderr  # replicas checked
+    root = ddp_adversary_runs["root"]
+    lines = [json.loads(line) for line in (root / "ensemble" / "metrics.jsonl").read_text().splitlines()]
+    assert [line.get("reinitialised") for line in lines] == [None, {"scene": 0}, {"scene": 1}]
+    a = torch.load(root / "ensemble" / "checkpoint.pt", weights_only=True)
+    b = torch.load(root / "resumed" / "checkpoint.pt", weights_only=True)
+    assert a["state"]["epoch"] == b["state"]["epoch"] == 3
+    for key, value in a["model"].items():  # the resume crossed the draw of epoch 3
+        assert torch.equal(value, b["model"][key]), key
+
+
+@pytest.mark.slow  # four torchrun launches: about 35 s
+def test_the_within_action_penalty_trains_under_ddp(ddp_adversary_runs):
+    result = ddp_adversary_runs["cdcorr"]
+    assert result.returncode == 0, result.stderr
+    lines = [
+        json.loads(line)
+        for line in (ddp_adversary_runs["root"] / "cdcorr" / "metrics.jsonl").read_text().splitlines()
+    ]
+    # 64 clips, 32 per process: two batches of 16 each, the penalty measured on each process's share
+    assert [line["train"]["n"] for line in lines] == [64, 64]
+    for line in lines:
+        assert -1 < line["train"]["loss_scene_dcorr2"] < 1
+        assert 0 < line["train"]["scene_dcorr2_coverage"] <= 1

@@ -147,7 +147,7 @@ def test_the_conditional_penalty_is_the_mean_of_the_evaluators_dcorr2_within_eac
 
 
 def test_the_conditional_adversary_descends_its_penalty_and_needs_batches_of_sixteen():
-    from trainer.losses import conditional_dcorr2_penalty
+    from trainer.losses import conditional_coverage, conditional_dcorr2_penalty
 
     torch.manual_seed(1)
     actions = torch.arange(32) % 4
@@ -164,6 +164,14 @@ def test_the_conditional_adversary_descends_its_penalty_and_needs_batches_of_six
         conditional_dcorr2_penalty(features - 0.05 * features.grad / features.grad.norm(), labels, actions)
     )
     assert after < before
+    assert float(parts["scene_dcorr2_coverage"]) == 1.0  # 8 clips of each action: every clip in a term
+    # 4 clips of action 0, one each of 1 and 2: the penalty sees 4 of the 6
+    mixed = torch.eye(3)[[0, 1, 1, 2, 0, 2]]
+    assert float(conditional_coverage(torch.tensor([0, 1, 0, 0, 2, 0]), mixed)) == pytest.approx(4 / 6)
+    # two actions of 4 clips each, every clip of action 1 in one scene: its term is 0, so it is not seen
+    actions = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    scenes = torch.eye(3)[[0, 1, 2, 0, 2, 2, 2, 2]]
+    assert float(conditional_coverage(actions, scenes)) == pytest.approx(0.5)
     with pytest.raises(ConfigError, match="batch-size 16"):
         _resolve(adversary="cdcorr", batch_size=8)
 

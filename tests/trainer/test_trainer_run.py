@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -20,6 +21,7 @@ from hvuaudit.cli import cli
 from hvucontracts import splitfolder
 from tests.trainer_fixtures import TINY_ARGS, make_split, write_csv, write_tasks
 from trainer import videos as trainer_videos
+from trainer.config import ConfigError
 from trainer.engine import train_one_epoch
 from trainer.errors import DivergedError
 from trainer.losses import Objective
@@ -897,6 +899,41 @@ def test_tune_plans_signed_weights_and_an_object_head_for_mtl(split, tmp_path):
         assert resolved.out == str(tmp_path / "t" / "points" / f"lambda={params['lambda_']:g}_gamma=0.5")
 
 
+def test_tune_trains_a_point_once_when_an_axis_does_nothing_there(split, tmp_path):
+    from trainer.config import TrainConfig, resolve_config, unused_settings
+    from trainer.tune import parse_grid, plan
+
+    base = TrainConfig(split_dir=str(split[0]), backbone="tiny", method="amt")
+    points = plan(base, parse_grid(["adversary=grl,ensemble", "adversary-heads=2,4"]), tmp_path / "t")
+    # GRL has one head whatever --adversary-heads says: one GRL point, not two runs of the same thing
+    assert [name for name, _, _ in points] == [
+        "adversary=grl_adversary-heads=2",
+        "adversary=ensemble_adversary-heads=2",
+        "adversary=ensemble_adversary-heads=4",
+    ]
+    assert [resolve_config(cfg).adversary_heads for _, _, cfg in points[1:]] == [2, 4]
+    # an axis inert for some of its values only: a point keeps the value it was given, never the default
+    ensemble = replace(base, adversary="ensemble")
+    points = plan(ensemble, parse_grid(["epochs=3,10", "reinit-every=4,5"]), tmp_path / "t")
+    assert [name for name, _, _ in points] == [
+        "epochs=3_reinit-every=4",  # with 3 epochs, 4 and 5 both re-draw nothing: one run
+        "epochs=10_reinit-every=4",
+        "epochs=10_reinit-every=5",
+    ]
+    short = resolve_config(points[0][2])
+    assert short.reinit_every == 4 and "reinit_every" in unused_settings(short)  # not the default 2
+    points = plan(replace(ensemble, epochs=3), parse_grid(["reinit-every=1,5"]), tmp_path / "t")
+    assert [(name, cfg.out) for name, _, cfg in points] == [
+        ("reinit-every=1", str(tmp_path / "t" / "points" / "reinit-every=1")),
+        ("reinit-every=5", str(tmp_path / "t" / "points" / "reinit-every=5")),
+    ]
+    # a value listed twice is still a mistake, also next to an axis left out at that point
+    with pytest.raises(ConfigError, match="are the same point"):
+        plan(base, parse_grid(["gamma=1,-1", "adversary-heads=2,4"]), tmp_path / "t")
+    with pytest.raises(ConfigError, match="every point would train the same run: only --adversary ensemble"):
+        plan(base, parse_grid(["adversary-heads=2,4"]), tmp_path / "t")
+
+
 def test_tune_never_replaces_a_tune_json_it_did_not_write(tmp_path):
     split_dir, _ = make_split(tmp_path / "data", record_videos=True)
     out = tmp_path / "mine"
@@ -1019,7 +1056,8 @@ def test_the_dcorr_adversary_trains_logs_its_penalty_and_resumes_exactly(split, 
     args = ("--method", "amt-no-object", "--adversary", adversary, "--lambda", "-1", "--epochs", "2")
     args += ("--batch-size", "16") if adversary == "cdcorr" else ()
     once, twice = tmp_path / "once", tmp_path / "twice"
-    assert train_cli(split[0], once, *args).exit_code == 0
+    first = train_cli(split[0], once, *args)
+    assert first.exit_code == 0
     assert train_cli(split[0], twice, *args, "--stop-after", "1").exit_code == 0
     assert invoke("train", "--out", twice, "--resume").exit_code == 0
     a, b = (torch.load(run / "checkpoint.pt", weights_only=True)["model"] for run in (once, twice))
@@ -1028,6 +1066,12 @@ def test_the_dcorr_adversary_trains_logs_its_penalty_and_resumes_exactly(split, 
     for line in lines:  # the penalty is measured on train and on the selection set, a U-statistic
         assert -1 < line["train"]["loss_scene_dcorr2"] < 1 and line["select"]["loss_scene_dcorr2"] is not None
     assert json.loads((once / "config.json").read_text())["adversary"] == adversary
+    coverage = lines[0]["train"].get("scene_dcorr2_coverage")
+    if adversary == "cdcorr":  # 3 actions in batches of 16: some action always has 4 clips or more
+        assert 0 < coverage <= 1 and lines[0]["select"]["scene_dcorr2_coverage"] is not None
+        assert ("warning: --adversary cdcorr saw" in first.stderr) == (coverage < 0.5)
+    else:
+        assert coverage is None
 
 
 def test_the_ensemble_adversary_reinitialises_on_schedule_and_resumes_exactly(split, tmp_path):
