@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -77,13 +78,20 @@ class ErrorHandlingGroup(click.Group):
 
 
 def _is_interruption(exc: BaseException) -> bool:
-    """Ctrl-C inside a DuckDB query arrives as its InterruptException or as RuntimeError('Query
-    interrupted')."""
+    """Ctrl-C inside a DuckDB query arrives as its InterruptException, as RuntimeError('Query
+    interrupted'), or, when it hit Python code that DuckDB called (the scan of a registered Python
+    object), as an error whose message ends in "KeyboardInterrupt" (``... registered as 'x' failed:
+    KeyboardInterrupt:``, or a Python traceback's last line)."""
     seen: BaseException | None = exc
     visited: set[int] = set()  # a chain of causes can loop back on itself
     while seen is not None and id(seen) not in visited:
         visited.add(id(seen))
-        if type(seen).__name__ == "InterruptException" or str(seen).strip() == "Query interrupted":
+        text = str(seen).strip()
+        if (
+            type(seen).__name__ == "InterruptException"
+            or text == "Query interrupted"
+            or re.search(r"\bKeyboardInterrupt:?$", text)
+        ):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

@@ -141,6 +141,33 @@ def test_ctrl_c_during_ingest_into_a_new_store_leaves_none(big_csv, tmp_path):
     assert not db.exists() and not db.with_name("new.duckdb.wal").exists()
 
 
+def test_a_ctrl_c_that_duckdb_wraps_is_still_an_interruption():
+    """Ctrl-C in Python code that DuckDB calls (the scan of a registered object) comes back as DuckDB's own
+    error; the CLI must still exit 130, not report a damaged store (seen on a loaded CI machine)."""
+    import pyarrow as pa
+
+    from hvucontracts.cli import _is_interruption
+
+    def batches():
+        yield pa.record_batch([pa.array([1, 2])], names=["x"])
+        raise KeyboardInterrupt
+
+    con = duckdb.connect()
+    con.register("record_lines", pa.RecordBatchReader.from_batches(pa.schema([("x", pa.int64())]), batches()))
+    with pytest.raises(duckdb.Error) as raised:
+        con.execute("SELECT count(*) FROM record_lines").fetchall()
+    wrapped = RuntimeError("DuckDB raised an error in internal/x.sql")
+    wrapped.__cause__ = raised.value  # as hvuaudit.store wraps it
+    assert _is_interruption(wrapped)
+    # the message of the failure seen in CI, for an object DuckDB counts rather than streams
+    seen = duckdb.InvalidInputException(
+        "Invalid Input Error: counting the rows of the object registered as 'record_lines' failed: "
+        "KeyboardInterrupt:"
+    )
+    assert _is_interruption(seen)
+    assert not _is_interruption(duckdb.InvalidInputException("Invalid Input Error: a real problem"))
+
+
 def test_ctrl_c_while_a_new_store_is_created_leaves_none(tmp_path, monkeypatch):
     """The interrupt of the test above, at the one moment a timer rarely hits: inside the opening."""
     from hvuaudit import ingest as ingest_module
