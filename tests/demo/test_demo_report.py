@@ -121,6 +121,7 @@ def test_the_report_says_which_object_scheme_the_benchmark_used(summary):
 
 
 def test_a_benchmark_written_before_a_knob_existed_is_reused_and_an_unknown_knob_is_not(tmp_path):
+    pytest.importorskip("av")  # it writes the clips (the floors' suite has no PyAV)
     from hvudemo.pipeline import _generate
     from hvudemo.settings import seed_dir
 
