@@ -61,6 +61,9 @@ docs-figures: install
 # `pip install .` alone (no extras: the CLI and every core module must load), then the test tools and
 # the core, TUI, evaluator and demo-report suites (the tests that need torch or PyAV are not collected).
 FLOORS_PYTHON ?= python3.11
+# Three processes on two cores: these suites wait more than they compute (the TUI's pauses; 4.6 min of CPU in
+# a 3.6 min run on two), so a third worker fills the waits
+FLOORS_WORKERS ?= 3
 floors:
 	@# always fresh (a reused one may hold what `pip install .` alone would not), but only ever a venv
 	@if [ -e "$(FLOORS_VENV)" ] && [ ! -f "$(FLOORS_VENV)/pyvenv.cfg" ]; then \
@@ -74,7 +77,7 @@ floors:
 	$(FLOORS_VENV)/bin/hvuaudit --help > /dev/null
 	$(FLOORS_VENV)/bin/python .ci/floor_constraints.py --import-core
 	$(FLOORS_VENV)/bin/python -m pip install -q -c $(FLOORS_VENV)/floors.txt -e '.[dev]'
-	$(FLOORS_VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) tests/core tests/tui tests/evaluator tests/demo \
+	$(FLOORS_VENV)/bin/python -m pytest -q -n $(FLOORS_WORKERS) tests/core tests/tui tests/evaluator tests/demo \
 	  --ignore tests/tui/test_tui_snapshots.py
 
 # The audit on the real HVU validation annotations (when present), then the end-to-end video demo.

@@ -63,7 +63,12 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """A test that uses the real HVU store is marked real_data (`-m "not real_data"` leaves them out)."""
+    """A test that uses the real HVU store is marked real_data (`-m "not real_data"` leaves them out).
+
+    The tests marked slow run first (in their order), so that on several workers (pytest-xdist) the long
+    ones start early and the short ones fill the end, instead of one worker finishing a demo alone.
+    """
     for item in items:
         if "real_store" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.real_data)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the order within each part
